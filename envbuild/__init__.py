@@ -1,0 +1,3 @@
+"""envbuild: reproducible, hardware-aware environments for machine learning."""
+
+__version__ = "0.1.0"
