@@ -1,0 +1,42 @@
+"""`envbuild export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from envbuild.cli._boundary import info
+from envbuild.cli._options import manifest_options, resolve_lock_path
+
+
+@click.command(epilog="""\b
+Examples:
+  envbuild export --target h100 --format pylock -o pylock.h100.toml
+  envbuild export --target cpu --format requirements -o req.txt
+  pip install --no-deps --require-hashes -r req.txt""")
+@manifest_options
+@click.option("-t", "--target", default=None, metavar="T",
+              help="The target to export (optional when the lock has one).")
+@click.option("--format", "fmt", type=click.Choice(["pylock", "requirements"]), required=True,
+              help="pylock: PEP 751 pylock.<target>.toml; requirements: for pip --require-hashes.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write here (atomically) instead of standard output.")
+def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt: str,
+           output: Path | None) -> None:
+    """Export one target of the lock as pylock or requirements."""
+    from envbuild import export as core
+    from envbuild.fileio import write_atomic
+    from envbuild.lockfile import load
+    from envbuild.manifest import load_manifest
+
+    manifest = load_manifest(manifest_path)
+    lock = load(resolve_lock_path(manifest_path, lock_path))
+    chosen = core.pick_target(lock, target)
+    urls = core.index_urls(manifest)
+    text = (core.export_pylock if fmt == "pylock" else core.export_requirements)(lock, chosen, urls)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text.encode())
+        info(f"wrote {output} ({len(chosen.packages)} packages, target {chosen.name})")

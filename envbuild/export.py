@@ -1,0 +1,121 @@
+"""Exports of one locked target: a PEP 751 `pylock.<target>.toml` and a requirements file.
+
+Exports carry URLs (they are generated, never committed). The lock names files by index
+name; their URLs come from the memo that `envbuild lock` leaves in the cache, else from the
+index's simple API. The default index's URL is whatever the installed clients use by
+default (pip's own constant), so no host is written in envbuild.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+
+from packaging.markers import Marker
+from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from envbuild import platforms
+from envbuild.errors import ExternalError, InputError
+from envbuild.indexclient import UrlMemo, find_file_url
+from envbuild.lockfile.model import Lock, LockedPackage, LockedTarget
+from envbuild.lockfile.tomlemit import dumps
+from envbuild.manifest.model import DEFAULT_INDEX, Manifest
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExportOptions:
+    target: str
+    format: str  # "pylock" | "requirements"
+
+
+def pick_target(lock: Lock, name: str | None) -> LockedTarget:
+    if name is None:
+        if len(lock.targets) == 1:
+            return next(iter(lock.targets.values()))
+        raise InputError("the lock has several targets; choose one with --target",
+                         hint=f"targets: {', '.join(lock.targets)}")
+    if name not in lock.targets:
+        raise InputError(f'no target "{name}" in the lock', hint=f"targets: {', '.join(lock.targets)}")
+    return lock.targets[name]
+
+
+def index_urls(manifest: Manifest) -> dict[str, str]:
+    urls = {n: i.url for n, i in manifest.indexes.items() if i.url}
+    urls[DEFAULT_INDEX] = default_index_url()
+    return urls
+
+
+def default_index_url() -> str:
+    for variable in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
+        if os.environ.get(variable):
+            return os.environ[variable].rstrip("/")
+    from pip._internal.models.index import PyPI  # the clients' own default
+
+    return str(PyPI.simple_url)
+
+
+def export_requirements(lock: Lock, target: LockedTarget, urls: dict[str, str]) -> str:
+    """A file that `pip install --require-hashes --no-deps` installs exactly."""
+    lines = [f"# Exported by envbuild: target {target.name} of {lock.name}, "
+             f"target hash {target.hash}",
+             "# Install with: pip install --no-deps --require-hashes -r <this file>"]
+    used = sorted({p.index for p in target.packages})
+    if DEFAULT_INDEX not in used and used:
+        lines.append(f"--index-url {urls[used[0]]}")
+        used = used[1:]
+    lines += [f"--extra-index-url {urls[n]}" for n in used if n != DEFAULT_INDEX]
+    if all(p.artifact.kind == "wheel" for p in target.packages):
+        lines.append("--only-binary :all:")
+    for p in target.packages:
+        lines.append(f"{p.name}=={p.version} \\\n    --hash={p.artifact.hash}")
+    return "\n".join(lines) + "\n"
+
+
+def export_pylock(lock: Lock, target: LockedTarget, urls: dict[str, str]) -> str:
+    """A PEP 751 lock of one target, validated by packaging.pylock before it is written."""
+    memo = UrlMemo()
+    markers = platforms.environment_markers(target.platform, target.python)
+    environment = Marker(" and ".join(f'{k} == "{markers[k]}"'
+                                      for k in ("sys_platform", "platform_machine")))
+    packages = [_package(p, urls, memo) for p in target.packages]
+    pylock = Pylock(lock_version=Version("1.0"), environments=[environment],
+                    requires_python=SpecifierSet(f"=={target.python}.*"),
+                    created_by="envbuild", packages=packages)
+    pylock.validate()
+    document = pylock.to_dict()
+    return dumps(document, inline=frozenset({"hashes"}))
+
+
+def _package(p: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> Package:
+    url = _url(p, urls, memo)
+    hashes = {"sha256": p.artifact.hash.split(":", 1)[1]}
+    if p.artifact.kind == "wheel":
+        return Package(name=p.name, version=Version(p.version), index=urls[p.index],
+                       wheels=[PackageWheel(name=p.artifact.file, url=url, size=p.artifact.size,
+                                            hashes=hashes)])
+    return Package(name=p.name, version=Version(p.version), index=urls[p.index],
+                   sdist=PackageSdist(name=p.artifact.file, url=url, size=p.artifact.size,
+                                      hashes=hashes))
+
+
+def _url(p: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> str:
+    found = memo.lookup(p.index, p.artifact.file, p.artifact.hash)
+    if found:
+        return found
+    if p.index not in urls:
+        raise InputError(f'{p.name}: index "{p.index}" is not declared in the manifest',
+                         hint="declare it under [indexes] or lock again")
+    found = find_file_url(urls[p.index], p.name, p.artifact.file, index_name=p.index)
+    if found is None:
+        raise ExternalError(f'{p.name}: {p.artifact.file} is no longer on index "{p.index}"',
+                            hint="the file was yanked or removed; re-lock with --upgrade-package "
+                                 f"{p.name}")
+    memo.remember(p.index, p.artifact.file, p.artifact.hash, found)
+    return found
+
+
+def validate_pylock_text(text: str) -> None:
+    Pylock.from_dict(tomllib.loads(text)).validate()

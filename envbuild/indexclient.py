@@ -1,0 +1,148 @@
+"""The one seam through which envbuild talks to package indexes itself.
+
+uv does the resolving; envbuild fetches a file only to hash it when an index publishes no
+hash, and looks up download URLs for exports. Credentials come from the user's usual
+places (netrc, or uv's UV_INDEX_<NAME>_USERNAME/_PASSWORD) and never leave this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import netrc
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from envbuild.errors import ExternalError
+from envbuild.fileio import exclusive_lock, write_atomic
+from envbuild.scrub import scrub
+
+_CHUNK = 1 << 20
+
+
+class IndexUnreachable(ExternalError):
+    """An index could not be reached or answered with an error."""
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("ENVBUILD_CACHE_DIR")
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "envbuild"
+
+
+def _request(url: str, index_name: str | None) -> urllib.request.Request:
+    parsed = urllib.parse.urlsplit(url)
+    headers = {"User-Agent": "envbuild"}
+    user = password = None
+    if index_name:
+        env = index_name.upper().replace("-", "_").replace(".", "_")
+        user = os.environ.get(f"UV_INDEX_{env}_USERNAME")
+        password = os.environ.get(f"UV_INDEX_{env}_PASSWORD")
+    if user is None and parsed.hostname:
+        try:
+            found = netrc.netrc(os.environ.get("NETRC")).authenticators(parsed.hostname)
+        except (FileNotFoundError, netrc.NetrcParseError, OSError):
+            found = None
+        if found:
+            user, password = found[0], found[2]
+    if user is not None:
+        token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    return urllib.request.Request(url, headers=headers)
+
+
+def hash_remote_file(url: str, *, index_name: str | None) -> tuple[str, int]:
+    """Download `url` once, streaming, and return (`sha256:<hex>`, size)."""
+    sha = hashlib.sha256()
+    size = 0
+    try:
+        with urllib.request.urlopen(_request(url, index_name), timeout=60) as response:
+            while chunk := response.read(_CHUNK):
+                sha.update(chunk)
+                size += len(chunk)
+    except (urllib.error.URLError, OSError) as error:
+        raise IndexUnreachable(f"cannot download {scrub(url)}: {error}",
+                          hint="check the network and the index's credentials (netrc)") from None
+    return "sha256:" + sha.hexdigest(), size
+
+
+class UrlMemo:
+    """Remembers where each locked file was found, keyed by index name, file name and hash.
+
+    A lock names no host; exports need URLs. The memo lives in the user's cache, so an
+    export right after a lock needs no network; on a miss the index is asked again.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or cache_dir() / "urls.json"
+        self._new: dict[str, str] = {}
+
+    @staticmethod
+    def key(index: str, file: str, hash_: str) -> str:
+        return f"{index} {file} {hash_}"
+
+    def remember(self, index: str, file: str, hash_: str, url: str) -> None:
+        self._new[self.key(index, file, hash_)] = scrub(url)
+
+    def _load(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def lookup(self, index: str, file: str, hash_: str) -> str | None:
+        return self._new.get(self.key(index, file, hash_)) or self._load().get(self.key(index, file, hash_))
+
+    def save(self) -> None:
+        if not self._new:
+            return
+        with exclusive_lock(self.path.with_suffix(".flock")):
+            merged = {**self._load(), **self._new}
+            write_atomic(self.path, json.dumps(merged, sort_keys=True, indent=0).encode())
+
+
+def find_file_url(index_url: str, project: str, file: str, *, index_name: str | None) -> str | None:
+    """Look a file up by name on an index's simple API page (PEP 691 JSON, else HTML)."""
+    page = f"{index_url.rstrip('/')}/{project}/"
+    request = _request(page, index_name)
+    request.add_header("Accept", "application/vnd.pypi.simple.v1+json, text/html;q=0.1")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = response.read().decode("utf-8", "replace")
+            content_type = response.headers.get("Content-Type", "")
+    except (urllib.error.URLError, OSError) as error:
+        raise IndexUnreachable(f"cannot read {scrub(page)}: {error}") from None
+    if "json" in content_type:
+        for entry in json.loads(body).get("files", []):
+            if entry.get("filename") == file:
+                return urllib.parse.urljoin(page, str(entry["url"]))
+        return None
+    import re
+
+    for href in re.findall(r'href="([^"]+)"', body):
+        if urllib.parse.unquote(href.split("#", 1)[0].rsplit("/", 1)[-1]) == file:
+            return urllib.parse.urljoin(page, href.split("#", 1)[0])
+    return None
+
+
+def project_files(index_url: str, project: str, *, index_name: str | None) -> list[dict[str, object]]:
+    """The files of a project on an index, from its PEP 691 JSON page."""
+    page = f"{index_url.rstrip('/')}/{project}/"
+    request = _request(page, index_name)
+    request.add_header("Accept", "application/vnd.pypi.simple.v1+json")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            document = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise IndexUnreachable(f"cannot read {scrub(page)}: {error}") from None
+    files = document.get("files", []) if isinstance(document, dict) else []
+    for entry in files:
+        entry["url"] = urllib.parse.urljoin(page, str(entry.get("url", "")))
+    return [f for f in files if isinstance(f, dict)]

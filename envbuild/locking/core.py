@@ -1,0 +1,185 @@
+"""`envbuild lock`: resolve every target, check its hardware, write the hashed lock."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envbuild.errors import CheckFailed, InputError
+from envbuild.fileio import exclusive_lock, write_atomic
+from envbuild.indexclient import UrlMemo, hash_remote_file
+from envbuild.lockfile import codec
+from envbuild.lockfile.hashes import lock_hash, target_hash
+from envbuild.lockfile.model import SCHEMA_VERSION, Artifact, Lock, LockedPackage, LockedTarget
+from envbuild.locking import inputs
+from envbuild.locking.hardware import check_resolution, validate_target
+from envbuild.manifest import Manifest, load_manifest
+from envbuild.resolvers import get_resolver
+from envbuild.resolvers.interface import ResolvedPackage, ResolveRequest
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LockOptions:
+    manifest_path: Path
+    lock_path: Path
+    targets: tuple[str, ...] = ()  # empty: every target
+    upgrade: bool = False
+    upgrade_packages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LockResult:
+    lock: Lock
+    written: bool  # False when the existing lock already matched
+    resolved: tuple[str, ...]  # targets resolved in this run
+    warnings: tuple[str, ...]
+
+
+def load_checked_manifest(path: Path) -> Manifest:
+    return load_manifest(path, hardware_check=validate_target)
+
+
+def check(manifest_path: Path, lock_path: Path) -> tuple[Lock, list[str]]:
+    """Offline: the reasons the lock is stale (empty when current)."""
+    manifest = load_checked_manifest(manifest_path)
+    lock = codec.load(lock_path)
+    return lock, inputs.staleness(manifest, lock)
+
+
+def lock(options: LockOptions, progress: Progress) -> LockResult:
+    manifest = load_checked_manifest(options.manifest_path)
+    unknown = sorted(set(options.targets) - set(manifest.targets))
+    if unknown:
+        raise InputError(f"unknown target{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+                         hint=f"targets in {options.manifest_path.name}: {', '.join(manifest.targets)}")
+    lock_path = options.lock_path
+    with exclusive_lock(lock_path.parent / f".{lock_path.name}.flock"):
+        previous = codec.load(lock_path) if lock_path.exists() else None
+        forced = options.upgrade or bool(options.upgrade_packages)
+        if previous is not None and not forced and not inputs.staleness(manifest, previous):
+            return LockResult(lock=previous, written=False, resolved=(), warnings=())
+        return _relock(manifest, options, previous, progress)
+
+
+def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
+            progress: Progress) -> LockResult:
+    overall_unused, per_target = inputs.all_input_hashes(manifest)
+    del overall_unused
+    chosen = set(options.targets or manifest.targets)
+    forced = options.upgrade or bool(options.upgrade_packages)
+    todo = []
+    kept: dict[str, LockedTarget] = {}
+    for name in sorted(manifest.targets):
+        old = previous.targets.get(name) if previous else None
+        stale = old is None or old.input_hash != per_target[name] or \
+            bool(inputs.hardware_changes(name, old.hardware))
+        if old is not None and not stale and not (forced and name in chosen):
+            kept[name] = old
+        elif name in chosen or old is None or stale:
+            todo.append(name)
+    warnings: list[str] = []
+    memo = UrlMemo()
+    with tempfile.TemporaryDirectory(prefix="envbuild-lock-") as scratch:
+        def one(name: str) -> tuple[LockedTarget, list[str]]:
+            return _lock_target(manifest, name, per_target[name], previous, options,
+                                Path(scratch) / name, memo, progress)
+
+        with ThreadPoolExecutor(max_workers=min(4, max(1, len(todo)))) as pool:
+            results = list(pool.map(one, todo))
+    targets = dict(kept)
+    for target, target_warnings in results:
+        targets[target.name] = target
+        warnings.extend(target_warnings)
+    datasets = _datasets(manifest, options.lock_path, previous, progress)
+    target_hashes = {n: t.hash for n, t in sorted(targets.items())}
+    result = Lock(
+        version=SCHEMA_VERSION,
+        lock_hash=lock_hash(name=manifest.name, target_hashes=target_hashes,
+                            dataset_digests={n: str(d["digest"]) for n, d in datasets.items()}),
+        input_hash=inputs.input_hash(manifest, per_target),
+        name=manifest.name,
+        python=manifest.python,
+        exclude_newer=manifest.exclude_newer,
+        indexes={n: {"exclude-newer-exempt": i.exclude_newer_exempt}
+                 for n, i in sorted(manifest.indexes.items())},
+        targets=dict(sorted(targets.items())),
+        datasets=datasets,
+    )
+    write_atomic(options.lock_path, codec.dump(result).encode("utf-8"))
+    memo.save()
+    return LockResult(lock=result, written=True, resolved=tuple(sorted(todo)), warnings=tuple(warnings))
+
+
+def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock | None,
+                 options: LockOptions, workdir: Path, memo: UrlMemo,
+                 progress: Progress) -> tuple[LockedTarget, list[str]]:
+    target = manifest.targets[name]
+    old = previous.targets.get(name) if previous else None
+    preferences = {p.name: p.version for p in old.packages} if old else {}
+    requirements = manifest.requirements_for(target)
+    progress(f"resolving {name} ({target.platform}"
+             + (f", cuda {target.cuda}" if target.cuda else "") + ")")
+    resolution = get_resolver(target.resolver).resolve(ResolveRequest(
+        target=target, requirements=requirements, indexes=manifest.indexes,
+        exclude_newer=manifest.exclude_newer, allow_sdist=manifest.allow_sdist,
+        preferences=preferences, upgrade=options.upgrade,
+        upgrade_packages=options.upgrade_packages, workdir=workdir))
+    report = check_resolution(target, resolution.packages)
+    packages = [_locked(p, old.package(p.name) if old else None, progress, memo)
+                for p in resolution.packages]
+    target_in = inputs.target_inputs(manifest, target)
+    hardware = list(report.consulted)
+    locked = LockedTarget(
+        name=name,
+        hash=target_hash(inputs=target_in, driver_floor=report.driver_floor,
+                         hardware=hardware, packages=packages),
+        input_hash=input_hash, platform=target.platform, python=target.python,
+        glibc=target.glibc, cuda=target.cuda, gpus=tuple(sorted(target.gpus)),
+        driver_floor=report.driver_floor, resolver=target.resolver,
+        requirements=tuple(target_in["requirements"]), hardware=tuple(hardware),
+        packages=tuple(packages))
+    progress(f"locked {name}: {len(packages)} packages")
+    return locked, [f'target "{name}": {w}' for w in report.warnings]
+
+
+def _locked(p: ResolvedPackage, before: LockedPackage | None, progress: Progress,
+            memo: UrlMemo) -> LockedPackage:
+    a = p.artifact
+    origin = "index"
+    hash_, size = a.hash, a.size
+    if hash_ is None and before is not None and before.artifact.file == a.file \
+            and before.index == p.index:
+        # Hashed by an earlier lock: the pinned hash stands, and installs verify against it.
+        hash_, size, origin = before.artifact.hash, before.artifact.size, before.artifact.hash_origin
+    if hash_ is None or size is None:
+        # The index published no hash (PyTorch's often do not): hash the file once ourselves.
+        progress(f"hashing {a.file} (the index publishes no hash)")
+        hash_, size = hash_remote_file(a.url, index_name=p.index)
+        origin = "computed"
+    if a.url:
+        memo.remember(p.index, a.file, hash_, a.url)
+    return LockedPackage(name=p.name, version=p.version, index=p.index,
+                         dependencies=p.dependencies,
+                         artifact=Artifact(kind=a.kind, file=a.file, size=size, hash=hash_,
+                                           hash_origin=origin))
+
+
+def _datasets(manifest: Manifest, lock_path: Path, previous: Lock | None,
+              progress: Progress) -> dict[str, dict[str, Any]]:
+    if not manifest.datasets:
+        return {}
+    from envbuild.data.lockstate import lock_datasets
+
+    tables = lock_datasets(manifest.datasets, manifest_dir=manifest.folder, lock_path=lock_path,
+                           previous=previous.datasets if previous else None, progress=progress)
+    wanted = inputs.dataset_inputs(manifest)
+    return {name: {**table, "inputs": wanted[name]} for name, table in sorted(tables.items())}
+
+
+__all__ = ["CheckFailed", "LockOptions", "LockResult", "check", "lock"]

@@ -1,0 +1,36 @@
+"""Hardware checks of the lock: manifest-time validation and post-resolution refusals.
+
+The facts live in envbuild/hardware (a data file and the rules); this module connects them
+to manifest targets and resolutions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from envbuild.errors import InputError
+from envbuild.hardware import compat
+from envbuild.manifest.model import Target
+from envbuild.resolvers.interface import ResolvedPackage
+
+
+def _hardware_target(target: Target) -> compat.HardwareTarget:
+    return compat.HardwareTarget(name=target.name, platform=target.platform, cuda=target.cuda,
+                                 gpus=tuple(target.gpus))
+
+
+def validate_target(target: Target, problem: Callable[[str, str], None]) -> None:
+    """Manifest-time checks: known CUDA, known GPUs, GPUs that the CUDA version supports."""
+    for key, message in compat.validate_target(_hardware_target(target)):
+        problem(f"targets.{target.name}.{key}", message)
+
+
+def check_resolution(target: Target, packages: Sequence[ResolvedPackage]) -> compat.CompatReport:
+    """Refuse (exit 2) a resolution that cannot run on the target's hardware."""
+    resolved = {p.name: compat.ResolvedPackage(name=p.name, version=p.version,
+                                               dependencies=p.dependencies) for p in packages}
+    report = compat.check_target(_hardware_target(target), resolved)
+    if report.problems:
+        raise InputError("\n".join(report.problems),
+                         hint="the lock was not written; fix the target or its sources and lock again")
+    return report

@@ -1,0 +1,120 @@
+"""What of the manifest enters the lock, and what `lock --check` compares.
+
+A target's inputs are everything that can change its resolution; index URLs are not among
+them (a mirror must not make a lock stale), index names and flags are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from packaging.requirements import Requirement
+
+from envbuild.canonical import digest
+from envbuild.lockfile.model import SCHEMA_VERSION, Lock
+from envbuild.manifest.model import DEFAULT_INDEX, Manifest, Target
+
+
+def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
+    routed = {index for _, index in target.sources}
+    used = sorted(n for n, i in manifest.indexes.items()
+                  if n == DEFAULT_INDEX or n in routed or not i.explicit)
+    return {
+        "schema": SCHEMA_VERSION,
+        "platform": target.platform,
+        "python": target.python,
+        "glibc": target.glibc,
+        "cuda": target.cuda,
+        "gpus": sorted(target.gpus),
+        "resolver": target.resolver,
+        "requirements": normalised_requirements(manifest.requirements_for(target)),
+        "sources": dict(target.sources),
+        "indexes": {n: {"exclude-newer-exempt": manifest.indexes[n].exclude_newer_exempt,
+                        "explicit": manifest.indexes[n].explicit} for n in used},
+        "exclude-newer": manifest.exclude_newer,
+        "allow-sdist": list(manifest.allow_sdist),
+    }
+
+
+def normalised_requirements(requirements: tuple[str, ...]) -> list[str]:
+    return sorted({str(Requirement(r)) for r in requirements})
+
+
+def dataset_inputs(manifest: Manifest) -> dict[str, Any]:
+    if not manifest.datasets:
+        return {}
+    from envbuild.data.lockstate import dataset_inputs as one
+
+    return {name: one(spec) for name, spec in sorted(manifest.datasets.items())}
+
+
+def input_hash(manifest: Manifest, target_hashes: dict[str, str]) -> str:
+    return digest({
+        "schema": SCHEMA_VERSION,
+        "name": manifest.name,
+        "python": manifest.python,
+        "targets": target_hashes,
+        "datasets": dataset_inputs(manifest),
+    })
+
+
+def all_input_hashes(manifest: Manifest) -> tuple[str, dict[str, str]]:
+    per_target = {n: digest(target_inputs(manifest, t)) for n, t in sorted(manifest.targets.items())}
+    return input_hash(manifest, per_target), per_target
+
+
+def staleness(manifest: Manifest, lock: Lock) -> list[str]:
+    """Why the lock no longer matches the manifest, one line per reason; empty when current."""
+    overall, per_target = all_input_hashes(manifest)
+    reasons: list[str] = []
+    if lock.name != manifest.name:
+        reasons.append(f'project name changed: "{lock.name}" -> "{manifest.name}"')
+    if lock.python != manifest.python:
+        reasons.append(f"project python changed: {lock.python} -> {manifest.python}")
+    for name in sorted(set(per_target) - set(lock.targets)):
+        reasons.append(f'target "{name}" is not in the lock')
+    for name in sorted(set(lock.targets) - set(per_target)):
+        reasons.append(f'target "{name}" is in the lock but no longer in the manifest')
+    for name in sorted(set(per_target) & set(lock.targets)):
+        locked = lock.targets[name]
+        if locked.input_hash != per_target[name]:
+            reasons.append(_target_change(name, manifest, locked.requirements, locked))
+        reasons.extend(hardware_changes(name, locked.hardware))
+    locked_datasets = {n: d.get("inputs") for n, d in lock.datasets.items()}
+    current = dataset_inputs(manifest)
+    for name in sorted(set(current) | set(locked_datasets)):
+        if current.get(name) != locked_datasets.get(name):
+            reasons.append(f'dataset "{name}" changed in the manifest')
+    if not reasons and lock.input_hash != overall:
+        reasons.append("the manifest's inputs changed")
+    return reasons
+
+
+def _target_change(name: str, manifest: Manifest, locked_reqs: tuple[str, ...], locked: Any) -> str:
+    target = manifest.targets[name]
+    now = normalised_requirements(manifest.requirements_for(target))
+    added = sorted(set(now) - set(locked_reqs))
+    removed = sorted(set(locked_reqs) - set(now))
+    details = [f"+{r}" for r in added] + [f"-{r}" for r in removed]
+    for field, old, new in (("platform", locked.platform, target.platform),
+                            ("cuda", locked.cuda, target.cuda),
+                            ("gpus", sorted(locked.gpus), sorted(target.gpus)),
+                            ("glibc", locked.glibc, target.glibc)):
+        if old != new:
+            details.append(f"{field} {old} -> {new}")
+    what = ", ".join(details) if details else "resolution settings changed (indexes, sources, exclude-newer)"
+    return f'target "{name}": {what}'
+
+
+def hardware_changes(name: str, rows: tuple[dict[str, Any], ...]) -> list[str]:
+    if not rows:
+        return []
+    from envbuild.hardware.facts import load_facts
+
+    facts = load_facts()
+    out = []
+    for row in rows:
+        current = facts.row(str(row.get("id")))
+        if current is None or current != row:
+            out.append(f'target "{name}": hardware data row "{row.get("id")}" changed since locking')
+    return out

@@ -1,0 +1,52 @@
+"""Find the line of a dotted key in a TOML text, for error messages.
+
+tomllib gives values without positions; this scanner maps `targets.h100.gpus[1]` back to
+the line that holds it. It understands table headers, array-of-table headers, dotted keys
+and inline tables well enough for messages; when unsure it answers the nearest enclosing
+key's line, and None only when nothing matches.
+"""
+
+from __future__ import annotations
+
+import re
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def _norm(dotted: str) -> tuple[str, ...]:
+    parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", dotted)
+    return tuple(p.strip("\"'") for p in parts)
+
+
+class LineIndex:
+    """Lines of every key path in one TOML document."""
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[tuple[str, ...], int] = {}
+        table: tuple[str, ...] = ()
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = _HEADER.match(line)
+            if header and not line.lstrip().startswith("#"):
+                table = _norm(header.group(1))
+                self._lines.setdefault(table, number)
+                continue
+            key = _KEY.match(line)
+            if key:
+                path = table + _norm(key.group(1))
+                self._lines.setdefault(path, number)
+                # Inline tables: `sources = { torch = "x" }` puts `sources.torch` here too.
+                brace = line.find("{", key.end())
+                if brace != -1:
+                    for inner in re.finditer(r"""([A-Za-z0-9_"'-]+)\s*=""", line[brace:]):
+                        self._lines.setdefault(path + (inner.group(1).strip("\"'"),), number)
+
+    def line_of(self, dotted: str) -> int | None:
+        """The line of `dotted` (array indexes ignored), or of its nearest known parent."""
+        path = _norm(_INDEX.sub("", dotted))
+        while path:
+            if path in self._lines:
+                return self._lines[path]
+            path = path[:-1]
+        return None

@@ -1,0 +1,67 @@
+"""The manifest, `envbuild.toml`, as frozen data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_INDEX = "default"
+PLATFORMS = ("linux/amd64", "linux/arm64", "darwin/arm64", "darwin/amd64")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Index:
+    """A named package index. `default` is the one the ordinary clients use by default."""
+
+    name: str
+    url: str | None
+    # Indexes that publish no upload times cannot be judged by exclude-newer.
+    exclude_newer_exempt: bool = False
+    # Where a declared index serves a package, other indexes are not consulted for it.
+    explicit: bool = True
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Target:
+    """One hardware target: a platform, optionally a CUDA version and the GPUs it runs on."""
+
+    name: str
+    platform: str
+    python: str
+    glibc: str
+    cuda: str | None
+    gpus: tuple[str, ...]
+    sources: tuple[tuple[str, str], ...]  # (normalised package name, index name), sorted
+    dependencies: tuple[str, ...]  # extra requirements of this target
+    groups: tuple[str, ...]
+    resolver: str
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.cuda is not None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Manifest:
+    path: Path
+    name: str
+    python: str
+    exclude_newer: str | None
+    dependencies: tuple[str, ...]
+    groups: dict[str, tuple[str, ...]]
+    indexes: dict[str, Index]
+    targets: dict[str, Target]
+    allow_sdist: tuple[str, ...]  # normalised names, or ("*",) for all
+    datasets: dict[str, Any] = field(default_factory=dict)  # name -> DatasetSpec
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def requirements_for(self, target: Target) -> tuple[str, ...]:
+        reqs = list(self.dependencies)
+        for group in target.groups:
+            reqs.extend(self.groups[group])
+        reqs.extend(target.dependencies)
+        return tuple(reqs)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+
+from envbuild.canonical import canonical_bytes, digest, is_hash
+from envbuild.lockfile import Artifact, Lock, LockedPackage, LockedTarget, LockFormatError, dump, loads
+
+H = "sha256:" + "ab" * 32
+
+
+def sample_lock() -> Lock:
+    pkg = LockedPackage(name="torch", version="2.5.1+cu121", index="pytorch-cu121",
+                        dependencies=("filelock", "nvidia-cuda-runtime-cu12"),
+                        artifact=Artifact(kind="wheel", file="torch-2.5.1+cu121-cp311-cp311-linux_x86_64.whl",
+                                          size=123, hash=H, hash_origin="computed"))
+    target = LockedTarget(name="a10g", hash=H, input_hash=H, platform="linux/amd64", python="3.11",
+                          glibc="2.28", cuda="12.1", gpus=("A10G",), driver_floor="530.30.02",
+                          resolver="uv", requirements=("torch==2.5.1",),
+                          hardware=({"id": "cuda:12.1", "driver": "530.30.02"},), packages=(pkg,))
+    return Lock(version=1, lock_hash=H, input_hash=H, name="demo", python="3.11",
+                exclude_newer="2025-06-01T00:00:00Z",
+                indexes={"default": {"exclude-newer-exempt": False},
+                         "pytorch-cu121": {"exclude-newer-exempt": True}},
+                targets={"a10g": target},
+                datasets={"val": {"digest": "blake3:" + "00" * 32, "files": 3, "size": 10}})
+
+
+def test_round_trip_is_identity() -> None:
+    lock = sample_lock()
+    assert loads(dump(lock)) == lock
+    assert dump(loads(dump(lock))) == dump(lock)
+
+
+def test_dump_is_canonical_toml_with_one_table_per_package() -> None:
+    text = dump(sample_lock())
+    assert text.count("[[targets.a10g.packages]]") == 1
+    assert 'file = "torch-2.5.1+cu121-cp311-cp311-linux_x86_64.whl"' in text
+    assert "http" not in text
+
+
+def test_newer_schema_is_refused_with_hint() -> None:
+    text = dump(sample_lock()).replace("version = 1", "version = 9", 1)
+    with pytest.raises(LockFormatError) as info:
+        loads(text)
+    assert "newer than this envbuild reads" in info.value.message
+    assert info.value.hint == "upgrade envbuild"
+
+
+def test_bad_value_names_its_dotted_path() -> None:
+    text = dump(sample_lock()).replace('hash-origin = "computed"', 'hash-origin = "guessed"')
+    with pytest.raises(LockFormatError) as info:
+        loads(text, source="x.lock")
+    assert info.value.message == ('x.lock: unknown hash origin "guessed" in '
+                                  "'targets.a10g.packages[0].artifact.hash-origin'")
+
+
+def test_hash_format_is_checked() -> None:
+    text = dump(sample_lock()).replace(H, "sha256:ABC", 1)
+    with pytest.raises(LockFormatError, match="is not sha256:<64 lowercase hex>"):
+        loads(text)
+
+
+def test_canonical_bytes_ignore_key_order_and_reject_floats() -> None:
+    assert canonical_bytes({"b": 1, "a": [1, "x"]}) == canonical_bytes({"a": [1, "x"], "b": 1})
+    assert is_hash(digest({"a": 1}))
+    with pytest.raises(TypeError):
+        canonical_bytes({"a": 1.5})
