@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from packaging.markers import Marker
 from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from envbuild import platforms
@@ -62,11 +63,9 @@ def export_requirements(lock: Lock, target: LockedTarget, urls: dict[str, str]) 
     lines = [f"# Exported by envbuild: target {target.name} of {lock.name}, "
              f"target hash {target.hash}",
              "# Install with: pip install --no-deps --require-hashes -r <this file>"]
-    used = sorted({p.index for p in target.packages})
-    if DEFAULT_INDEX not in used and used:
-        lines.append(f"--index-url {urls[used[0]]}")
-        used = used[1:]
-    lines += [f"--extra-index-url {urls[n]}" for n in used if n != DEFAULT_INDEX]
+    used = sorted({p.index for p in target.packages} - {DEFAULT_INDEX})
+    lines.append(f"--index-url {urls[DEFAULT_INDEX]}")
+    lines += [f"--extra-index-url {urls[n]}" for n in used]
     if all(p.artifact.kind == "wheel" for p in target.packages):
         lines.append("--only-binary :all:")
     for p in target.packages:
@@ -93,10 +92,10 @@ def _package(p: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> Package:
     url = _url(p, urls, memo)
     hashes = {"sha256": p.artifact.hash.split(":", 1)[1]}
     if p.artifact.kind == "wheel":
-        return Package(name=p.name, version=Version(p.version), index=urls[p.index],
+        return Package(name=canonicalize_name(p.name), version=Version(p.version), index=urls[p.index],
                        wheels=[PackageWheel(name=p.artifact.file, url=url, size=p.artifact.size,
                                             hashes=hashes)])
-    return Package(name=p.name, version=Version(p.version), index=urls[p.index],
+    return Package(name=canonicalize_name(p.name), version=Version(p.version), index=urls[p.index],
                    sdist=PackageSdist(name=p.artifact.file, url=url, size=p.artifact.size,
                                       hashes=hashes))
 

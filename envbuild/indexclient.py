@@ -12,6 +12,7 @@ import hashlib
 import json
 import netrc
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -124,11 +125,10 @@ def find_file_url(index_url: str, project: str, file: str, *, index_name: str | 
             if entry.get("filename") == file:
                 return urllib.parse.urljoin(page, str(entry["url"]))
         return None
-    import re
-
     for href in re.findall(r'href="([^"]+)"', body):
-        if urllib.parse.unquote(href.split("#", 1)[0].rsplit("/", 1)[-1]) == file:
-            return urllib.parse.urljoin(page, href.split("#", 1)[0])
+        link = str(href).split("#", 1)[0]
+        if urllib.parse.unquote(link.rsplit("/", 1)[-1]) == file:
+            return urllib.parse.urljoin(page, link)
     return None
 
 
@@ -146,3 +146,15 @@ def project_files(index_url: str, project: str, *, index_name: str | None) -> li
     for entry in files:
         entry["url"] = urllib.parse.urljoin(page, str(entry.get("url", "")))
     return [f for f in files if isinstance(f, dict)]
+
+
+def remote_size(url: str, *, index_name: str | None) -> int | None:
+    """The size of a remote file from a HEAD request, or None when the server will not say."""
+    request = _request(url, index_name)
+    request.method = "HEAD"
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            length = response.headers.get("Content-Length")
+    except (urllib.error.URLError, OSError):
+        return None
+    return int(length) if length and length.isdigit() else None

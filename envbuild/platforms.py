@@ -47,6 +47,8 @@ def supported_tags(platform: str, python: str, glibc: str) -> dict[tags.Tag, int
         plats = [f"manylinux_2_{m}_{p.machine}" for m in range(glibc_minor, 4, -1)]
         legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
         plats = [alias for plat in plats for alias in _with_legacy(plat, legacy, p.machine)]
+        # Some indexes (PyTorch's) publish plain linux_* wheels; accepted last, as uv does.
+        plats.append(f"linux_{p.machine}")
     else:
         plats = list(tags.mac_platforms(_MACOS[p.machine], p.machine))
     ordered = [

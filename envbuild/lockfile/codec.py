@@ -68,7 +68,7 @@ def package_document(p: LockedPackage) -> dict[str, Any]:
 
 def dump(lock: Lock) -> str:
     document = {k: v for k, v in to_document(lock).items() if v is not None}
-    return dumps(document, header=HEADER, inline=frozenset({"artifact", "hardware"}))
+    return dumps(document, header=HEADER, inline=frozenset({"artifact"}))
 
 
 def loads(text: str, *, source: str = "envbuild.lock") -> Lock:

@@ -67,7 +67,7 @@ def _emit_table(out: list[str], path: tuple[str, ...], table: Mapping[str, Any],
         if k not in nested and table[k] is not None:
             out.append(f"{_key(k)} = {_scalar(table[k])}")
     for k in nested:
-        child = path + (_key(k),)
+        child = (*path, _key(k))
         value = table[k]
         if _is_table(value):
             scalars = any(not (_is_table(v) or _is_table_array(v)) or kk in inline for kk, v in value.items())

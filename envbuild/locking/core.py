@@ -11,7 +11,7 @@ from typing import Any
 
 from envbuild.errors import CheckFailed, InputError
 from envbuild.fileio import exclusive_lock, write_atomic
-from envbuild.indexclient import UrlMemo, hash_remote_file
+from envbuild.indexclient import UrlMemo, hash_remote_file, remote_size
 from envbuild.lockfile import codec
 from envbuild.lockfile.hashes import lock_hash, target_hash
 from envbuild.lockfile.model import SCHEMA_VERSION, Artifact, Lock, LockedPackage, LockedTarget
@@ -157,8 +157,12 @@ def _locked(p: ResolvedPackage, before: LockedPackage | None, progress: Progress
             and before.index == p.index:
         # Hashed by an earlier lock: the pinned hash stands, and installs verify against it.
         hash_, size, origin = before.artifact.hash, before.artifact.size, before.artifact.hash_origin
+    if hash_ is not None and size is None:
+        # uv hashed the file itself (the index published no hash) but reports no size;
+        # the server's Content-Length gives it without a second multi-GB download.
+        size, origin = remote_size(a.url, index_name=p.index), "computed"
     if hash_ is None or size is None:
-        # The index published no hash (PyTorch's often do not): hash the file once ourselves.
+        # No hash at all, or no size: download once and hash it ourselves.
         progress(f"hashing {a.file} (the index publishes no hash)")
         hash_, size = hash_remote_file(a.url, index_name=p.index)
         origin = "computed"

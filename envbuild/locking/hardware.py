@@ -16,7 +16,7 @@ from envbuild.resolvers.interface import ResolvedPackage
 
 def _hardware_target(target: Target) -> compat.HardwareTarget:
     return compat.HardwareTarget(name=target.name, platform=target.platform, cuda=target.cuda,
-                                 gpus=tuple(target.gpus))
+                                 gpus=tuple(target.gpus), python=target.python)
 
 
 def validate_target(target: Target, problem: Callable[[str, str], None]) -> None:

@@ -107,14 +107,23 @@ def _target_change(name: str, manifest: Manifest, locked_reqs: tuple[str, ...], 
 
 
 def hardware_changes(name: str, rows: tuple[dict[str, Any], ...]) -> list[str]:
+    """The consulted hardware-data rows that differ from the data file installed now."""
     if not rows:
         return []
+    current = _current_rows()
+    out = []
+    for row in rows:
+        row_id = str(row.get("row_id"))
+        # A recorded miss (a lookup that found no row) is re-judged only by `lock --upgrade`.
+        if not row_id.startswith("miss:") and current.get(row_id) != row:
+            out.append(f'target "{name}": hardware data row "{row_id}" changed since locking')
+    return out
+
+
+def _current_rows() -> dict[str, dict[str, Any]]:
     from envbuild.hardware.facts import load_facts
 
     facts = load_facts()
-    out = []
-    for row in rows:
-        current = facts.row(str(row.get("id")))
-        if current is None or current != row:
-            out.append(f'target "{name}": hardware data row "{row.get("id")}" changed since locking')
-    return out
+    groups = (facts.cudas, facts.cuda_compats, facts.gpus, facts.torch_builds,
+              facts.pypi_defaults, facts.runtime_wheels)
+    return {row.row_id: row.canonical() for group in groups for row in group}

@@ -66,7 +66,8 @@ class _Reader:
                 self.problem(key, f'missing required key "{name}"' + (f"; add {example}" if example else ""))
             return None
         if not isinstance(value, str):
-            self.problem(dotted, f"must be a string, not {_kind(value)}" + (f"; for example {example}" if example else ""))
+            hint = f"; for example {example}" if example else ""
+            self.problem(dotted, f"must be a string, not {_kind(value)}{hint}")
             return None
         if pattern is not None and not pattern.match(value):
             self.problem(dotted, f'invalid value "{value}"' + (f"; for example {example}" if example else ""))
@@ -94,7 +95,8 @@ class _Reader:
                 req = Requirement(text)
             except InvalidRequirement as error:
                 self.problem(f"{key}.{name}[{position}]",
-                             f'invalid requirement "{text}": {error}; write it as PEP 508, e.g. "torch==2.5.1"')
+                             f'invalid requirement "{text}": {str(error).splitlines()[0]}; '
+                             'write it as PEP 508, e.g. "torch==2.5.1"')
                 continue
             if req.url:
                 self.problem(f"{key}.{name}[{position}]",
@@ -261,10 +263,6 @@ def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
         platform = None
     cuda = r.string(spec, key, "cuda", pattern=_CUDA, example='cuda = "12.4"')
     gpus = r.strings(spec, key, "gpus")
-    if gpus and cuda is None and "cuda" not in spec:
-        r.problem(f"{key}.gpus", 'GPUs need a CUDA version; add cuda = "12.4" (or the version you build for)')
-    if cuda is not None and platform is not None and platform.startswith("darwin/"):
-        r.problem(f"{key}.cuda", f"CUDA does not run on {platform}; remove cuda and gpus from this target")
     glibc = r.string(spec, key, "glibc", pattern=_GLIBC, example='glibc = "2.28"') or DEFAULT_GLIBC
     target_resolver = r.string(spec, key, "resolver") or resolver
     if target_resolver not in _RESOLVERS:

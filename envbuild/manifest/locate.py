@@ -40,7 +40,7 @@ class LineIndex:
                 brace = line.find("{", key.end())
                 if brace != -1:
                     for inner in re.finditer(r"""([A-Za-z0-9_"'-]+)\s*=""", line[brace:]):
-                        self._lines.setdefault(path + (inner.group(1).strip("\"'"),), number)
+                        self._lines.setdefault((*path, inner.group(1).strip("\"'")), number)
 
     def line_of(self, dotted: str) -> int | None:
         """The line of `dotted` (array indexes ignored), or of its nearest known parent."""

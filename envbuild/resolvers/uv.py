@@ -11,10 +11,13 @@ generated `pyproject.toml` in a private folder.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
+import threading
 import tomllib
+import urllib.parse
 from pathlib import Path
 
 from packaging.pylock import Package, Pylock, PylockValidationError
@@ -37,17 +40,27 @@ from envbuild.scrub import scrub
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s*(?:#\s*via\s+(.*))?$")
 _FROM = re.compile(r"^\s+#\s*from\s+(\S+)\s*$")
-_FAR_FUTURE = "2999-12-31T00:00:00Z"
 
 
-def uv_binary() -> str:
-    """uv from envbuild's own installed packages, never from PATH."""
+_FIND_LOCK = threading.Lock()
+
+
+@functools.cache
+def _find_uv() -> str:
     try:
         from uv import find_uv_bin
     except ImportError:
         raise ResolverError("the uv package is not installed beside envbuild",
                             hint="reinstall envbuild: pip install envbuild") from None
     return str(find_uv_bin())
+
+
+def uv_binary() -> str:
+    """uv from envbuild's own installed packages, never from PATH."""
+    # find_uv_bin reads sysconfig, whose lazy set-up is not thread-safe: targets resolve
+    # in threads, so the first lookup is serialised.
+    with _FIND_LOCK:
+        return _find_uv()
 
 
 class UvResolver(Resolver):
@@ -121,7 +134,7 @@ def _common_args(request: ResolveRequest) -> list[str]:
         # Files on exempt indexes carry no upload time: exclude-newer cannot judge them.
         for package, index in target.sources:
             if request.indexes[index].exclude_newer_exempt:
-                args += ["--exclude-newer-package", f"{package}={_FAR_FUTURE}"]
+                args += ["--exclude-newer-package", f"{package}=false"]
     return args
 
 
@@ -191,19 +204,22 @@ def _candidates(package: Package) -> list[Candidate]:
     found = []
     for wheel in package.wheels or ():
         url = wheel.url or ""
-        found.append(Candidate(kind="wheel", file=wheel.name or url.rsplit("/", 1)[-1], url=url,
+        found.append(Candidate(kind="wheel", file=wheel.name or _basename(url), url=url,
                                size=wheel.size, hash=_sha256(wheel.hashes)))
     if package.sdist is not None:
         url = package.sdist.url or ""
-        found.append(Candidate(kind="sdist", file=package.sdist.name or url.rsplit("/", 1)[-1],
+        found.append(Candidate(kind="sdist", file=package.sdist.name or _basename(url),
                                url=url, size=package.sdist.size, hash=_sha256(package.sdist.hashes)))
     return found
 
 
+def _basename(url: str) -> str:
+    return urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+
+
 def _sha256(hashes: object) -> str | None:
-    if isinstance(hashes, dict) and isinstance(hashes.get("sha256"), str):
-        return "sha256:" + hashes["sha256"].lower()
-    return None
+    value = hashes.get("sha256") if isinstance(hashes, dict) else None
+    return "sha256:" + value.lower() if isinstance(value, str) else None
 
 
 def _uv_version() -> str:

@@ -3,7 +3,15 @@ from __future__ import annotations
 import pytest
 
 from envbuild.canonical import canonical_bytes, digest, is_hash
-from envbuild.lockfile import Artifact, Lock, LockedPackage, LockedTarget, LockFormatError, dump, loads
+from envbuild.lockfile import (
+    Artifact,
+    Lock,
+    LockedPackage,
+    LockedTarget,
+    LockFormatError,
+    dump,
+    loads,
+)
 
 H = "sha256:" + "ab" * 32
 
@@ -16,7 +24,7 @@ def sample_lock() -> Lock:
     target = LockedTarget(name="a10g", hash=H, input_hash=H, platform="linux/amd64", python="3.11",
                           glibc="2.28", cuda="12.1", gpus=("A10G",), driver_floor="530.30.02",
                           resolver="uv", requirements=("torch==2.5.1",),
-                          hardware=({"id": "cuda:12.1", "driver": "530.30.02"},), packages=(pkg,))
+                          hardware=({"row_id": "cuda:12.1", "driver_min": "530.30.02"},), packages=(pkg,))
     return Lock(version=1, lock_hash=H, input_hash=H, name="demo", python="3.11",
                 exclude_newer="2025-06-01T00:00:00Z",
                 indexes={"default": {"exclude-newer-exempt": False},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envbuild.errors import EnvbuildError
+from envbuild.lockfile import dump
 from envbuild.lockfile.codec import from_document, loads
 from envbuild.manifest import parse_manifest
-
 from tests.lockfile.test_codec import sample_lock
-from envbuild.lockfile import dump
-import tomllib
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=8),
                     st.sampled_from(["3.11", "linux/amd64", "12.4", "H100", "torch==2.5.1", "uv"]))
@@ -45,19 +45,15 @@ def _toml(value: Any) -> str:
 @given(documents)
 def test_manifest_loader_raises_only_envbuild_errors(document: dict[str, Any]) -> None:
     text = "\n".join(f"{k} = {_toml(v)}" for k, v in document.items() if v is not None)
-    try:
+    with contextlib.suppress(EnvbuildError):
         parse_manifest(text, path=Path("envbuild.toml"))
-    except EnvbuildError:
-        pass
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200))
 def test_manifest_loader_survives_arbitrary_text(text: str) -> None:
-    try:
+    with contextlib.suppress(EnvbuildError):
         parse_manifest(text, path=Path("envbuild.toml"))
-    except EnvbuildError:
-        pass
 
 
 def _mutations() -> st.SearchStrategy[tuple[list[str], Any]]:
@@ -78,20 +74,14 @@ def test_lock_parser_raises_only_envbuild_errors(mutation: tuple[list[Any], Any]
             node = node[step]
         except (KeyError, IndexError, TypeError):
             break
-    try:
+    with contextlib.suppress(TypeError, IndexError):
         node[path[-1]] = value
-    except (TypeError, IndexError):
-        pass
-    try:
+    with contextlib.suppress(EnvbuildError):
         from_document(document)
-    except EnvbuildError:
-        pass
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300))
 def test_lock_parser_survives_arbitrary_text(text: str) -> None:
-    try:
+    with contextlib.suppress(EnvbuildError):
         loads(text)
-    except EnvbuildError:
-        pass

@@ -1,0 +1,86 @@
+"""CUDA/GPU checks after resolution, against the local PyPI-like and PyTorch-like indexes."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from tests.conftest import LocalIndex
+from tests.helpers import run_cli
+
+
+def lock(tmp_path: Path, body: str) -> tuple[int, str, Path]:
+    manifest = tmp_path / "envbuild.toml"
+    manifest.write_text('[project]\nname = "gpu"\npython = "3.11"\n' + body)
+    result = run_cli(["lock", "-f", str(manifest)])
+    return result.code, result.err, tmp_path / "envbuild.lock"
+
+
+def test_cuda_target_locks_with_driver_floor_and_consulted_rows(eb_env: dict[str, str],
+                                                                tmp_path: Path) -> None:
+    code, err, path = lock(tmp_path, '[dependencies]\npython = ["torch==2.5.1"]\n'
+                                     '[targets.h100]\nplatform = "linux/amd64"\ncuda = "12.4"\n'
+                                     'gpus = ["H100", "A100"]\n')
+    assert code == 0, err
+    target = tomllib.loads(path.read_text())["targets"]["h100"]
+    assert target["driver-floor"] == "550.54.14"
+    assert target["gpus"] == ["A100", "H100"]
+    ids = [row["row_id"] for row in target["hardware"]]
+    assert ids == sorted(ids) and any("H100" in i for i in ids) and any("12.4" in i for i in ids)
+    assert not any("B200" in i or "L4" in i for i in ids)  # only the rows this target consulted
+    names = {p["name"] for p in target["packages"]}
+    assert "nvidia-cuda-runtime-cu12" in names
+
+
+def test_cpu_build_on_a_cuda_target_is_refused(eb_env: dict[str, str], tmp_path: Path) -> None:
+    # PyPI's aarch64 torch 2.5.1 is a CPU build with no "+cpu" suffix.
+    code, err, path = lock(tmp_path, '[dependencies]\npython = ["torch==2.5.1"]\n'
+                                     '[targets.gh200]\nplatform = "linux/arm64"\ncuda = "12.4"\n'
+                                     'gpus = ["GH200"]\n')
+    assert code == 2
+    assert 'target "gh200"' in err and "torch 2.5.1" in err and "CPU build" in err
+    assert not path.exists()
+
+
+def test_runtime_wheels_must_match_the_declared_cuda(eb_env: dict[str, str], tmp_path: Path) -> None:
+    code, err, _ = lock(tmp_path, '[dependencies]\npython = ["torch==2.5.1"]\n'
+                                  '[targets.a10g]\nplatform = "linux/amd64"\ncuda = "12.1"\n'
+                                  'gpus = ["A10G"]\n')
+    assert code == 2
+    assert 'target "a10g"' in err and "12.4" in err and "12.1" in err
+
+
+def test_blackwell_needs_a_cuda_128_build(eb_env: dict[str, str], tmp_path: Path) -> None:
+    code, err, _ = lock(tmp_path, '[dependencies]\npython = ["torch==2.5.1"]\n'
+                                  '[targets.b200]\nplatform = "linux/amd64"\ncuda = "12.8"\n'
+                                  'gpus = ["B200"]\n')
+    assert code == 2
+    assert "B200 (sm_100) needs a cuda 12.8 or newer build of torch" in err
+
+
+def test_routed_cu121_build_passes_on_its_own_target(eb_env: dict[str, str], tmp_path: Path,
+                                                     local_index: LocalIndex) -> None:
+    code, err, path = lock(tmp_path, f'[indexes]\npytorch = {{ url = "{local_index.url("pytorch")}" }}\n'
+                                     '[targets.a10g]\nplatform = "linux/amd64"\ncuda = "12.1"\n'
+                                     'gpus = ["A10G", "L4"]\ndependencies = ["torch==2.5.1+cu121"]\n'
+                                     'sources = { torch = "pytorch" }\n')
+    assert code == 0, err
+    target = tomllib.loads(path.read_text())["targets"]["a10g"]
+    assert target["driver-floor"] == "530.30.02"
+
+
+def test_cuda_target_without_torch_still_locks(eb_env: dict[str, str], tmp_path: Path) -> None:
+    code, err, _ = lock(tmp_path, '[dependencies]\npython = ["nvidia-cuda-runtime-cu12==12.4.127"]\n'
+                                  '[targets.jax]\nplatform = "linux/amd64"\ncuda = "12.4"\n'
+                                  'gpus = ["H100"]\n')
+    assert code == 0, err
+
+
+def test_unknown_gpu_gets_a_suggestion_before_any_resolution(eb_env: dict[str, str], tmp_path: Path,
+                                                             local_index: LocalIndex) -> None:
+    local_index.clear_log()
+    code, err, _ = lock(tmp_path, '[targets.h100]\nplatform = "linux/amd64"\ncuda = "12.4"\n'
+                                  'gpus = ["H1000"]\n')
+    assert code == 2
+    assert 'envbuild.toml:7: targets.h100.gpus[0]: unknown GPU "H1000"; did you mean "H100"?' in err
+    assert local_index.log == []

@@ -1,0 +1,1 @@
+"""Test infrastructure: real wheels, a real local package index, and the fixtures over them."""
