@@ -158,3 +158,15 @@ def remote_size(url: str, *, index_name: str | None) -> int | None:
     except (urllib.error.URLError, OSError):
         return None
     return int(length) if length and length.isdigit() else None
+
+
+def requires_dist(file_url: str, *, index_name: str | None) -> list[str] | None:
+    """A wheel's Requires-Dist from its PEP 658 metadata file, or None if not served."""
+    import email.parser
+
+    try:
+        with urllib.request.urlopen(_request(file_url + ".metadata", index_name), timeout=60) as response:
+            text = response.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError):
+        return None
+    return list(email.parser.HeaderParser().parsestr(text).get_all("Requires-Dist") or [])

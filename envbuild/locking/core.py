@@ -7,19 +7,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envbuild.errors import CheckFailed, InputError
+
+if TYPE_CHECKING:  # the network side loads only when a target is resolved
+    from envbuild.indexclient import UrlMemo
+    from envbuild.resolvers.interface import ResolvedPackage
 from envbuild.fileio import exclusive_lock, write_atomic
-from envbuild.indexclient import UrlMemo, hash_remote_file, remote_size
 from envbuild.lockfile import codec
 from envbuild.lockfile.hashes import lock_hash, target_hash
 from envbuild.lockfile.model import SCHEMA_VERSION, Artifact, Lock, LockedPackage, LockedTarget
 from envbuild.locking import inputs
 from envbuild.locking.hardware import check_resolution, validate_target
 from envbuild.manifest import Manifest, load_manifest
-from envbuild.resolvers import get_resolver
-from envbuild.resolvers.interface import ResolvedPackage, ResolveRequest
 
 Progress = Callable[[str], None]
 
@@ -83,6 +84,8 @@ def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
             kept[name] = old
         elif name in chosen or old is None or stale:
             todo.append(name)
+    from envbuild.indexclient import UrlMemo
+
     warnings: list[str] = []
     memo = UrlMemo()
     with tempfile.TemporaryDirectory(prefix="envbuild-lock-") as scratch:
@@ -119,6 +122,9 @@ def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
 def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock | None,
                  options: LockOptions, workdir: Path, memo: UrlMemo,
                  progress: Progress) -> tuple[LockedTarget, list[str]]:
+    from envbuild.resolvers import get_resolver
+    from envbuild.resolvers.interface import ResolveRequest
+
     target = manifest.targets[name]
     old = previous.targets.get(name) if previous else None
     preferences = {p.name: p.version for p in old.packages} if old else {}
@@ -130,7 +136,14 @@ def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock 
         exclude_newer=manifest.exclude_newer, allow_sdist=manifest.allow_sdist,
         preferences=preferences, upgrade=options.upgrade,
         upgrade_packages=options.upgrade_packages, workdir=workdir))
-    report = check_resolution(target, resolution.packages)
+    torch = next((p for p in resolution.packages if p.name == "torch"), None)
+    torch_requires = None
+    if target.cuda and torch is not None and torch.artifact.url:
+        from envbuild.indexclient import requires_dist
+
+        # The ranges torch declares for cuDNN, cuBLAS, NCCL...: from its PEP 658 metadata.
+        torch_requires = requires_dist(torch.artifact.url, index_name=torch.index)
+    report = check_resolution(target, resolution.packages, torch_requires=torch_requires)
     packages = [_locked(p, old.package(p.name) if old else None, progress, memo)
                 for p in resolution.packages]
     target_in = inputs.target_inputs(manifest, target)
@@ -145,11 +158,17 @@ def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock 
         requirements=tuple(target_in["requirements"]), hardware=tuple(hardware),
         packages=tuple(packages))
     progress(f"locked {name}: {len(packages)} packages")
-    return locked, [f'target "{name}": {w}' for w in report.warnings]
+    warnings = list(report.warnings)
+    if target.cuda and torch is not None and torch_requires is None:
+        warnings.append(f"{torch.artifact.file}: its index serves no metadata file, so the NVIDIA "
+                        "library versions were not checked against the ranges torch declares")
+    return locked, [f'target "{name}": {w}' for w in warnings]
 
 
 def _locked(p: ResolvedPackage, before: LockedPackage | None, progress: Progress,
             memo: UrlMemo) -> LockedPackage:
+    from envbuild.indexclient import hash_remote_file, remote_size
+
     a = p.artifact
     origin = "index"
     hash_, size = a.hash, a.size

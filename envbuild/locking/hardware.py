@@ -25,11 +25,12 @@ def validate_target(target: Target, problem: Callable[[str, str], None]) -> None
         problem(f"targets.{target.name}.{key}", message)
 
 
-def check_resolution(target: Target, packages: Sequence[ResolvedPackage]) -> compat.CompatReport:
+def check_resolution(target: Target, packages: Sequence[ResolvedPackage], *,
+                     torch_requires: Sequence[str] | None = None) -> compat.CompatReport:
     """Refuse (exit 2) a resolution that cannot run on the target's hardware."""
     resolved = {p.name: compat.ResolvedPackage(name=p.name, version=p.version,
                                                dependencies=p.dependencies) for p in packages}
-    report = compat.check_target(_hardware_target(target), resolved)
+    report = compat.check_target(_hardware_target(target), resolved, torch_requires=torch_requires)
     if report.problems:
         raise InputError("\n".join(report.problems),
                          hint="the lock was not written; fix the target or its sources and lock again")

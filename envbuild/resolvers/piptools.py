@@ -37,7 +37,7 @@ _MACHINES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "
 
 
 def host_platform() -> str:
-    return f"{sys.platform.replace('linux', 'linux')}/{_MACHINES.get(platform.machine(), '?')}"
+    return f"{sys.platform}/{_MACHINES.get(platform.machine(), '?')}"
 
 
 class PipToolsResolver(Resolver):
@@ -71,9 +71,10 @@ class PipToolsResolver(Resolver):
         args = [sys.executable, "-m", "piptools", "compile", "--generate-hashes", "--quiet",
                 "--no-header", "--annotation-style", "split", "-o", str(out),
                 str(work / "requirements.in")]
-        args += [f"--extra-index-url={i.url}" for i in extra]
+        # The same default index as uv and the exports: the user's configured one.
+        args += [f"--index-url={urls[DEFAULT_INDEX]}", *(f"--extra-index-url={i.url}" for i in extra)]
         if not request.allow_sdist:
-            args += ["--only-binary", ":all:"]
+            args.append("--pip-args=--only-binary=:all:")
         if request.upgrade:
             args.append("--upgrade")
         args += [f"--upgrade-package={p}" for p in request.upgrade_packages]

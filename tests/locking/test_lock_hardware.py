@@ -5,6 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import LocalIndex
 from tests.helpers import run_cli
 
@@ -84,3 +86,21 @@ def test_unknown_gpu_gets_a_suggestion_before_any_resolution(eb_env: dict[str, s
     assert code == 2
     assert 'envbuild.toml:7: targets.h100.gpus[0]: unknown GPU "H1000"; did you mean "H100"?' in err
     assert local_index.log == []
+
+
+def test_torch_metadata_feeds_the_library_range_check(eb_env: dict[str, str], tmp_path: Path,
+                                                      fresh_index: LocalIndex,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UV_DEFAULT_INDEX", fresh_index.url("pypi"))
+    body = ('[dependencies]\npython = ["torch==2.5.1"]\n'
+            '[targets.h100]\nplatform = "linux/amd64"\ncuda = "12.4"\ngpus = ["H100"]\n')
+    code, err, _ = lock(tmp_path, body)
+    assert code == 0, err
+    assert any(r.path.endswith("torch-2.5.1-cp311-cp311-manylinux1_x86_64.whl.metadata")
+               for r in fresh_index.log)
+    assert "were not checked" not in err
+    fresh_index.server.configure("pypi", publish_metadata=False)
+    code, err, _ = lock(tmp_path, body.replace('"H100"]', '"H100", "A100"]'))
+    assert code == 0, err
+    assert ('warning: target "h100": torch-2.5.1-cp311-cp311-manylinux1_x86_64.whl: its index serves '
+            "no metadata file, so the NVIDIA library versions were not checked") in err
