@@ -37,7 +37,7 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "envbuild"
 
 
-def _request(url: str, index_name: str | None) -> urllib.request.Request:
+def index_request(url: str, index_name: str | None) -> urllib.request.Request:
     parsed = urllib.parse.urlsplit(url)
     headers = {"User-Agent": "envbuild"}
     user = password = None
@@ -63,7 +63,7 @@ def hash_remote_file(url: str, *, index_name: str | None) -> tuple[str, int]:
     sha = hashlib.sha256()
     size = 0
     try:
-        with urllib.request.urlopen(_request(url, index_name), timeout=60) as response:
+        with urllib.request.urlopen(index_request(url, index_name), timeout=60) as response:
             while chunk := response.read(_CHUNK):
                 sha.update(chunk)
                 size += len(chunk)
@@ -112,7 +112,7 @@ class UrlMemo:
 def find_file_url(index_url: str, project: str, file: str, *, index_name: str | None) -> str | None:
     """Look a file up by name on an index's simple API page (PEP 691 JSON, else HTML)."""
     page = f"{index_url.rstrip('/')}/{project}/"
-    request = _request(page, index_name)
+    request = index_request(page, index_name)
     request.add_header("Accept", "application/vnd.pypi.simple.v1+json, text/html;q=0.1")
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -135,7 +135,7 @@ def find_file_url(index_url: str, project: str, file: str, *, index_name: str | 
 def project_files(index_url: str, project: str, *, index_name: str | None) -> list[dict[str, object]]:
     """The files of a project on an index, from its PEP 691 JSON page."""
     page = f"{index_url.rstrip('/')}/{project}/"
-    request = _request(page, index_name)
+    request = index_request(page, index_name)
     request.add_header("Accept", "application/vnd.pypi.simple.v1+json")
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -150,7 +150,7 @@ def project_files(index_url: str, project: str, *, index_name: str | None) -> li
 
 def remote_size(url: str, *, index_name: str | None) -> int | None:
     """The size of a remote file from a HEAD request, or None when the server will not say."""
-    request = _request(url, index_name)
+    request = index_request(url, index_name)
     request.method = "HEAD"
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -165,7 +165,7 @@ def requires_dist(file_url: str, *, index_name: str | None) -> list[str] | None:
     import email.parser
 
     try:
-        with urllib.request.urlopen(_request(file_url + ".metadata", index_name), timeout=60) as response:
+        with urllib.request.urlopen(index_request(file_url + ".metadata", index_name), timeout=60) as response:
             text = response.read().decode("utf-8", "replace")
     except (urllib.error.URLError, OSError):
         return None

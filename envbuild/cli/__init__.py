@@ -20,6 +20,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("envbuild.cli.export", "export", "Export one target as pylock or requirements."),
     "diff": ("envbuild.cli.diff", "diff", "Compare two locks, per target."),
     "data": ("envbuild.cli.data", "data", "Hash, pull and verify datasets."),
+    "image": ("envbuild.cli.image", "image", "Build bit-for-bit OCI images of locked targets."),
+    "cache": ("envbuild.cli.cache", "cache", "Show or prune the cache of wheels and layers."),
 }
 
 

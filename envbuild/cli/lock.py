@@ -32,10 +32,24 @@ def lock(manifest_path: Path, lock_path: Path | None, targets: tuple[str, ...], 
     The lock records, per target, the one file each package installs from (index name,
     file name, size, sha256), the hardware facts consulted and the driver floor.
     """
-    from envbuild.locking import core
+    from envbuild.locking import fastpath
 
     lock_file = resolve_lock_path(manifest_path, lock_path)
+    forced = upgrade or bool(upgrade_packages) or bool(targets)
+    known = None if forced else fastpath.current_lock_hash(manifest_path, lock_file)
+    if known is not None:
+        if as_json:
+            document = {"lock": str(lock_file), "lock_hash": known}
+            emit_json({**document, "current": True, "reasons": []} if check_only
+                      else {**document, "written": False, "resolved": [], "warnings": []})
+        else:
+            info(f"{lock_file} is up to date ({known})")
+        return
+
+    from envbuild.locking import core
+
     if check_only:
+        before = fastpath.snapshot(manifest_path, lock_file)
         current, reasons = core.check(manifest_path, lock_file)
         if as_json:
             emit_json({"lock": str(lock_file), "current": not reasons, "reasons": reasons,
@@ -43,20 +57,22 @@ def lock(manifest_path: Path, lock_path: Path | None, targets: tuple[str, ...], 
         if reasons:
             check_failed(f"{lock_file} is stale:\n" + "\n".join(f"  - {r}" for r in reasons)
                          + "\nrun `envbuild lock` to update it")
+        fastpath.remember_current(before, manifest_path, lock_file, current.lock_hash)
         if not as_json:
             info(f"{lock_file} is up to date ({current.lock_hash})")
         return
     options = core.LockOptions(manifest_path=manifest_path, lock_path=lock_file, targets=targets,
                                upgrade=upgrade, upgrade_packages=upgrade_packages)
     result = core.lock(options, info)
+    if result.written:
+        # The manifest may have changed while resolving; the key then no longer matches.
+        fastpath.remember_current(result.snapshot, manifest_path, lock_file, result.lock.lock_hash)
     for warning in result.warnings:
         click.secho("warning: ", fg="yellow", err=True, nl=False)
         info(warning)
     if as_json:
         emit_json({"lock": str(lock_file), "written": result.written,
                    "resolved": list(result.resolved), "lock_hash": result.lock.lock_hash,
-                   "targets": {n: {"hash": t.hash, "packages": len(t.packages)}
-                               for n, t in result.lock.targets.items()},
                    "warnings": list(result.warnings)})
     elif result.written:
         info(f"wrote {lock_file} ({result.lock.lock_hash})")

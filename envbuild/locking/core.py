@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,8 @@ class LockResult:
     written: bool  # False when the existing lock already matched
     resolved: tuple[str, ...]  # targets resolved in this run
     warnings: tuple[str, ...]
+    # The fast-path memo key of (manifest as read, lock as written); None for a no-op.
+    snapshot: str | None = None
 
 
 def load_checked_manifest(path: Path) -> Manifest:
@@ -54,6 +57,7 @@ def check(manifest_path: Path, lock_path: Path) -> tuple[Lock, list[str]]:
 
 
 def lock(options: LockOptions, progress: Progress) -> LockResult:
+    manifest_bytes = _read_bytes(options.manifest_path)
     manifest = load_checked_manifest(options.manifest_path)
     unknown = sorted(set(options.targets) - set(manifest.targets))
     if unknown:
@@ -65,7 +69,19 @@ def lock(options: LockOptions, progress: Progress) -> LockResult:
         forced = options.upgrade or bool(options.upgrade_packages)
         if previous is not None and not forced and not inputs.staleness(manifest, previous):
             return LockResult(lock=previous, written=False, resolved=(), warnings=())
-        return _relock(manifest, options, previous, progress)
+        result = _relock(manifest, options, previous, progress)
+        from envbuild.locking import fastpath
+
+        # Keyed on the manifest bytes this run resolved, not on what the file holds now.
+        key = fastpath.key_of(manifest_bytes, codec.dump(result.lock).encode("utf-8"))
+        return dataclasses.replace(result, snapshot=key)
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
@@ -78,8 +94,7 @@ def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
     kept: dict[str, LockedTarget] = {}
     for name in sorted(manifest.targets):
         old = previous.targets.get(name) if previous else None
-        stale = old is None or old.input_hash != per_target[name] or \
-            bool(inputs.hardware_changes(name, old.hardware))
+        stale = old is None or not inputs.target_is_current(manifest, name, old, per_target[name])
         if old is not None and not stale and not (forced and name in chosen):
             kept[name] = old
         elif name in chosen or old is None or stale:

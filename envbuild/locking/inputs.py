@@ -11,7 +11,7 @@ from typing import Any
 from packaging.requirements import Requirement
 
 from envbuild.canonical import digest
-from envbuild.lockfile.model import SCHEMA_VERSION, Lock
+from envbuild.lockfile.model import SCHEMA_VERSION, Lock, LockedTarget
 from envbuild.manifest.model import DEFAULT_INDEX, Manifest, Target
 
 
@@ -79,6 +79,8 @@ def staleness(manifest: Manifest, lock: Lock) -> list[str]:
         locked = lock.targets[name]
         if locked.input_hash != per_target[name]:
             reasons.append(_target_change(name, manifest, locked.requirements, locked))
+        else:
+            reasons.extend(_integrity(name, manifest, locked))
         reasons.extend(hardware_changes(name, locked.hardware))
     locked_datasets = {n: d.get("inputs") for n, d in lock.datasets.items()}
     current = dataset_inputs(manifest)
@@ -87,7 +89,34 @@ def staleness(manifest: Manifest, lock: Lock) -> list[str]:
             reasons.append(f'dataset "{name}" changed in the manifest')
     if not reasons and lock.input_hash != overall:
         reasons.append("the manifest's inputs changed")
+    if not reasons and lock.lock_hash != _lock_hash_of(lock):
+        reasons.append("the lock hash does not match the lock's content (edited by hand?)")
     return reasons
+
+
+def target_is_current(manifest: Manifest, name: str, locked: LockedTarget, input_hash: str) -> bool:
+    """Whether a locked target can be kept as it is by a re-lock."""
+    return (locked.input_hash == input_hash and not _integrity(name, manifest, locked)
+            and not hardware_changes(name, locked.hardware))
+
+
+def _integrity(name: str, manifest: Manifest, locked: LockedTarget) -> list[str]:
+    """A lock whose inputs match can still have been edited: recompute what it claims."""
+    from envbuild.lockfile.hashes import target_hash
+
+    inputs = target_inputs(manifest, manifest.targets[name])
+    claimed = target_hash(inputs=inputs, driver_floor=locked.driver_floor,
+                          hardware=list(locked.hardware), packages=list(locked.packages))
+    if claimed != locked.hash or list(locked.requirements) != inputs["requirements"]:
+        return [f'target "{name}": its recorded content does not match its hash (edited by hand?)']
+    return []
+
+
+def _lock_hash_of(lock: Lock) -> str:
+    from envbuild.lockfile.hashes import lock_hash
+
+    return lock_hash(name=lock.name, target_hashes={n: t.hash for n, t in sorted(lock.targets.items())},
+                     dataset_digests={n: str(d.get("digest")) for n, d in sorted(lock.datasets.items())})
 
 
 def _target_change(name: str, manifest: Manifest, locked_reqs: tuple[str, ...], locked: Any) -> str:

@@ -1,0 +1,146 @@
+"""A base image read from an OCI image layout on disk (`oci:DIR[:TAG]`).
+
+Its layers become the image's first layers, as they are (same blobs, same digests). Where
+its Python lives is read from the layers' file lists: `usr/local/bin/python3.N` first, else
+`usr/bin/python3.N`, remembered in the cache by the base's manifest digest.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envbuild.canonical import digest as canonical_digest
+from envbuild.errors import CheckFailed, InputError
+from envbuild.image.layers import LAYER_MEDIA_TYPE, Layer
+from envbuild.image.store import Store
+
+INDEX = "application/vnd.oci.image.index.v1+json"
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+_GZIP_LAYERS = {LAYER_MEDIA_TYPE, "application/vnd.docker.image.rootfs.diff.tar.gzip"}
+_PYTHON = re.compile(r"^(?:\./)?(usr/local/bin|usr/bin)/python(3\.\d+)$")
+_REF_NAME = "org.opencontainers.image.ref.name"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BaseImage:
+    reference: str
+    manifest_digest: str
+    config: dict[str, Any]
+    layers: tuple[Layer, ...]
+    folder: Path  # the layout, whose blobs/ holds the layers
+    python: str | None  # the interpreter's path in the image, when found
+
+    def blob(self, digest: str) -> Path:
+        return self.folder / "blobs" / "sha256" / digest.split(":", 1)[1]
+
+
+class BaseError(InputError):
+    """The base image cannot be used."""
+
+
+def split_reference(reference: str) -> tuple[Path, str | None]:
+    """`oci:DIR[:TAG]` -> (DIR, TAG)."""
+    rest = reference.removeprefix("oci:")
+    head, sep, tail = rest.rpartition(":")
+    if sep and "/" not in tail and Path(head).is_dir():
+        return Path(head), tail
+    return Path(rest), None
+
+
+def read_base(reference: str, *, os_name: str, architecture: str, store: Store) -> BaseImage:
+    folder, tag = split_reference(reference)
+    if not (folder / "oci-layout").is_file():
+        raise BaseError(f"base {reference}: {folder} is not an OCI image layout "
+                        "(no oci-layout file)", hint="write it as oci:DIR[:TAG]")
+    index = _json(folder, folder / "index.json", None)
+    manifests = [m for m in index.get("manifests", []) if isinstance(m, dict)]
+    if tag is not None:
+        manifests = [m for m in manifests if m.get("annotations", {}).get(_REF_NAME) == tag]
+    if len(manifests) != 1:
+        tags = sorted(str(m.get("annotations", {}).get(_REF_NAME)) for m in
+                      index.get("manifests", []))
+        raise BaseError(f"base {reference}: expected one image, found {len(manifests)}",
+                        hint=f"name one by tag (oci:DIR:TAG); tags: {', '.join(tags) or 'none'}")
+    descriptor = manifests[0]
+    if descriptor.get("mediaType") in (INDEX, _DOCKER_LIST):
+        nested = _json(folder, _blob(folder, descriptor["digest"]), descriptor["digest"])
+        descriptor = _pick_platform(reference, nested, os_name, architecture)
+    manifest_digest = str(descriptor["digest"])
+    manifest = _json(folder, _blob(folder, manifest_digest), manifest_digest)
+    config = _json(folder, _blob(folder, manifest["config"]["digest"]),
+                   manifest["config"]["digest"])
+    diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+    if len(diff_ids) != len(manifest.get("layers", [])):
+        raise BaseError(f"base {reference}: config lists {len(diff_ids)} diff_ids for "
+                        f"{len(manifest.get('layers', []))} layers")
+    layers = []
+    for position, (entry, diff_id) in enumerate(zip(manifest["layers"], diff_ids, strict=True)):
+        if entry.get("mediaType") not in _GZIP_LAYERS:
+            raise BaseError(f"base {reference}: layer {position} is {entry.get('mediaType')}; "
+                            "only gzip layers are supported")
+        layers.append(Layer(digest=entry["digest"], diff_id=diff_id, size=entry["size"],
+                            name=f"base layer {position}", reused=True))
+    base = BaseImage(reference=reference, manifest_digest=manifest_digest, config=config,
+                     layers=tuple(layers), folder=folder, python=None)
+    return BaseImage(reference=reference, manifest_digest=manifest_digest, config=config,
+                     layers=base.layers, folder=folder, python=_detect_python(base, store))
+
+
+def _pick_platform(reference: str, index: dict[str, Any], os_name: str,
+                   architecture: str) -> dict[str, Any]:
+    for entry in index.get("manifests", []):
+        platform = entry.get("platform", {})
+        if platform.get("os") == os_name and platform.get("architecture") == architecture:
+            return dict(entry)
+    raise BaseError(f"base {reference}: no image for {os_name}/{architecture}")
+
+
+def _blob(folder: Path, digest: str) -> Path:
+    return folder / "blobs" / "sha256" / digest.split(":", 1)[-1]
+
+
+def _json(folder: Path, path: Path, digest: str | None) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise BaseError(f"base {folder}: cannot read {path.name}: {error}") from None
+    if digest is not None and "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        raise CheckFailed(f"base {folder}: blob {digest} does not match its digest",
+                          hint="the base layout is damaged; rebuild or re-pull it")
+    try:
+        value = json.loads(data)
+    except ValueError as error:
+        raise BaseError(f"base {folder}: {path.name} is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise BaseError(f"base {folder}: {path.name} is not a JSON object")
+    return value
+
+
+def _detect_python(base: BaseImage, store: Store) -> str | None:
+    memo = store.layer_record(canonical_digest({"base-python": base.manifest_digest}))
+    try:
+        cached = json.loads(memo.read_text())
+        return cached["python"] if isinstance(cached, dict) else None
+    except (OSError, ValueError, KeyError):
+        pass
+    found: dict[str, str] = {}
+    for layer in base.layers:
+        with gzip.open(base.blob(layer.digest), "rb") as raw, \
+                tarfile.open(fileobj=raw, mode="r|") as tar:
+            for member in tar:
+                match = _PYTHON.match(member.name)
+                if match:
+                    found.setdefault(match.group(1), f"/{match.group(1)}/python{match.group(2)}")
+    python = found.get("usr/local/bin") or found.get("usr/bin")
+    with store.temp_file() as tmp:
+        tmp.write_text(json.dumps({"python": python}))
+        store.commit(tmp, memo)
+    return python

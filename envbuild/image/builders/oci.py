@@ -1,0 +1,173 @@
+"""The native builder: wheels are unpacked into layers here, no daemon, no emulation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from envbuild.errors import InputError
+from envbuild.image.base import BaseImage, read_base
+from envbuild.image.builders.interface import Builder, BuildRequest, BuildResult, TargetImage
+from envbuild.image.config import (
+    ConfigInputs,
+    architecture,
+    image_config,
+    image_manifest,
+    timestamp,
+)
+from envbuild.image.install import InstallLayout, install_wheels
+from envbuild.image.layers import Layer, LayerCache, layer_key
+from envbuild.image.layout import ImageEntry, sha256, write_layout
+from envbuild.image.plan import (
+    PlannedLayer,
+    ProjectFile,
+    files_document,
+    image_hash,
+    plan_wheel_layers,
+    project_files,
+)
+from envbuild.image.wheels import ensure_wheels
+from envbuild.lockfile.model import LockedTarget
+
+_WORKERS = min(8, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Prepared:
+    target: LockedTarget
+    platform: tuple[str, str]
+    layout: InstallLayout
+    base: BaseImage | None
+    layers: tuple[PlannedLayer, ...]  # wheel layers, then the app layer (no packages)
+    files: tuple[ProjectFile, ...]
+    image_hash: str
+
+
+class NativeOciBuilder(Builder):
+    name = "oci"
+
+    def build(self, request: BuildRequest) -> BuildResult:
+        with request.store.locked():
+            prepared = [self._prepare(request, name) for name in request.targets]
+            cache = LayerCache(request.store)
+            built: dict[str, Layer] = {}
+            todo: dict[str, tuple[_Prepared, PlannedLayer]] = {}
+            for item in prepared:
+                for planned in item.layers:
+                    hit = cache.get(planned.key, planned.name)
+                    if hit is not None:
+                        built[planned.key] = hit
+                    else:
+                        todo.setdefault(planned.key, (item, planned))
+            packages = {p.artifact.hash: p for _, pl in todo.values() for p in pl.packages}
+            wheels = ensure_wheels(request.store, sorted(packages.values(),
+                                          key=lambda p: (p.name, p.artifact.file)),
+                                   urls=request.urls, offline=request.offline,
+                                   progress=request.progress)
+
+            def one(job: tuple[_Prepared, PlannedLayer]) -> Layer:
+                item, planned = job
+                request.progress(f"{item.target.name}: building layer {planned.name}")
+                if planned.packages:
+                    pairs = [(p.name, wheels[p.artifact.hash]) for p in planned.packages]
+                    return cache.build(planned.key, planned.name,
+                                       lambda root: install_wheels(root, pairs, item.layout),
+                                       epoch=request.epoch)
+                return cache.build(planned.key, planned.name,
+                                   lambda root: _copy_files(root, request, item.files),
+                                   epoch=request.epoch)
+
+            with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+                for key, layer in zip(todo, pool.map(one, todo.values()), strict=True):
+                    built[key] = layer
+            images, results = [], {}
+            for item in prepared:
+                entry, result = self._image(request, item, built)
+                images.append(entry)
+                results[item.target.name] = result
+            request.progress(f"writing {request.output}")
+            write_layout(request.output, images)
+        return BuildResult(output=request.output, targets=results)
+
+    def _prepare(self, request: BuildRequest, name: str) -> _Prepared:
+        target = request.lock.targets[name]
+        try:
+            platform = architecture(target.platform)
+        except KeyError:
+            raise InputError(f'target "{name}" is {target.platform}; images are built for '
+                             "linux/amd64 and linux/arm64 targets only") from None
+        settings = request.settings
+        base = None
+        if settings.base is not None:
+            base = read_base(settings.base, os_name=platform[0], architecture=platform[1],
+                             store=request.store)
+        interpreter = settings.python or (base.python if base else None)
+        if interpreter is None and base is not None:
+            raise InputError(f"base {settings.base}: no python3.N found in /usr/local/bin or "
+                             "/usr/bin", hint='declare it: [image] python = "/path/python3.N"')
+        interpreter = interpreter or f"/usr/local/bin/python{target.python}"
+        layout = InstallLayout(interpreter=interpreter)
+        if layout.python_version != target.python:
+            raise InputError(f'target "{name}" is locked for Python {target.python} but the '
+                             f"image's interpreter is {interpreter}",
+                             hint="use a base with the locked Python, or lock for the base's")
+        files = project_files(request.project_dir, settings.copy)
+        layers = plan_wheel_layers(target, layout, threshold=request.large_wheel_bytes,
+                                   epoch=request.epoch)
+        if files:
+            key = layer_key("app", {"workdir": settings.workdir,
+                                    "files": files_document(files)}, request.epoch)
+            layers.append(PlannedLayer(name="project files", key=key, packages=()))
+        return _Prepared(target=target, platform=platform, layout=layout, base=base,
+                         layers=tuple(layers), files=tuple(files),
+                         image_hash=image_hash(target, settings,
+                                               base.manifest_digest if base else None, files))
+
+    def _image(self, request: BuildRequest, item: _Prepared,
+               built: dict[str, Layer]) -> tuple[ImageEntry, TargetImage]:
+        ours = [built[p.key] for p in item.layers]
+        layout, settings, target = item.layout, request.settings, item.target
+        env = [("PYTHONPATH", layout.site_packages), *settings.env]
+        if target.cuda is not None:
+            env += [("NVIDIA_VISIBLE_DEVICES", "all"),
+                    ("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")]
+        labels: tuple[tuple[str, str], ...] = (
+                  ("org.envbuild.target", target.name),
+                  ("org.envbuild.target-hash", target.hash),
+                  ("org.envbuild.image-hash", item.image_hash),
+                  ("org.envbuild.python", layout.interpreter),
+                  ("org.opencontainers.image.created", timestamp(request.epoch)),
+                  ("org.opencontainers.image.title", request.lock.name))
+        if item.base is not None:
+            labels += (("org.opencontainers.image.base.digest", item.base.manifest_digest),)
+        config = image_config(ConfigInputs(
+            platform=target.platform, epoch=request.epoch, env=tuple(env),
+            workdir=settings.workdir, entrypoint=settings.entrypoint, labels=labels,
+            diff_ids=tuple(x.diff_id for x in ours),
+            history=tuple(f"envbuild: {x.name}" for x in ours)),
+            item.base.config if item.base else None)
+        base_layers = list(item.base.layers) if item.base else []
+        everything = [*base_layers, *ours]
+        manifest = image_manifest(sha256(config), len(config),
+                                  [(x.media_type, x.digest, x.size) for x in everything])
+        blobs = [(x.digest, item.base.blob(x.digest)) for x in base_layers if item.base]
+        blobs += [(x.digest, request.store.blob_path(x.digest)) for x in ours]
+        entry = ImageEntry(ref_name=target.name, manifest=manifest, config=config,
+                           blobs=tuple(blobs), platform=item.platform)
+        size = len(manifest) + len(config) + sum(x.size for x in everything)
+        return entry, TargetImage(name=target.name, digest=sha256(manifest), size=size,
+                                  image_hash=item.image_hash, config_digest=sha256(config),
+                                  layers=tuple(everything))
+
+
+def _copy_files(root: Path, request: BuildRequest, files: tuple[ProjectFile, ...]) -> None:
+    workdir = root / request.settings.workdir.lstrip("/")
+    workdir.mkdir(parents=True)
+    for f in files:
+        dest = workdir / f.dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f.source, dest)
+        dest.chmod(0o755 if f.executable else 0o644)

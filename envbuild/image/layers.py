@@ -1,0 +1,160 @@
+"""Deterministic layer tarballs from a staging tree, and the cache of built layers.
+
+A layer's bytes depend only on the files' paths, contents and executable bits: entries are
+sorted (each directory once, before what it holds), every mtime is the build epoch,
+uid/gid are 0 with no user or group names, modes are 0755 (directories and executables)
+or 0644, and PAX records appear only where USTAR cannot hold a value (long or non-ASCII
+names), never for times. gzip runs at a fixed level with mtime 0 and no file name. The
+diff_id (sha256 of the tar) is what reproducibility promises; the compressed digest also
+depends on the zlib build (zlib-ng compresses differently), which is why built layers are
+cached by their inputs and never recompressed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import stat
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from envbuild import __version__
+from envbuild.canonical import digest
+from envbuild.image.store import Store
+
+LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+# Level 1: torch 2.13 cpu (699 MB unpacked) packs in 21 s to 212 MB; level 6 takes 71 s for
+# 185 MB and level 9 146 s for 183 MB. Built once per wheel hash, so speed wins (README).
+GZIP_LEVEL = 1
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Layer:
+    digest: str  # of the compressed blob
+    diff_id: str  # of the uncompressed tar
+    size: int  # compressed bytes
+    media_type: str = LAYER_MEDIA_TYPE
+    name: str = ""  # what it holds, for reports
+    reused: bool = False  # came from the cache (or the base) without being rebuilt
+
+    def document(self) -> dict[str, Any]:
+        return {"digest": self.digest, "diff_id": self.diff_id, "size": self.size,
+                "media_type": self.media_type, "name": self.name}
+
+
+def layer_key(kind: str, inputs: Any, epoch: int) -> str:
+    """Everything a layer's bytes depend on, hashed; equal keys give equal blobs."""
+    return digest({"builder": f"envbuild-oci/{__version__}", "kind": kind, "inputs": inputs,
+                   "epoch": epoch, "gzip": GZIP_LEVEL, "tar": "pax-sorted-v1"})
+
+
+class _Hashing:
+    """A write-only stream that hashes and counts what passes through it."""
+
+    def __init__(self, inner: IO[bytes] | Any) -> None:
+        self.inner = inner
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        self.inner.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def tell(self) -> int:
+        return self.size
+
+
+def _entries(root: Path) -> list[tuple[str, Path]]:
+    found: list[tuple[str, Path]] = []
+    for folder, dirs, files in os.walk(root):
+        base = Path(folder)
+        for name in [*dirs, *files]:
+            path = base / name
+            found.append((path.relative_to(root).as_posix(), path))
+    found.sort(key=lambda item: item[0].split("/"))
+    return found
+
+
+def write_tar_gz(root: Path, out: Path, *, epoch: int) -> tuple[str, str, int]:
+    """Pack the tree `root` into `out`; return (diff_id, digest, compressed size)."""
+    with out.open("wb") as raw:
+        compressed = _Hashing(raw)
+        with gzip.GzipFile(filename="", mode="wb", fileobj=compressed,
+                           compresslevel=GZIP_LEVEL, mtime=0) as gz:
+            plain = _Hashing(gz)
+            with tarfile.TarFile(fileobj=plain, mode="w",  # type: ignore[arg-type]
+                                 format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+                for name, path in _entries(root):
+                    _add(tar, name, path, epoch)
+        raw.flush()
+        os.fsync(raw.fileno())
+    return ("sha256:" + plain.sha.hexdigest(), "sha256:" + compressed.sha.hexdigest(),
+            compressed.size)
+
+
+def _add(tar: tarfile.TarFile, name: str, path: Path, epoch: int) -> None:
+    st = path.lstat()
+    info = tarfile.TarInfo(name)
+    info.mtime = epoch
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if stat.S_ISLNK(st.st_mode):
+        info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777, path.readlink().as_posix()
+        tar.addfile(info)
+    elif stat.S_ISDIR(st.st_mode):
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(info)
+    elif stat.S_ISREG(st.st_mode):
+        info.mode = 0o755 if st.st_mode & 0o111 else 0o644
+        info.size = st.st_size
+        with path.open("rb") as handle:
+            tar.addfile(info, handle)
+    else:
+        raise ValueError(f"{name}: not a file, folder or link")
+
+
+class LayerCache:
+    """Built layers by input key: a hit reuses the compressed blob as it is."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, key: str, name: str) -> Layer | None:
+        record = self.store.layer_record(key)
+        try:
+            data = json.loads(record.read_text())
+            blob = self.store.blob_path(data["digest"])
+            if blob.stat().st_size != data["size"]:
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        self.store.touch(record)
+        self.store.touch(blob)
+        return Layer(digest=data["digest"], diff_id=data["diff_id"], size=data["size"],
+                     name=name, reused=True)
+
+    def build(self, key: str, name: str, fill: Callable[[Path], None], *, epoch: int) -> Layer:
+        """Stage with `fill(root)`, pack, and record the blob under `key`."""
+        with self.store.temp_dir() as staging, self.store.temp_file() as tmp:
+            root = staging / "root"
+            root.mkdir()
+            fill(root)
+            diff_id, blob_digest, size = write_tar_gz(root, tmp, epoch=epoch)
+            self.store.commit(tmp, self.store.blob_path(blob_digest))
+        layer = Layer(digest=blob_digest, diff_id=diff_id, size=size, name=name)
+        record = {"digest": blob_digest, "diff_id": diff_id, "size": size}
+        with self.store.temp_file() as tmp_record:
+            tmp_record.write_text(json.dumps(record, sort_keys=True))
+            self.store.commit(tmp_record, self.store.layer_record(key))
+        return layer

@@ -1,0 +1,86 @@
+"""The one cache folder of image builds: wheels, blobs and the layer index.
+
+    <root>/wheels/sha256/<hex>/<file name>   locked wheels, by content (the name is kept
+                                             because installers read tags from it)
+    <root>/blobs/sha256/<hex>                compressed layers and base-image blobs
+    <root>/layers/<key hex>.json             layer inputs -> the blob built from them
+    <root>/tmp/                              partial downloads and builds, renamed into place
+
+Every entry is written under tmp/ and renamed into place, so a killed run leaves no
+half-written entry; entries are touched when used, so `prune --older-than` drops unused ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from envbuild.fileio import exclusive_lock
+from envbuild.indexclient import cache_dir
+
+
+class Store:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root if root is not None else cache_dir()
+
+    @property
+    def tmp(self) -> Path:
+        path = self.root / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def wheel_path(self, sha256: str, file: str) -> Path:
+        return self.root / "wheels" / "sha256" / _hex(sha256) / file
+
+    def blob_path(self, digest: str) -> Path:
+        return self.root / "blobs" / "sha256" / _hex(digest)
+
+    def layer_record(self, key: str) -> Path:
+        return self.root / "layers" / f"{_hex(key)}.json"
+
+    @contextlib.contextmanager
+    def temp_file(self) -> Iterator[Path]:
+        """A fresh path under tmp/, removed afterwards unless it was renamed away."""
+        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="part-")
+        os.close(fd)
+        path = Path(name)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def temp_dir(self) -> Iterator[Path]:
+        path = Path(tempfile.mkdtemp(dir=self.tmp, prefix="stage-"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialise builds and prunes that share this cache."""
+        with exclusive_lock(self.root / "cache.flock"):
+            yield
+
+    @staticmethod
+    def commit(tmp: Path, final: Path) -> None:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp.chmod(0o644)
+        tmp.replace(final)
+
+    @staticmethod
+    def touch(path: Path) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(path)
+
+
+def _hex(digest: str) -> str:
+    algorithm, _, hexpart = digest.partition(":")
+    if algorithm != "sha256" or len(hexpart) != 64:
+        raise ValueError(f"not a sha256 digest: {digest}")
+    return hexpart

@@ -1,0 +1,56 @@
+"""What the image cache holds, and pruning it."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envbuild.image.store import Store
+
+_SECTIONS = ("wheels", "blobs", "layers", "tmp")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Usage:
+    root: Path
+    sections: tuple[tuple[str, int, int], ...]  # (name, files, bytes)
+
+    @property
+    def total(self) -> int:
+        return sum(size for _, _, size in self.sections)
+
+    def document(self) -> dict[str, Any]:
+        return {"root": str(self.root), "total_bytes": self.total,
+                "sections": {n: {"files": c, "bytes": b} for n, c, b in self.sections}}
+
+
+def usage(store: Store) -> Usage:
+    rows = []
+    for name in _SECTIONS:
+        files = [p for p in (store.root / name).rglob("*") if p.is_file()]
+        rows.append((name, len(files), sum(p.stat().st_size for p in files)))
+    return Usage(root=store.root, sections=tuple(rows))
+
+
+def prune(store: Store, *, older_than_days: float | None) -> tuple[int, int]:
+    """Remove entries unused for the given days (None: everything). Returns (files, bytes).
+
+    Partial files under tmp/ always go; a layer record goes with its blob.
+    """
+    removed = freed = 0
+    cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
+    with store.locked():
+        for name in _SECTIONS:
+            section = store.root / name
+            for path in sorted(p for p in section.rglob("*") if p.is_file()):
+                if name != "tmp" and cutoff is not None and path.stat().st_mtime >= cutoff:
+                    continue
+                freed += path.stat().st_size
+                removed += 1
+                path.unlink()
+            if name == "tmp" or cutoff is None:
+                shutil.rmtree(section, ignore_errors=True)
+    return removed, freed

@@ -1,0 +1,160 @@
+"""Get each locked wheel into the cache, checked against the lock's size and sha256.
+
+Downloads go through the index seam (`envbuild.indexclient`: URL memo, simple-API lookup,
+credentials); this module adds only the streaming download into the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from envbuild.errors import CheckFailed, ExternalError, InputError
+from envbuild.image.store import Store
+from envbuild.indexclient import IndexUnreachable, UrlMemo, find_file_url, index_request
+from envbuild.lockfile.model import LockedPackage
+from envbuild.scrub import scrub
+
+_CHUNK = 1 << 20
+_PARALLEL = 4
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mismatch:
+    package: str
+    file: str
+    expected: str
+    actual: str
+
+    def render(self) -> str:
+        return f"{self.package}: {self.file}: expected {self.expected}, got {self.actual}"
+
+
+class WheelMismatch(CheckFailed):
+    """A downloaded (or cached) wheel is not the file the lock names."""
+
+    def __init__(self, mismatches: Sequence[Mismatch]) -> None:
+        ordered = sorted(mismatches, key=lambda m: (m.package, m.file))
+        lines = "\n".join(m.render() for m in ordered)
+        super().__init__(f"{len(ordered)} wheel(s) differ from the lock:\n{lines}",
+                         hint="the index now serves different bytes under the locked name; "
+                              "nothing was built. Re-lock if the change is expected.")
+        self.mismatches = tuple(ordered)
+
+
+class MissingOffline(ExternalError):
+    """--offline and some wheels are not in the cache."""
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    sha = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+    return "sha256:" + sha.hexdigest(), size
+
+
+def cached_wheel(store: Store, package: LockedPackage) -> Path | None:
+    """The cached wheel if present and still matching the lock; a damaged entry is dropped."""
+    artifact = package.artifact
+    path = store.wheel_path(artifact.hash, artifact.file)
+    if not path.is_file():
+        return None
+    if path.stat().st_size != artifact.size or file_digest(path)[0] != artifact.hash:
+        path.unlink(missing_ok=True)
+        return None
+    store.touch(path)
+    return path
+
+
+def ensure_wheels(store: Store, packages: Sequence[LockedPackage], *, urls: dict[str, str],
+                  offline: bool, progress: Progress) -> dict[str, Path]:
+    """Every package's wheel in the cache, by the lock's hash. Raises before anything is used."""
+    for package in packages:
+        if package.artifact.kind != "wheel":
+            raise InputError(f"{package.name} {package.version} is locked as an sdist; "
+                             "images are built from wheels only",
+                             hint=f"publish a wheel of {package.name} to an index and re-lock")
+    found: dict[str, Path] = {}
+    missing: list[LockedPackage] = []
+    for package in packages:
+        path = cached_wheel(store, package)
+        if path is None:
+            missing.append(package)
+        else:
+            found[package.artifact.hash] = path
+    if missing and offline:
+        names = "\n".join(sorted(f"{p.name}: {p.artifact.file} ({p.artifact.hash})"
+                                 for p in missing))
+        raise MissingOffline(f"--offline: {len(missing)} wheel(s) are not in the cache "
+                             f"{store.root}:\n{names}", hint="run once without --offline")
+    memo = UrlMemo(store.root / "urls.json")
+    mismatches: list[Mismatch] = []
+
+    def one(package: LockedPackage) -> tuple[str, Path | Mismatch]:
+        progress(f"downloading {package.artifact.file} ({package.artifact.size} bytes)")
+        return package.artifact.hash, _download(store, package, _url(package, urls, memo))
+
+    with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
+        for key, result in pool.map(one, missing):
+            if isinstance(result, Mismatch):
+                mismatches.append(result)
+            else:
+                found[key] = result
+    memo.save()
+    if mismatches:
+        raise WheelMismatch(mismatches)
+    return found
+
+
+def _url(package: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> str:
+    artifact = package.artifact
+    url = memo.lookup(package.index, artifact.file, artifact.hash)
+    if url:
+        return url
+    if package.index not in urls:
+        raise InputError(f'{package.name}: index "{package.index}" is not declared in the '
+                         "manifest", hint="declare it under [indexes] or lock again")
+    url = find_file_url(urls[package.index], package.name, artifact.file,
+                        index_name=package.index)
+    if url is None:
+        raise ExternalError(f'{package.name}: {artifact.file} is no longer on index '
+                            f'"{package.index}"',
+                            hint=f"re-lock with --upgrade-package {package.name}")
+    memo.remember(package.index, artifact.file, artifact.hash, url)
+    return url
+
+
+def _download(store: Store, package: LockedPackage, url: str) -> Path | Mismatch:
+    """Stream into tmp/, hash on the way, and rename into place only when it matches."""
+    artifact = package.artifact
+    sha = hashlib.sha256()
+    size = 0
+    with store.temp_file() as tmp:
+        try:
+            with urllib.request.urlopen(index_request(url, package.index), timeout=60) as response, \
+                    tmp.open("wb") as out:
+                while chunk := response.read(_CHUNK):
+                    sha.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        except (urllib.error.URLError, OSError) as error:
+            raise IndexUnreachable(f"cannot download {scrub(url)}: {error}",
+                                   hint="check the network and the index's credentials") from None
+        actual = "sha256:" + sha.hexdigest()
+        if size != artifact.size or actual != artifact.hash:
+            return Mismatch(package=package.name, file=artifact.file,
+                            expected=f"{artifact.hash} ({artifact.size} bytes)",
+                            actual=f"{actual} ({size} bytes)")
+        final = store.wheel_path(artifact.hash, artifact.file)
+        store.commit(tmp, final)
+    return final

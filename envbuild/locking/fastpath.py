@@ -1,0 +1,89 @@
+"""A memo that lets a no-op `lock` and `lock --check` answer without parsing anything.
+
+Whether a lock matches its manifest is a pure function of the manifest's bytes, the lock's
+bytes, envbuild's version and its hardware data. After a full check finds the lock current,
+the digest of those four is remembered in the cache; the next run that sees the same four
+answers "current" by reading and hashing two files. Any difference, or no memo, falls back
+to the full check, so the memo can make envbuild faster but never change an answer.
+This module imports only the standard library: it runs before anything else is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from envbuild import __version__
+
+
+def _cache_root() -> Path:
+    root = os.environ.get("ENVBUILD_CACHE_DIR")
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "envbuild"
+
+
+def _memo_path(lock_path: Path) -> Path:
+    name = hashlib.sha256(str(lock_path.resolve()).encode()).hexdigest()[:32]
+    return _cache_root() / "fastpath" / f"{name}.json"
+
+
+def key_of(manifest: bytes | None, lock: bytes | None) -> str | None:
+    """The memo key of a manifest's and a lock's bytes, under this envbuild and its data."""
+    if manifest is None or lock is None:
+        return None
+    try:
+        data = (Path(__file__).parent.parent / "hardware" / "hardware.toml").read_bytes()
+    except OSError:
+        return None
+    sha = hashlib.sha256(__version__.encode())
+    for part in (manifest, lock, data):
+        sha.update(b"\0" + hashlib.sha256(part).digest())
+    return sha.hexdigest()
+
+
+def _key(manifest_path: Path, lock_path: Path) -> str | None:
+    try:
+        return key_of(manifest_path.read_bytes(), lock_path.read_bytes())
+    except OSError:
+        return None
+
+
+def current_lock_hash(manifest_path: Path, lock_path: Path) -> str | None:
+    """The lock's hash if the memo proves the lock current; None means: check in full."""
+    key = _key(manifest_path, lock_path)
+    if key is None:
+        return None
+    try:
+        memo = json.loads(_memo_path(lock_path).read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(memo, dict) and memo.get("key") == key and isinstance(memo.get("lock_hash"), str):
+        return str(memo["lock_hash"])
+    return None
+
+
+def snapshot(manifest_path: Path, lock_path: Path) -> str | None:
+    """The memo key of the files as they are now (take it before and after a full check)."""
+    return _key(manifest_path, lock_path)
+
+
+def remember_current(before: str | None, manifest_path: Path, lock_path: Path, lock_hash: str) -> None:
+    """Record that the lock is current, if neither file changed since `before` was taken.
+
+    Best effort: a cache folder that cannot be written is skipped.
+    """
+    key = _key(manifest_path, lock_path)
+    if key is None or key != before:
+        return
+    path = _memo_path(lock_path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "lock_hash": lock_hash}))
+        os.replace(tmp, path)
+    except OSError:
+        pass
