@@ -21,6 +21,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "diff": ("envbuild.cli.diff", "diff", "Compare two locks, per target."),
     "data": ("envbuild.cli.data", "data", "Hash, pull and verify datasets."),
     "image": ("envbuild.cli.image", "image", "Build bit-for-bit OCI images of locked targets."),
+    "verify": ("envbuild.cli.verify", "verify", "Check an environment and host against the lock."),
+    "run": ("envbuild.cli.run", "run", "Verify, then run a command reproducibly."),
     "cache": ("envbuild.cli.cache", "cache", "Show or prune the cache of wheels and layers."),
 }
 

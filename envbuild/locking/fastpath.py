@@ -84,6 +84,6 @@ def remember_current(before: str | None, manifest_path: Path, lock_path: Path, l
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"key": key, "lock_hash": lock_hash}))
-        os.replace(tmp, path)
+        tmp.replace(path)
     except OSError:
         pass

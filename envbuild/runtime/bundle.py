@@ -1,0 +1,95 @@
+"""Pack the portable runtime so that any Python >= 3.11 runs it with nothing installed.
+
+The bundle holds `envbuild_runtime/` (the portable modules of this package, imported
+relatively), a root `__main__.py` and, when it is importable here, the pure-Python NVML
+binding `pynvml`. Two forms:
+
+- `write_tree(folder)`: a folder; `python -I FOLDER verify ...` runs it. Python caches its
+  bytecode beside it, so later runs skip compiling (images: run `compileall` on it when
+  building the layer). This is the fast form: `envbuild verify --python` keeps one in the
+  cache folder.
+- `write_zipapp(path)`: one file, `python -I envbuild-runtime.pyz verify ...`; zipimport
+  compiles the modules on every start (about 0.1 s more).
+
+Both depend only on the bundled files (sorted, fixed timestamps in the zip), as an image
+layer needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from . import PORTABLE
+
+PACKAGE = "envbuild_runtime"
+_STAMP = (1980, 1, 1, 0, 0, 0)
+_ROOT_MAIN = """\
+import sys
+
+if sys.version_info < (3, 11):
+    sys.stderr.write("error: the envbuild verifier needs Python 3.11 or newer\\n")
+    sys.exit(2)
+
+from envbuild_runtime.main import main
+
+sys.exit(main(own_path=sys.path[0]))
+"""
+
+
+def members(*, include_pynvml: bool = True) -> dict[str, bytes]:
+    """Archive path -> bytes of everything the bundle holds."""
+    here = Path(__file__).parent
+    out = {f"{PACKAGE}/{name}.py": (here / f"{name}.py").read_bytes() for name in PORTABLE}
+    out["__main__.py"] = _ROOT_MAIN.encode()
+    if include_pynvml:
+        spec = importlib.util.find_spec("pynvml")
+        if spec is not None and spec.origin and spec.origin.endswith(".py"):
+            out["pynvml.py"] = Path(spec.origin).read_bytes()
+    return out
+
+
+def write_zipapp(path: Path, *, include_pynvml: bool = True) -> Path:
+    """Write the bundle to `path` (replacing it) and return `path`."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in sorted(members(include_pynvml=include_pynvml).items()):
+            info = zipfile.ZipInfo(name, date_time=_STAMP)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data, compresslevel=9)
+    return path
+
+
+def write_tree(folder: Path) -> Path:
+    """Write the bundle as a folder at `folder` (which must not exist) and return it."""
+    for name, data in sorted(members().items()):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return folder
+
+
+def cached_tree(cache: Path) -> Path:
+    """A bundle folder under `cache`, named by its content; written once, then reused."""
+    content = members()
+    digest = hashlib.sha256()
+    for name, data in sorted(content.items()):
+        digest.update(f"{name}\0{len(data)}\0".encode() + data)
+    folder = cache / "runtime" / digest.hexdigest()[:24]
+    if (folder / "__main__.py").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder.parent))
+    try:
+        write_tree(staging / "tree")
+        (staging / "tree").replace(folder)  # atomic: a racing writer's copy is identical
+    except OSError:
+        if not (folder / "__main__.py").is_file():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

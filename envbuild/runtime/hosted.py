@@ -1,0 +1,198 @@
+"""The envbuild side of verify and run: the lock through `envbuild.lockfile`, datasets
+through `envbuild.data`, other interpreters through the bundle. Not portable (not bundled).
+
+The portable verifier gets the same target table either way, so `envbuild verify` and an
+image's own verifier give the same verdicts on the same environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from envbuild.errors import ExternalError, InputError
+from envbuild.runtime.target import (
+    RuntimeInputError,
+    TargetSpec,
+    choose_target,
+    payload,
+    spec_from_payload,
+)
+from envbuild.runtime.verdict import Mismatch, Verdict
+from envbuild.runtime.verifier import VerifyOptions, no_hardware_requested
+
+if TYPE_CHECKING:
+    from envbuild.runtime.runner import RunOutcome
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VerifyRequest:
+    lock_path: Path
+    manifest_path: Path
+    target: str | None = None
+    deep: bool = False
+    no_hardware: bool = False
+    lock_hash: str | None = None
+    python: Path | None = None  # verify that interpreter's environment instead of this one
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunRequest:
+    verify: VerifyRequest
+    command: tuple[str, ...]
+    record_path: Path | None = None
+
+
+def verify_lock(request: VerifyRequest, environ: Mapping[str, str]) -> tuple[TargetSpec, Verdict]:
+    """Verify the environment (this interpreter's, or `request.python`'s) against the lock."""
+    document = _target_document(request, environ)
+    spec = _spec(document)
+    options = VerifyOptions(deep=request.deep,
+                            no_hardware=no_hardware_requested(request.no_hardware, environ),
+                            allow=(*VerifyOptions().allow, *request.allow),
+                            lock_hash=request.lock_hash)
+    if request.python is not None:
+        verdict = _verify_in(request.python, document, options, request.allow, environ)
+    else:
+        from envbuild.runtime.verifier import verify
+
+        try:
+            verdict = verify(spec, options, environ=environ)
+        except RuntimeInputError as error:  # an unreadable recorded NVML probe
+            raise InputError(str(error)) from None
+    mismatches, notes = check_datasets(spec, request.lock_path, request.manifest_path.parent)
+    return spec, verdict.with_extra(mismatches, notes)
+
+
+def run_locked(request: RunRequest, environ: Mapping[str, str]) -> tuple[Verdict, RunOutcome]:
+    """Verify, then run the command under the manifest's determinism profile."""
+    spec, verdict = verify_lock(request.verify, environ)
+    profile, seed = run_settings(request.verify.manifest_path, environ)
+    from envbuild.runtime.record import default_record_path
+    from envbuild.runtime.runner import RunOptions, execute
+
+    options = RunOptions(command=request.command, determinism=profile, seed=seed,
+                         record_path=request.record_path or default_record_path(environ))
+    return verdict, execute(spec, verdict, options, environ=environ)
+
+
+def run_settings(manifest_path: Path, environ: Mapping[str, str]) -> tuple[str, int]:
+    """`[run] determinism` (default "strict") and `[run] seed` (else $ENVBUILD_SEED, else 0)."""
+    from envbuild.runtime.determinism import SEED_ENV, UnknownProfile, profile_env
+
+    table: Any = {}
+    if manifest_path.is_file():
+        try:
+            table = tomllib.loads(manifest_path.read_text(encoding="utf-8")).get("run", {})
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise InputError(f"{manifest_path}: cannot read the manifest: {error}") from None
+    if not isinstance(table, dict):
+        raise InputError(f"{manifest_path}: expected a table in 'run'")
+    profile = table.get("determinism", "strict")
+    seed = table.get("seed", environ.get(SEED_ENV) or 0)
+    try:
+        profile_env(str(profile), 0)
+        return str(profile), int(seed)
+    except UnknownProfile as error:
+        raise InputError(f"{manifest_path}: run.determinism: {error}") from None
+    except (TypeError, ValueError):
+        raise InputError(f"{manifest_path}: run.seed: expected an integer, got {seed!r}") from None
+
+
+def check_datasets(spec: TargetSpec, lock_path: Path,
+                   manifest_dir: Path) -> tuple[list[Mismatch], list[str]]:
+    """Datasets whose `mount` path exists, checked by `envbuild.data` when it can.
+
+    The one seam to the dataset work: while `envbuild.data.verify` is not there, each
+    mounted dataset gets a note that it was not checked.
+    """
+    mounted = {name: Path(str(t["mount"])) for name, t in sorted(spec.datasets.items())
+               if t.get("mount") and Path(str(t["mount"])).exists()}
+    if not mounted:
+        return [], []
+    try:
+        from envbuild.data import verify as data_verify  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return [], [f"dataset {name}: not checked (envbuild.data cannot verify datasets yet)"
+                    for name in mounted]
+    mismatches: list[Mismatch] = []
+    for name, mount in mounted.items():
+        options = data_verify.VerifyOptions(lock_path=lock_path, manifest_dir=manifest_dir,
+                                            names=(name,), path=mount)
+        for result in data_verify.verify_datasets(options, progress=lambda _: None):
+            if not result.ok:
+                mismatches.append(Mismatch(kind="dataset", package=None,
+                                           detail=f"{name} at {mount} differs from its locked "
+                                                  f"digest {spec.datasets[name].get('digest')}"))
+    return mismatches, []
+
+
+def _target_document(request: VerifyRequest, environ: Mapping[str, str]) -> dict[str, Any]:
+    from envbuild.lockfile import load
+    from envbuild.lockfile.codec import target_document
+
+    lock = load(request.lock_path)
+    try:
+        name = choose_target(sorted(lock.targets), request.target, environ,
+                             source=str(request.lock_path))
+    except RuntimeInputError as error:
+        raise InputError(str(error), hint="list them with `envbuild show`") from None
+    table = {k: v for k, v in target_document(lock.targets[name]).items() if v is not None}
+    return payload(table, name=name, lock_hash=lock.lock_hash, datasets=lock.datasets)
+
+
+def _spec(document: dict[str, Any]) -> TargetSpec:
+    try:
+        return spec_from_payload(document, source="envbuild.lock")
+    except RuntimeInputError as error:
+        raise InputError(str(error)) from None
+
+
+def _verify_in(python: Path, document: dict[str, Any], options: VerifyOptions,
+               allow: tuple[str, ...], environ: Mapping[str, str]) -> Verdict:
+    """Run the portable verifier inside `python` (as `pip --python` does) and read its verdict."""
+    if not os.access(python, os.X_OK) or python.is_dir():
+        raise InputError(f"--python {python}: not an executable interpreter")
+    from envbuild.runtime.bundle import cached_tree
+
+    args = ["verify", "--target-json", "-", "--json",
+            *(["--deep"] if options.deep else []),
+            *(["--no-hardware"] if options.no_hardware else []),
+            *(a for name in allow for a in ("--allow", name)),
+            *(["--lock-hash", options.lock_hash] if options.lock_hash else [])]
+    try:
+        bundle = cached_tree(cache_dir(environ))
+    except OSError as error:
+        raise ExternalError(f"cannot write the verifier into the cache: {error}",
+                            hint="set ENVBUILD_CACHE_DIR to a writable folder") from None
+    try:
+        done = subprocess.run([str(python), "-I", str(bundle), *args], env=dict(environ),
+                              input=json.dumps(document), capture_output=True, text=True,
+                              check=False)
+    except OSError as error:
+        raise InputError(f"--python {python}: cannot run it: {error}") from None
+    if done.returncode == 2:
+        raise InputError(f"--python {python}: {done.stderr.strip().removeprefix('error: ')}")
+    if done.returncode not in (0, 1):
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ExternalError(f"--python {python}: the verifier exited {done.returncode}: {tail}",
+                            hint="it needs Python 3.11 or newer")
+    try:
+        return Verdict.from_json(json.loads(done.stdout))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ExternalError(f"--python {python}: unreadable verdict: {error}") from None
+
+
+def cache_dir(environ: Mapping[str, str]) -> Path:
+    """$ENVBUILD_CACHE_DIR, else $XDG_CACHE_HOME/envbuild, else ~/.cache/envbuild."""
+    if environ.get("ENVBUILD_CACHE_DIR"):
+        return Path(environ["ENVBUILD_CACHE_DIR"])
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "envbuild"

@@ -1,0 +1,190 @@
+"""`envbuild verify` against a real venv: pass, each failure mode, and its exact message."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from envbuild.runtime.bundle import write_zipapp
+from envbuild.runtime.target import read_lock
+from envbuild.runtime.verifier import VerifyOptions, verify
+from tests.helpers import run_cli
+from tests.runtime.envs import (
+    BASE,
+    LOCK_HASH,
+    TARGET_HASH,
+    clean_environ,
+    gpu_targets,
+    pip_install,
+    pip_uninstall,
+    site_packages,
+    sys_path,
+    target,
+    write_lock,
+)
+
+OK = f"note: target cpu is a CPU target: hardware not checked\nverified: target cpu ({TARGET_HASH})\n"
+
+
+@pytest.fixture
+def lock(tmp_path: Path) -> Path:
+    return write_lock(tmp_path / "envbuild.lock", target("cpu", BASE))
+
+
+def verify_cli(lock: Path, python: Path, *extra: str) -> tuple[int, str, str]:
+    result = run_cli(["verify", "--lock", str(lock), "--python", str(python), *extra])
+    return result.code, result.out, result.err
+
+
+def test_matching_environment_passes(lock: Path, golden_venv: Path) -> None:
+    assert verify_cli(lock, golden_venv) == (0, "", OK)
+
+
+def test_swapped_version_fails_naming_it(lock: Path, venv: Path, wheels: Path) -> None:
+    pip_install(venv, wheels, ["alpha==1.1"])
+    assert verify_cli(lock, venv) == (1, "", (
+        "note: target cpu is a CPU target: hardware not checked\n"
+        "target cpu: 1 mismatch\n"
+        "  version: alpha: locked at 1.0, installed 1.1\n"))
+
+
+def test_missing_and_unlocked_are_all_listed(lock: Path, venv: Path, wheels: Path) -> None:
+    pip_uninstall(venv, "beta-tools")
+    pip_install(venv, wheels, ["extra-tool"])
+    code, _, err = verify_cli(lock, venv)
+    assert code == 1
+    assert err.splitlines()[1:] == [
+        "target cpu: 2 mismatches",
+        "  missing: beta-tools: locked at 2.0, not installed",
+        "  unlocked: extra-tool: 0.1 is installed but not locked (allow it with --allow extra-tool)",
+    ]
+
+
+def test_allow_accepts_an_unlocked_distribution(lock: Path, venv: Path, wheels: Path) -> None:
+    pip_install(venv, wheels, ["extra-tool"])
+    assert verify_cli(lock, venv, "--allow", "Extra_Tool")[0] == 0
+
+
+def test_default_allowances_are_pip_setuptools_wheel(tmp_path: Path, golden_venv: Path) -> None:
+    # Locking pip means its version is checked like any other.
+    locked = write_lock(tmp_path / "l.lock", target("cpu", {**BASE, "pip": "0.1"}))
+    code, _, err = verify_cli(locked, golden_venv)
+    assert code == 1
+    assert "  version: pip: locked at 0.1, installed " in err
+
+
+def test_local_versions_compare_exactly(tmp_path: Path, golden_venv: Path) -> None:
+    locked = write_lock(tmp_path / "l.lock", target("cpu", {**BASE, "gamma": "2.5.1+cu124"}))
+    code, _, err = verify_cli(locked, golden_venv)
+    assert code == 1
+    assert err.splitlines()[-1] == "  version: gamma: locked at 2.5.1+cu124, installed 2.5.1+cu121"
+
+
+def test_names_are_compared_normalised(tmp_path: Path, golden_venv: Path) -> None:
+    # The lock writes foo-bar-baz; the distribution calls itself Foo.Bar_baz.
+    locked = write_lock(tmp_path / "l.lock", target("cpu", BASE))
+    assert 'name = "foo-bar-baz"' in locked.read_text()
+    assert verify_cli(locked, golden_venv)[0] == 0
+
+
+def test_tampered_file_is_caught_only_by_deep(lock: Path, venv: Path) -> None:
+    module = site_packages(venv) / "alpha" / "__init__.py"
+    module.write_text(module.read_text() + "# changed\n")
+    assert verify_cli(lock, venv)[0] == 0
+    assert verify_cli(lock, venv, "--deep") == (1, "", (
+        "note: target cpu is a CPU target: hardware not checked\n"
+        "target cpu: 1 mismatch\n"
+        "  file-modified: alpha: alpha/__init__.py differs from its RECORD sha256\n"))
+
+
+def test_deleted_file_is_reported_missing_by_deep(lock: Path, venv: Path) -> None:
+    (site_packages(venv) / "gamma" / "__init__.py").unlink()
+    code, _, err = verify_cli(lock, venv, "--deep")
+    assert code == 1
+    assert err.splitlines()[-1] == "  file-missing: gamma: gamma/__init__.py is in RECORD but not on disk"
+
+
+def test_deep_skips_pyc_files(lock: Path, venv: Path) -> None:
+    subprocess.run([str(venv), "-c", "import alpha, gamma"], check=True)
+    assert list((site_packages(venv) / "alpha").glob("__pycache__/*.pyc"))
+    assert verify_cli(lock, venv, "--deep")[0] == 0
+
+
+def test_other_python_version_fails(tmp_path: Path, golden_venv: Path) -> None:
+    locked = write_lock(tmp_path / "l.lock", target("cpu", BASE, python="3.10"))
+    code, _, err = verify_cli(locked, golden_venv)
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        f"  python: Python {platform.python_version()} does not match target cpu's 3.10")
+
+
+def test_lock_hash_must_match(lock: Path, golden_venv: Path) -> None:
+    other = "sha256:" + "00" * 32
+    code, _, err = verify_cli(lock, golden_venv, "--lock-hash", other)
+    assert code == 1
+    assert err.splitlines()[-1] == f"  lock-hash: the lock's hash is {LOCK_HASH}, expected {other}"
+    assert verify_cli(lock, golden_venv, "--lock-hash", LOCK_HASH)[0] == 0
+
+
+def test_json_lists_every_mismatch(lock: Path, venv: Path, wheels: Path) -> None:
+    pip_install(venv, wheels, ["alpha==1.1", "extra-tool"])
+    code, out, _ = verify_cli(lock, venv, "--json")
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["ok"] is False
+    assert doc["mismatches"] == [
+        {"kind": "version", "package": "alpha", "detail": "locked at 1.0, installed 1.1"},
+        {"kind": "unlocked", "package": "extra-tool",
+         "detail": "0.1 is installed but not locked (allow it with --allow extra-tool)"},
+    ]
+
+
+def test_same_verdicts_from_cli_standalone_and_in_process(
+        lock: Path, venv: Path, wheels: Path, tmp_path: Path) -> None:
+    pip_install(venv, wheels, ["alpha==1.1", "extra-tool"])
+    (site_packages(venv) / "gamma" / "__init__.py").write_text("tampered\n")
+    _, out, _ = verify_cli(lock, venv, "--json", "--deep")
+    via_cli = json.loads(out)
+    bundle = write_zipapp(tmp_path / "envbuild-runtime.pyz")
+    done = subprocess.run([str(venv), "-I", str(bundle), "verify", "--lock", str(lock), "--deep",
+                           "--json"], capture_output=True, text=True, env=clean_environ())
+    assert done.returncode == 1
+    standalone = json.loads(done.stdout)
+    in_process = verify(read_lock(lock, None, {}), VerifyOptions(deep=True, paths=sys_path(venv)),
+                        environ={}).as_json()
+    assert len(via_cli["mismatches"]) == 3
+    for doc in (standalone, in_process):
+        assert doc["mismatches"] == via_cli["mismatches"]
+        assert doc["notes"] == via_cli["notes"]
+        assert doc["target_hash"] == via_cli["target_hash"]
+
+
+def test_target_comes_from_env_when_not_given(tmp_path: Path, golden_venv: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    locked = write_lock(tmp_path / "l.lock", *gpu_targets(BASE))
+    code, _, err = verify_cli(locked, golden_venv)
+    assert (code, err) == (2, (
+        f"error: {locked}: the lock has 3 targets (a100, cpu, h100); choose one with --target\n"
+        "hint: list them with `envbuild show`\n"))
+    monkeypatch.setenv("ENVBUILD_TARGET", "cpu")
+    assert verify_cli(locked, golden_venv) == (0, "", OK)
+
+
+def test_unknown_target_is_bad_input(lock: Path, golden_venv: Path) -> None:
+    code, _, err = verify_cli(lock, golden_venv, "--target", "tpu")
+    assert (code, err.splitlines()[0]) == (2, f"error: {lock}: no target 'tpu' (targets: cpu)")
+
+
+def test_missing_lock_is_bad_input(tmp_path: Path, golden_venv: Path) -> None:
+    code, _, err = verify_cli(tmp_path / "none.lock", golden_venv)
+    assert (code, err.splitlines()[0]) == (2, f"error: {tmp_path / 'none.lock'}: no lock file")
+
+
+def test_python_that_does_not_exist_is_bad_input(lock: Path, tmp_path: Path) -> None:
+    code, _, err = verify_cli(lock, tmp_path / "nope" / "python")
+    assert (code, err) == (2, f"error: --python {tmp_path / 'nope' / 'python'}: "
+                              "not an executable interpreter\n")
