@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envbuild.errors import CheckFailed, InputError
+from envbuild.errors import InputError
 
 if TYPE_CHECKING:  # the network side loads only when a target is resolved
     from envbuild.indexclient import UrlMemo
@@ -41,7 +41,8 @@ class LockResult:
     written: bool  # False when the existing lock already matched
     resolved: tuple[str, ...]  # targets resolved in this run
     warnings: tuple[str, ...]
-    # The fast-path memo key of (manifest as read, lock as written); None for a no-op.
+    # The fast-path memo key of (manifest as read, lock as written); None for a no-op or
+    # when the written lock is not current (a --target run that left others stale).
     snapshot: str | None = None
 
 
@@ -70,6 +71,8 @@ def lock(options: LockOptions, progress: Progress) -> LockResult:
         if previous is not None and not forced and not inputs.staleness(manifest, previous):
             return LockResult(lock=previous, written=False, resolved=(), warnings=())
         result = _relock(manifest, options, previous, progress)
+        if inputs.staleness(manifest, result.lock):
+            return result  # --target left another target stale: nothing to remember
         from envbuild.locking import fastpath
 
         # Keyed on the manifest bytes this run resolved, not on what the file holds now.
@@ -86,19 +89,20 @@ def _read_bytes(path: Path) -> bytes | None:
 
 def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
             progress: Progress) -> LockResult:
-    overall_unused, per_target = inputs.all_input_hashes(manifest)
-    del overall_unused
+    _, per_target = inputs.all_input_hashes(manifest)
     chosen = set(options.targets or manifest.targets)
     forced = options.upgrade or bool(options.upgrade_packages)
     todo = []
     kept: dict[str, LockedTarget] = {}
     for name in sorted(manifest.targets):
         old = previous.targets.get(name) if previous else None
-        stale = old is None or not inputs.target_is_current(manifest, name, old, per_target[name])
-        if old is not None and not stale and not (forced and name in chosen):
-            kept[name] = old
-        elif name in chosen or old is None or stale:
+        current = old is not None and inputs.target_is_current(manifest, name, old, per_target[name])
+        if name in chosen and (forced or not current):
             todo.append(name)
+        elif old is not None:
+            # Current, or stale but not chosen with --target: kept as locked; `lock --check`
+            # still reports a stale one until it is re-locked.
+            kept[name] = old
     from envbuild.indexclient import UrlMemo
 
     warnings: list[str] = []
@@ -120,7 +124,8 @@ def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
         version=SCHEMA_VERSION,
         lock_hash=lock_hash(name=manifest.name, target_hashes=target_hashes,
                             dataset_digests={n: str(d["digest"]) for n, d in datasets.items()}),
-        input_hash=inputs.input_hash(manifest, per_target),
+        # Over the input hashes actually recorded, so a target left stale keeps the lock stale.
+        input_hash=inputs.input_hash(manifest, {n: t.input_hash for n, t in sorted(targets.items())}),
         name=manifest.name,
         python=manifest.python,
         exclude_newer=manifest.exclude_newer,
@@ -220,4 +225,4 @@ def _datasets(manifest: Manifest, lock_path: Path, previous: Lock | None,
     return {name: {**table, "inputs": wanted[name]} for name, table in sorted(tables.items())}
 
 
-__all__ = ["CheckFailed", "LockOptions", "LockResult", "check", "lock"]
+__all__ = ["LockOptions", "LockResult", "check", "lock"]

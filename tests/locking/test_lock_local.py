@@ -153,3 +153,19 @@ def test_unreachable_index_is_an_external_failure(eb_env: dict[str, str], tmp_pa
     result = run_cli(["lock", "-f", str(manifest)])
     assert result.code == 3, result.err
     assert not (tmp_path / "envbuild.lock").exists()
+
+
+def test_target_option_relocks_only_that_target(eb_env: dict[str, str], tmp_path: Path) -> None:
+    manifest = write(tmp_path, f'exclude-newer = "{BETWEEN_BETAS}"\n[dependencies]\npython = ["alpha"]\n'
+                               '[targets.a]\nplatform = "linux/amd64"\n[targets.b]\nplatform = "linux/arm64"\n')
+    assert run_cli(["lock", "-f", str(manifest)]).code == 0
+    manifest.write_text(manifest.read_text().replace(f'exclude-newer = "{BETWEEN_BETAS}"\n', ""))
+    result = run_cli(["lock", "-f", str(manifest), "--target", "a", "--upgrade"])
+    assert result.code == 0, result.err
+    lock = tmp_path / "envbuild.lock"
+    assert packages(lock, "a")["beta"]["version"] == "2.0"
+    assert packages(lock, "b")["beta"]["version"] == "1.0"  # kept as locked
+    check = run_cli(["lock", "--check", "-f", str(manifest)])
+    assert check.code == 1 and 'target "b"' in check.err  # and still reported stale
+    assert run_cli(["lock", "-f", str(manifest)]).code == 0
+    assert run_cli(["lock", "--check", "-f", str(manifest)]).code == 0
