@@ -39,6 +39,8 @@ from envbuild.resolvers.interface import (
 from envbuild.scrub import scrub
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s*(?:#\s*via\s+(.*))?$")
+_EXTERNAL_SIGNS = ("could not be queried", "Failed to fetch", "error sending request", "Connection refused",
+                   "401 Unauthorized", "403 Forbidden", "dns error", "timed out")
 _FROM = re.compile(r"^\s+#\s*from\s+(\S+)\s*$")
 
 
@@ -150,6 +152,11 @@ def _run_uv(args: list[str], cwd: Path, request: ResolveRequest) -> None:
         return
     message = scrub(proc.stderr.strip() or proc.stdout.strip())
     target = request.target.name
+    if any(sign in message for sign in _EXTERNAL_SIGNS):
+        # uv reports an unreachable or refusing index inside "No solution found" too.
+        raise ResolverError(f'target "{target}": an index could not be read:\n{message}',
+                            hint="check the network, the index URL and its credentials "
+                                 "(netrc, or UV_INDEX_<NAME>_USERNAME/_PASSWORD)")
     if "No solution found" in message or "no wheels with a matching" in message or \
             "has no usable wheels" in message or "building source distributions is disabled" in message:
         raise ResolutionImpossible(f'target "{target}": the requirements cannot be satisfied:\n{message}',
