@@ -20,6 +20,7 @@ from pathlib import Path
 
 from envbuild.errors import ExternalError
 from envbuild.fileio import exclusive_lock, write_atomic
+from envbuild.paths import cache_dir
 from envbuild.scrub import scrub
 
 _CHUNK = 1 << 20
@@ -27,14 +28,6 @@ _CHUNK = 1 << 20
 
 class IndexUnreachable(ExternalError):
     """An index could not be reached or answered with an error."""
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("ENVBUILD_CACHE_DIR")
-    if root:
-        return Path(root)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "envbuild"
 
 
 def index_request(url: str, index_name: str | None) -> urllib.request.Request:

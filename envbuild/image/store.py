@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from envbuild.fileio import exclusive_lock
-from envbuild.indexclient import cache_dir
+from envbuild.paths import cache_dir
 
 
 class Store:

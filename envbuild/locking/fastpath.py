@@ -16,19 +16,12 @@ import os
 from pathlib import Path
 
 from envbuild import __version__
-
-
-def _cache_root() -> Path:
-    root = os.environ.get("ENVBUILD_CACHE_DIR")
-    if root:
-        return Path(root)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "envbuild"
+from envbuild.paths import cache_dir
 
 
 def _memo_path(lock_path: Path) -> Path:
     name = hashlib.sha256(str(lock_path.resolve()).encode()).hexdigest()[:32]
-    return _cache_root() / "fastpath" / f"{name}.json"
+    return cache_dir() / "fastpath" / f"{name}.json"
 
 
 def key_of(manifest: bytes | None, lock: bytes | None) -> str | None:
