@@ -1,3 +1,3 @@
-from envbuild.cli import main
+from envbuild.entry import main
 
 main()

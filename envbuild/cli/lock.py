@@ -35,7 +35,9 @@ def lock(manifest_path: Path, lock_path: Path | None, targets: tuple[str, ...], 
     from envbuild.locking import fastpath
 
     lock_file = resolve_lock_path(manifest_path, lock_path)
-    forced = upgrade or bool(upgrade_packages) or bool(targets)
+    # A lock that pins datasets looks at the data on every `lock` (only --check is offline).
+    forced = upgrade or bool(upgrade_packages) or bool(targets) or \
+        (not check_only and fastpath.has_datasets(lock_file))
     known = None if forced else fastpath.current_lock_hash(manifest_path, lock_file)
     if known is not None:
         if as_json:

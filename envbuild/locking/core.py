@@ -54,7 +54,7 @@ def check(manifest_path: Path, lock_path: Path) -> tuple[Lock, list[str]]:
     """Offline: the reasons the lock is stale (empty when current)."""
     manifest = load_checked_manifest(manifest_path)
     lock = codec.load(lock_path)
-    return lock, inputs.staleness(manifest, lock)
+    return lock, inputs.staleness(manifest, lock, lock_path)
 
 
 def lock(options: LockOptions, progress: Progress) -> LockResult:
@@ -68,15 +68,21 @@ def lock(options: LockOptions, progress: Progress) -> LockResult:
     with exclusive_lock(lock_path.parent / f".{lock_path.name}.flock"):
         previous = codec.load(lock_path) if lock_path.exists() else None
         forced = options.upgrade or bool(options.upgrade_packages)
-        if previous is not None and not forced and not inputs.staleness(manifest, previous):
+        if previous is not None and not forced and not manifest.datasets \
+                and not inputs.staleness(manifest, previous, lock_path):
             return LockResult(lock=previous, written=False, resolved=(), warnings=())
+        # With datasets, every lock looks at them again (stat and ETag hints decide what
+        # is re-read), so a changed dataset is re-hashed even when the manifest is not.
         result = _relock(manifest, options, previous, progress)
-        if inputs.staleness(manifest, result.lock):
+        if previous is not None and result.lock == previous:
+            return LockResult(lock=previous, written=False, resolved=(), warnings=result.warnings)
+        write_atomic(lock_path, codec.dump(result.lock).encode("utf-8"))
+        if inputs.staleness(manifest, result.lock, lock_path):
             return result  # --target left another target stale: nothing to remember
         from envbuild.locking import fastpath
 
         # Keyed on the manifest bytes this run resolved, not on what the file holds now.
-        key = fastpath.key_of(manifest_bytes, codec.dump(result.lock).encode("utf-8"))
+        key = fastpath.key_of(manifest_bytes, codec.dump(result.lock).encode("utf-8"), lock_path)
         return dataclasses.replace(result, snapshot=key)
 
 
@@ -134,7 +140,6 @@ def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
         targets=dict(sorted(targets.items())),
         datasets=datasets,
     )
-    write_atomic(options.lock_path, codec.dump(result).encode("utf-8"))
     memo.save()
     return LockResult(lock=result, written=True, resolved=tuple(sorted(todo)), warnings=tuple(warnings))
 
@@ -219,10 +224,8 @@ def _datasets(manifest: Manifest, lock_path: Path, previous: Lock | None,
         return {}
     from envbuild.data.lockstate import lock_datasets
 
-    tables = lock_datasets(manifest.datasets, manifest_dir=manifest.folder, lock_path=lock_path,
-                           previous=previous.datasets if previous else None, progress=progress)
-    wanted = inputs.dataset_inputs(manifest)
-    return {name: {**table, "inputs": wanted[name]} for name, table in sorted(tables.items())}
+    return lock_datasets(manifest.datasets, manifest_dir=manifest.folder, lock_path=lock_path,
+                         previous=previous.datasets if previous else None, progress=progress)
 
 
 __all__ = ["LockOptions", "LockResult", "check", "lock"]

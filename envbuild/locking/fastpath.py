@@ -24,23 +24,38 @@ def _memo_path(lock_path: Path) -> Path:
     return cache_dir() / "fastpath" / f"{name}.json"
 
 
-def key_of(manifest: bytes | None, lock: bytes | None) -> str | None:
-    """The memo key of a manifest's and a lock's bytes, under this envbuild and its data."""
+def listings_dir(lock_path: Path) -> Path:
+    """Where the datasets' per-file listings of a lock live (see envbuild.data.lockstate)."""
+    return lock_path.parent / f"{lock_path.name}.d" / "datasets"
+
+
+def has_datasets(lock_path: Path) -> bool:
+    """Whether the lock pins datasets: then `lock` must look at the data every time."""
+    return listings_dir(lock_path).is_dir()
+
+
+def key_of(manifest: bytes | None, lock: bytes | None, lock_path: Path) -> str | None:
+    """The memo key of a manifest's and a lock's bytes (and the lock's dataset listings),
+    under this envbuild and its hardware data."""
     if manifest is None or lock is None:
         return None
     try:
-        data = (Path(__file__).parent.parent / "hardware" / "hardware.toml").read_bytes()
+        parts = [manifest, lock, (Path(__file__).parent.parent / "hardware" / "hardware.toml").read_bytes()]
+        folder = listings_dir(lock_path)
+        if folder.is_dir():
+            for listing in sorted(folder.iterdir()):
+                parts += [listing.name.encode(), listing.read_bytes()]
     except OSError:
         return None
     sha = hashlib.sha256(__version__.encode())
-    for part in (manifest, lock, data):
+    for part in parts:
         sha.update(b"\0" + hashlib.sha256(part).digest())
     return sha.hexdigest()
 
 
 def _key(manifest_path: Path, lock_path: Path) -> str | None:
     try:
-        return key_of(manifest_path.read_bytes(), lock_path.read_bytes())
+        return key_of(manifest_path.read_bytes(), lock_path.read_bytes(), lock_path)
     except OSError:
         return None
 

@@ -6,6 +6,7 @@ them (a mirror must not make a lock stale), index names and flags are.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement
@@ -63,7 +64,7 @@ def all_input_hashes(manifest: Manifest) -> tuple[str, dict[str, str]]:
     return input_hash(manifest, per_target), per_target
 
 
-def staleness(manifest: Manifest, lock: Lock) -> list[str]:
+def staleness(manifest: Manifest, lock: Lock, lock_path: Path) -> list[str]:
     """Why the lock no longer matches the manifest, one line per reason; empty when current."""
     overall, per_target = all_input_hashes(manifest)
     reasons: list[str] = []
@@ -82,11 +83,11 @@ def staleness(manifest: Manifest, lock: Lock) -> list[str]:
         else:
             reasons.extend(_integrity(name, manifest, locked))
         reasons.extend(hardware_changes(name, locked.hardware))
-    locked_datasets = {n: d.get("inputs") for n, d in lock.datasets.items()}
-    current = dataset_inputs(manifest)
-    for name in sorted(set(current) | set(locked_datasets)):
-        if current.get(name) != locked_datasets.get(name):
-            reasons.append(f'dataset "{name}" changed in the manifest')
+    if manifest.datasets or lock.datasets:
+        from envbuild.data.lockstate import check_locked
+
+        # Recorded inputs and listing headers only: re-reading data is `data verify`'s job.
+        reasons.extend(check_locked(manifest.datasets, lock.datasets, lock_path=lock_path))
     if not reasons and lock.input_hash != overall:
         reasons.append("the manifest's inputs changed")
     if not reasons and lock.lock_hash != _lock_hash_of(lock):

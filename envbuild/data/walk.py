@@ -1,0 +1,131 @@
+"""Enumerate the files of a local dataset (one file or a folder), refusing what is unsafe.
+
+A symlink is followed only when it ends at a regular file inside the dataset root; a link
+leaving the root, a dangling link, a link to a folder, a device, a socket or a FIFO is
+refused, and every refusal in the tree is reported together.
+"""
+
+# os.* on str paths throughout: a Path object per file costs more than the hash of a
+# small file, and a tree may hold millions.
+# ruff: noqa: PTH100, PTH116, PTH119
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from envbuild.data.digest import check_relpath
+from envbuild.data.filters import PathFilter
+from envbuild.errors import InputError, Problem, ProblemsError
+
+# (path in the dataset, path on disk): plain tuples, as a tree may hold millions of files.
+LocalFile = tuple[str, str]
+
+
+def enumerate_files(root: Path, include: PathFilter) -> list[LocalFile]:
+    """Every kept file under `root` (or `root` itself when it is a file), sorted by path."""
+    top = os.fspath(root)
+    try:
+        mode = os.stat(top).st_mode
+    except FileNotFoundError:
+        raise InputError(
+            f"dataset path {top} does not exist",
+            hint="check the path, or pull the dataset first (envbuild data pull)",
+        ) from None
+    except PermissionError:
+        raise _denied(top) from None
+    if stat.S_ISREG(mode):
+        name = os.path.basename(os.path.abspath(top))
+        return [(name, top)] if include.matches(name) else []
+    if not stat.S_ISDIR(mode):
+        raise InputError(f"{top} is {_kind(mode)}, not a file or folder", hint=_REFUSE_HINT)
+    files: list[LocalFile] = []
+    problems: list[Problem] = []
+    real_root = os.path.realpath(top)
+    stack = [(top, "")]
+    keep_all = not include.patterns
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    rel = prefix + entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append((entry.path, rel + "/"))
+                    elif entry.is_file(follow_symlinks=False):
+                        if keep_all or include.matches(rel):
+                            files.append((rel, entry.path))
+                    elif include.matches(rel) or entry.is_symlink():
+                        problem = _odd_entry(entry.path, real_root)
+                        if problem is None:
+                            if include.matches(rel):
+                                files.append((rel, entry.path))
+                        else:
+                            problems.append(_problem(entry.path, problem))
+        except PermissionError:
+            problems.append(_problem(folder, "permission denied; grant read access to it"))
+    problems.extend(_undecodable(files))
+    if problems:
+        raise ProblemsError(problems, hint=_REFUSE_HINT)
+    files.sort()
+    return files
+
+
+def _undecodable(files: list[LocalFile]) -> list[Problem]:
+    # One encode of all names is cheap; names from scandir never hold '/' or NUL.
+    try:
+        "\0".join(path for path, _ in files).encode("utf-8")
+    except UnicodeEncodeError:
+        return [
+            _problem(os.fsdecode(os.fsencode(abspath)), f"cannot be stored in a listing: {why}")
+            for path, abspath in files
+            if (why := check_relpath(path)) is not None
+        ]
+    return []
+
+
+_REFUSE_HINT = (
+    "a dataset holds regular files only: remove or replace links that leave the root, "
+    "devices, sockets and FIFOs, or narrow the dataset with include patterns"
+)
+
+
+def _odd_entry(path: str, real_root: str) -> str | None:
+    """None when `path` is a symlink to a regular file inside the root, else why not."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return "vanished while listing; run again"
+    if not stat.S_ISLNK(mode):
+        return f"is {_kind(mode)}; only regular files can be hashed"
+    target = os.path.realpath(path)
+    if os.path.commonpath([real_root, target]) != real_root:
+        return f"is a symlink to {target}, outside the dataset root; copy the file in instead"
+    try:
+        target_mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"is a dangling symlink to {target}; remove it"
+    if stat.S_ISREG(target_mode):
+        return None
+    if stat.S_ISDIR(target_mode):
+        return "is a symlink to a folder; replace it by the folder or list that folder itself"
+    return f"is a symlink to {_kind(target_mode)}; only regular files can be hashed"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _problem(path: str, message: str) -> Problem:
+    return Problem(file=path, line=None, key="", message=message)
+
+
+def _denied(path: str) -> InputError:
+    return InputError(f"permission denied reading {path}", hint="grant read access to it")
