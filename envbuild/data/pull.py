@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from envbuild.data.cache import BlobCache
-from envbuild.paths import cache_dir
 from envbuild.data.digest import FileEntry, new_hasher
 from envbuild.data.locked import LockedDataset, load_locked, read_listing, select
 from envbuild.data.progress import Ticker
 from envbuild.data.sources import open_source
 from envbuild.data.sources.interface import Source, SourceError, TransferInterrupted
 from envbuild.errors import CheckFailed, EnvbuildError, InputError
+from envbuild.paths import cache_dir
 
 _RETRIES = 5
 
