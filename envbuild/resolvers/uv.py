@@ -15,6 +15,7 @@ import functools
 import os
 import re
 import subprocess
+import sys
 import threading
 import tomllib
 import urllib.parse
@@ -128,7 +129,9 @@ def _write_project(folder: Path, request: ResolveRequest, requirements: tuple[st
 
 def _common_args(request: ResolveRequest) -> list[str]:
     target = request.target
-    args = ["--python-version", target.python,
+    # uv wants an interpreter even when resolving for another platform (to build sdists
+    # for metadata); envbuild's own, so nothing is looked up on PATH.
+    args = ["--python", sys.executable, "--python-version", target.python,
             "--python-platform", platforms.uv_python_platform(target.platform, target.glibc),
             "--no-header", "--quiet", "--color", "never"]
     if request.exclude_newer:
