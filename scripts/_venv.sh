@@ -6,7 +6,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ENVBUILD_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
 pip_isolated() {
-  env $(env | grep -o '^PIP_[A-Z_]*' | sed 's/^/-u /') "$VENV/bin/python" -m pip --isolated \
+  # --isolated ignores PIP_* and user config but still reads the global file; an empty
+  # PIP_CONFIG_FILE skips that too.
+  env $(env | grep -o '^PIP_[A-Z_]*' | sed 's/^/-u /') PIP_CONFIG_FILE=/dev/null \
+    "$VENV/bin/python" -m pip --isolated \
     --disable-pip-version-check -q "$@"
 }
 if [ ! -x "$VENV/bin/python" ]; then

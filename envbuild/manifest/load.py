@@ -185,6 +185,12 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
                                             line_of=r.lines.line_of, manifest_dir=path.parent)
         r.problems.extend(problems)
 
+    if "cluster" in data or "run" in data:
+        from envbuild.cluster.manifest import parse_cluster
+
+        _, problems = parse_cluster(data, file=file, line_of=r.lines.line_of)
+        r.problems.extend(problems)
+
     if r.problems:
         raise ProblemsError(r.problems, hint=f"fix the problems above in {path}")
     return Manifest(path=path, name=name, python=python, exclude_newer=exclude_newer,

@@ -1,0 +1,73 @@
+"""EKS: per pool, a Terraform `aws_eks_node_group` on the NVIDIA AMI type, labelled and
+tainted as the Job selects, with the AMI release pinned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envbuild.cluster.hcl import Block, Expr, render
+from envbuild.cluster.instances import ec2_instance_types
+from envbuild.cluster.interface import Emission, EmittedFile, Emitter
+from envbuild.cluster.plan import LABEL_PREFIX, ClusterPlan, PoolPlan
+from envbuild.cluster.terraform import HEADER, Variables, versions_file
+
+FOLDER = "eks"
+AMI_TYPES = {"amd64": "AL2023_x86_64_NVIDIA", "arm64": "AL2023_ARM_64_NVIDIA"}
+
+
+class EksEmitter(Emitter):
+    name = "eks"
+
+    def emit(self, plan: ClusterPlan) -> Emission:
+        variables = Variables(provider=self.name)
+        files = []
+        for pool in plan.pools:
+            block = node_group(plan, pool, variables)
+            files.append(EmittedFile(path=f"{FOLDER}/{pool.name}.tf",
+                                     content=render([block], header=HEADER).encode(),
+                                     provider=self.name, pool=pool.name))
+        files += variables.files(FOLDER)
+        files.append(versions_file(FOLDER, self.name, "aws", "hashicorp/aws", ">= 5.0"))
+        return Emission(files=tuple(sorted(files, key=lambda f: f.path)),
+                        placeholders=tuple(variables.placeholders))
+
+
+def node_group(plan: ClusterPlan, pool: PoolPlan, variables: Variables) -> Block:
+    eks = plan.settings.eks
+    settings = pool.settings
+    instance_types = variables.value(
+        settings.instance_types or ec2_instance_types(pool.gpu.name, settings.gpus_per_node)
+        or None, key=f"cluster.pools.{pool.name}.instance-types",
+        variable=f"{pool.name}_instance_types", kind="list(string)",
+        description=f"EC2 instance types with {settings.gpus_per_node} x {pool.gpu.name}")
+    body: list[Any] = [
+        ("cluster_name", variables.value(eks.get("cluster-name"), key="cluster.eks.cluster-name",
+                                         variable="cluster_name", description="EKS cluster name")),
+        ("node_group_name", pool.object_name),
+        ("node_role_arn", variables.value(
+            eks.get("node-role-arn"), key="cluster.eks.node-role-arn", variable="node_role_arn",
+            description="IAM role ARN of the nodes")),
+        ("subnet_ids", variables.value(
+            eks.strings("subnet-ids"), key="cluster.eks.subnet-ids", variable="subnet_ids",
+            kind="list(string)", description="Subnets of the node group")),
+        ("ami_type", AMI_TYPES[pool.arch]),
+        ("capacity_type", "SPOT" if settings.capacity == "spot" else "ON_DEMAND"),
+        ("instance_types", instance_types),
+        ("release_version", variables.value(
+            eks.get("release-version"), key="cluster.eks.release-version",
+            variable="release_version",
+            description="EKS-optimized NVIDIA AMI release, pinned so the driver stays put")),
+    ]
+    if eks.get("kubernetes-version"):
+        body.append(("version", eks.get("kubernetes-version")))
+    body += [
+        ("labels", {f"{LABEL_PREFIX}/pool": pool.name}),
+        Block(type="scaling_config", body=(("desired_size", settings.nodes_min),
+                                           ("max_size", settings.nodes_max),
+                                           ("min_size", settings.nodes_min))),
+        Block(type="taint", body=(("key", "nvidia.com/gpu"), ("value", "true"),
+                                  ("effect", "NO_SCHEDULE"))),
+        Block(type="lifecycle", body=(
+            ("ignore_changes", [Expr(text="scaling_config[0].desired_size")]),)),
+    ]
+    return Block(type="resource", labels=("aws_eks_node_group", pool.name), body=tuple(body))

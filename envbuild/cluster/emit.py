@@ -1,0 +1,145 @@
+"""`envbuild cluster`'s core: manifest and lock in, one folder of provider files out.
+
+Nothing is written unless every chosen provider can emit every pool: all problems of all
+providers are reported together (exit 2). Each file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envbuild.cluster.eks import EksEmitter
+from envbuild.cluster.gke import GkeEmitter
+from envbuild.cluster.interface import ClusterError, EmittedFile, Emitter, Placeholder
+from envbuild.cluster.karpenter import KarpenterEmitter
+from envbuild.cluster.kubernetes import KubernetesEmitter
+from envbuild.cluster.manifest import ClusterManifest, parse_cluster
+from envbuild.cluster.plan import PlanInputs, build_plan
+from envbuild.cluster.slurm import DEFAULT_MODE, SlurmEmitter
+from envbuild.errors import InputError, Problem, ProblemsError
+from envbuild.fileio import write_atomic
+from envbuild.hardware.facts import load_facts
+from envbuild.lockfile import load
+from envbuild.manifest.locate import LineIndex
+
+EMITTERS: dict[str, type[Emitter]] = {
+    "kubernetes": KubernetesEmitter, "karpenter": KarpenterEmitter, "gke": GkeEmitter,
+    "eks": EksEmitter, "slurm": SlurmEmitter,
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClusterOptions:
+    manifest_path: Path
+    lock_path: Path
+    output: Path
+    providers: tuple[str, ...] = ()  # empty: the manifest's `cluster.providers`
+    images: tuple[str, ...] = ()  # `--image` options
+    strict: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClusterResult:
+    output: Path
+    lock_hash: str
+    files: tuple[EmittedFile, ...]
+    placeholders: tuple[Placeholder, ...]
+    notes: tuple[str, ...]
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "output": str(self.output), "lock_hash": self.lock_hash,
+            "files": [{"path": f.path, "provider": f.provider, "pool": f.pool,
+                       "sha256": hashlib.sha256(f.content).hexdigest()} for f in self.files],
+            "placeholders": [{"provider": p.provider, "key": p.key, "emitted_as": p.emitted_as}
+                             for p in self.placeholders],
+            "notes": list(self.notes),
+        }
+
+
+def emit_cluster(options: ClusterOptions) -> ClusterResult:
+    """Emit every chosen provider's files for every pool, or raise without writing any."""
+    project, manifest, lines = read_manifest(options.manifest_path)
+    settings = manifest.cluster
+    if settings is None:
+        raise InputError(f"{options.manifest_path}: no [cluster] section",
+                         hint='add [cluster] with providers = ["kubernetes"] and a pool: '
+                              '[cluster.pools.h100] target = "h100", gpu = "H100", '
+                              "gpus-per-node = 8")
+    providers = tuple(p for p in EMITTERS if p in (options.providers or settings.providers))
+    lock = load(options.lock_path)
+    needs_image = "kubernetes" in providers or ("slurm" in providers
+                                                and (settings.slurm.get("mode") or DEFAULT_MODE)
+                                                == "container")
+    plan = build_plan(PlanInputs(
+        settings=settings, run=manifest.run, lock=lock, lock_path=options.lock_path,
+        manifest_path=options.manifest_path, project=project, images=options.images,
+        needs_image=needs_image, needs_run="kubernetes" in providers or "slurm" in providers,
+        locate=lambda key: _locate(options.manifest_path.name, lines, key)),
+        load_facts())
+    files: list[EmittedFile] = []
+    placeholders: list[Placeholder] = []
+    notes: list[str] = []
+    problems: list[str] = []
+    for name in providers:
+        try:
+            emission = EMITTERS[name]().emit(plan)
+        except ClusterError as error:
+            problems.append(error.message)
+            continue
+        files += emission.files
+        placeholders += emission.placeholders
+        notes += emission.notes
+    if problems:
+        raise ClusterError("\n".join(problems), hint="nothing was written; fix the problems above")
+    if options.strict and placeholders:
+        raise InputError(
+            f"--strict: {len(placeholders)} account-specific setting"
+            f"{'s are' if len(placeholders) != 1 else ' is'} not set:\n"
+            + "\n".join(f"  {p.key} ({p.provider})" for p in placeholders),
+            hint=f"set them in {options.manifest_path.name} (for example "
+                 f"{placeholders[0].key} = \"...\"), or emit without --strict")
+    for file in sorted(files, key=lambda f: f.path):
+        target = options.output / file.path
+        write_atomic(target, file.content)
+        if file.executable:
+            target.chmod(0o755)
+    return ClusterResult(output=options.output, lock_hash=lock.lock_hash,
+                         files=tuple(sorted(files, key=lambda f: f.path)),
+                         placeholders=tuple(placeholders), notes=tuple(notes))
+
+
+def read_manifest(path: Path) -> tuple[str, ClusterManifest, LineIndex]:
+    """The project name, the `[cluster]`/`[run]` settings and the lines of the manifest's keys.
+
+    Raises ProblemsError listing every problem of those sections."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such manifest",
+                         hint="run envbuild in the folder holding envbuild.toml, or pass -f PATH") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: cannot read the manifest: {error}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(error))
+        raise ProblemsError([Problem(file=path.name, line=int(match.group(1)) if match else None,
+                                     key="", message=f"invalid TOML: {error}")]) from None
+    lines = LineIndex(text)
+    manifest, problems = parse_cluster(data, file=path.name, line_of=lines.line_of)
+    if problems:
+        raise ProblemsError(problems, hint=f"fix the problems above in {path}")
+    project = data.get("project", {}).get("name") if isinstance(data.get("project"), dict) else None
+    return (project if isinstance(project, str) and project else path.parent.name), manifest, lines
+
+
+def _locate(file: str, lines: LineIndex, key: str) -> str:
+    line = lines.line_of(key)
+    return f"{file}:{line}: {key}" if line is not None else f"{file}: {key}"
+

@@ -1,0 +1,102 @@
+"""GKE: per pool, a Terraform `google_container_node_pool` with the pool's GPUs attached.
+
+GKE installs the NVIDIA driver itself and only as DEFAULT or LATEST for the node version, so
+the node version is pinned and auto-upgrade is off: the driver cannot move under a lock.
+GKE taints GPU nodes `nvidia.com/gpu=present:NoSchedule` by itself; the Job tolerates it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envbuild.cluster.hcl import Block, render
+from envbuild.cluster.instances import gke_machine_type
+from envbuild.cluster.interface import ClusterError, Emission, EmittedFile, Emitter
+from envbuild.cluster.plan import LABEL_PREFIX, ClusterPlan, PoolPlan
+from envbuild.cluster.terraform import HEADER, Variables, versions_file
+
+FOLDER = "gke"
+
+
+class GkeEmitter(Emitter):
+    name = "gke"
+
+    def emit(self, plan: ClusterPlan) -> Emission:
+        problems = [p for pool in plan.pools for p in _accelerator_problems(plan, pool)]
+        if problems:
+            raise ClusterError("\n".join(problems))
+        variables = Variables(provider=self.name)
+        files = []
+        for pool in plan.pools:
+            block = node_pool(plan, pool, variables)
+            files.append(EmittedFile(path=f"{FOLDER}/{pool.name}.tf",
+                                     content=render([block], header=HEADER).encode(),
+                                     provider=self.name, pool=pool.name))
+        files += variables.files(FOLDER)
+        files.append(versions_file(FOLDER, self.name, "google", "hashicorp/google", ">= 5.0"))
+        return Emission(files=tuple(sorted(files, key=lambda f: f.path)),
+                        placeholders=tuple(variables.placeholders))
+
+
+def accelerator(pool: PoolPlan) -> str | None:
+    chosen = pool.settings.gke_accelerator
+    names = pool.gpu.gke_accelerator
+    if chosen is not None:
+        return chosen if chosen in names else None
+    return names[0] if names else None
+
+
+def _accelerator_problems(plan: ClusterPlan, pool: PoolPlan) -> list[str]:
+    names = pool.gpu.gke_accelerator
+    key = f"cluster.pools.{pool.name}"
+    if not names:
+        return [f"{plan.locate(key + '.gpu')}: GKE offers no {pool.gpu.name} (envbuild's "
+                "hardware data has no GKE accelerator type for it); drop \"gke\" from "
+                "cluster.providers or use another GPU"]
+    chosen = pool.settings.gke_accelerator
+    if chosen is not None and chosen not in names:
+        return [f"{plan.locate(key + '.gke-accelerator')}: \"{chosen}\" is not a "
+                f"{pool.gpu.name} accelerator on GKE; use one of: {', '.join(names)}"]
+    return []
+
+
+def node_pool(plan: ClusterPlan, pool: PoolPlan, variables: Variables) -> Block:
+    gke = plan.settings.gke
+    settings = pool.settings
+    kind = accelerator(pool)
+    assert kind is not None
+    machine = variables.value(
+        settings.machine_type or gke_machine_type(kind, settings.gpus_per_node),
+        key=f"cluster.pools.{pool.name}.machine-type", variable=f"{pool.name}_machine_type",
+        description=f"GCE machine type for {settings.gpus_per_node} x {kind}")
+    version = variables.value(
+        gke.get("node-version"), key="cluster.gke.node-version", variable="node_version",
+        description="GKE node version, pinned: auto-upgrade is off so the driver stays put")
+    common: list[tuple[str, Any]] = [
+        ("name", pool.object_name),
+        ("project", variables.value(gke.get("project"), key="cluster.gke.project",
+                                    variable="project", description="Google Cloud project ID")),
+        ("location", variables.value(gke.get("location"), key="cluster.gke.location",
+                                     variable="location", description="Cluster region or zone")),
+        ("cluster", variables.value(gke.get("cluster"), key="cluster.gke.cluster",
+                                    variable="cluster", description="GKE cluster name")),
+        ("version", version),
+        ("initial_node_count", settings.nodes_min),
+    ]
+    driver = gke.get("gpu-driver") or "LATEST"
+    config = Block(type="node_config", body=(
+        ("machine_type", machine),
+        ("spot", settings.capacity == "spot"),
+        ("labels", {f"{LABEL_PREFIX}/pool": pool.name}),
+        Block(type="guest_accelerator", body=(
+            ("type", kind), ("count", settings.gpus_per_node),
+            Block(type="gpu_driver_installation_config", body=(("gpu_driver_version", driver),)),
+        )),
+    ))
+    return Block(type="resource", labels=("google_container_node_pool", pool.name), body=(
+        *common,
+        Block(type="autoscaling", body=(("min_node_count", settings.nodes_min),
+                                        ("max_node_count", settings.nodes_max))),
+        Block(type="management", body=(("auto_repair", True), ("auto_upgrade", False))),
+        config,
+    ))

@@ -1,0 +1,121 @@
+"""Which image runs each target: `--image REF@sha256:...` or the record `envbuild image --push`
+leaves beside the lock. Never a tag: a reference without a digest is refused.
+
+The record is `<lock file>.d/images.json` (for `envbuild.lock`: `envbuild.lock.d/images.json`):
+
+    {"schema": 1,
+     "targets": {"h100": {"ref": "registry.example.com/team/app",
+                          "digest": "sha256:<64 hex>",
+                          "image_hash": "sha256:<64 hex>",
+                          "target_hash": "sha256:<64 hex>"}}}
+
+`ref` is the repository without tag or digest; `target_hash` is the locked target's hash the
+image was built from, so an image of an older lock is caught. `write_record` writes it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envbuild.canonical import is_hash
+from envbuild.errors import InputError
+from envbuild.fileio import write_atomic
+
+RECORD_SCHEMA = 1
+_PINNED = re.compile(r"^(?P<ref>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PinnedImage:
+    """An image by repository and digest; `pinned` is what specs carry."""
+
+    ref: str
+    digest: str
+    source: str  # "--image" or the record's path, for messages
+
+    @property
+    def pinned(self) -> str:
+        return f"{self.ref}@{self.digest}"
+
+
+def record_path(lock_path: Path) -> Path:
+    """`<lock>.d/images.json` beside the lock."""
+    return lock_path.parent / f"{lock_path.name}.d" / "images.json"
+
+
+def parse_image_option(text: str) -> tuple[str | None, PinnedImage]:
+    """`REF@sha256:<hex>` (every target) or `TARGET=REF@sha256:<hex>`; a tag is dropped."""
+    target, sep, ref = text.partition("=")
+    if not sep or "/" in target or "@" in target:
+        target, ref = "", text
+    match = _PINNED.match(ref)
+    if match is None:
+        raise InputError(f'--image {text}: not pinned by digest; cluster specs name images by '
+                         "digest only, never by tag",
+                         hint="pass --image REGISTRY/REPO@sha256:<64 hex> (or TARGET=...), or "
+                              "run `envbuild image --push`, which records the digest beside the lock")
+    head, slash, last = match["ref"].rpartition("/")
+    ref = f"{head}{slash}{last.split(':')[0]}"  # the digest names the image; a tag adds nothing
+    return (target or None), PinnedImage(ref=ref, digest=match["digest"], source="--image")
+
+
+def read_record(lock_path: Path) -> dict[str, tuple[PinnedImage, str]]:
+    """Target -> (image, target hash it was built from); {} when there is no record."""
+    path = record_path(lock_path)
+    return {name: (PinnedImage(ref=e["ref"], digest=e["digest"], source=str(path)),
+                   e["target_hash"]) for name, e in _entries(path).items()}
+
+
+def write_record(lock_path: Path, target: str, *, ref: str, digest: str, image_hash: str,
+                 target_hash: str) -> Path:
+    """Add or replace one target's entry of the record (atomically) and return its path."""
+    for label, value in (("digest", digest), ("image_hash", image_hash),
+                         ("target_hash", target_hash)):
+        if not is_hash(value, algorithms=("sha256",)):
+            raise ValueError(f"{label} must be sha256:<64 hex>, got {value!r}")
+    if "@" in ref:
+        raise ValueError(f"ref must name a repository without a digest, got {ref!r}")
+    path = record_path(lock_path)
+    entries = _entries(path)
+    entries[target] = {"ref": ref, "digest": digest, "image_hash": image_hash,
+                       "target_hash": target_hash}
+    document = {"schema": RECORD_SCHEMA, "targets": entries}
+    write_atomic(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
+    return path
+
+
+def _entries(path: Path) -> dict[str, dict[str, str]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise InputError(f"{path}: cannot read the image record: {error}",
+                         hint="run `envbuild image --push` again to rewrite it") from None
+    if not isinstance(data, dict) or data.get("schema") != RECORD_SCHEMA \
+            or not isinstance(data.get("targets"), dict):
+        raise InputError(f"{path}: expected schema {RECORD_SCHEMA} with a 'targets' table",
+                         hint="run `envbuild image --push` again to rewrite it")
+    return {name: _entry(path, name, raw) for name, raw in sorted(data["targets"].items())}
+
+
+def _entry(path: Path, name: str, raw: Any) -> dict[str, str]:
+    where = f"{path}: targets.{name}"
+    if not isinstance(raw, Mapping):
+        raise InputError(f"{where}: expected a table")
+    out: dict[str, str] = {}
+    for key in ("ref", "digest", "image_hash", "target_hash"):
+        value = raw.get(key)
+        if not isinstance(value, str) or not value:
+            raise InputError(f"{where}.{key}: missing or not a string")
+        if key != "ref" and not is_hash(value, algorithms=("sha256",)):
+            raise InputError(f"{where}.{key}: expected sha256:<64 hex>, got {value!r}")
+        out[key] = value
+    if "@" in out["ref"]:
+        raise InputError(f"{where}.ref: expected a repository without a digest, got {out['ref']!r}")
+    return out

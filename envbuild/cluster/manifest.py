@@ -1,0 +1,340 @@
+"""The `[cluster]` and `[run]` sections of `envbuild.toml`, as frozen settings.
+
+`parse_cluster(document, file=..., line_of=...)` takes the whole parsed TOML document (it
+checks pool targets against `[targets]`) and returns the settings with every problem found,
+each naming file:line, the dotted key and a fix. It never raises on bad input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from envbuild.cluster import PROVIDERS
+from envbuild.errors import Problem
+from envbuild.runtime.determinism import PROFILES
+
+LineOf = Callable[[str], int | None]
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SLURM_TIME = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
+_CLUSTER_KEYS = ("providers", "name", "namespace", "service-account", "image-pull-secrets",
+                 "rendezvous-port", "pools", "karpenter", "gke", "eks", "slurm")
+_POOL_KEYS = ("target", "gpu", "gpus-per-node", "nodes", "capacity", "gpu-match",
+              "machine-type", "instance-types", "gke-accelerator")
+_PROVIDER_KEYS = {
+    "karpenter": ("role", "discovery", "ami-alias"),
+    "gke": ("project", "location", "cluster", "node-version", "gpu-driver"),
+    "eks": ("cluster-name", "node-role-arn", "subnet-ids", "release-version",
+            "kubernetes-version"),
+    "slurm": ("mode", "venv", "envbuild", "partition", "account", "time", "container-mounts"),
+}
+_RUN_KEYS = ("command", "nodes", "determinism", "seed", "env")
+CAPACITIES = ("on-demand", "spot")
+GPU_MATCHES = ("product", "compute-capability")
+GPU_DRIVERS = ("DEFAULT", "LATEST")
+SLURM_MODES = ("venv", "container")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PoolSettings:
+    name: str
+    target: str
+    gpu: str
+    gpus_per_node: int
+    nodes_min: int
+    nodes_max: int
+    capacity: str = "on-demand"
+    gpu_match: str = "product"  # node affinity on GFD product names or compute capability
+    machine_type: str | None = None  # GKE
+    instance_types: tuple[str, ...] = ()  # EKS and Karpenter
+    gke_accelerator: str | None = None  # one of the GPU's GKE names, when it has several
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProviderSettings:
+    """One provider's table: kebab-case key -> value, as given (strings or string arrays)."""
+
+    values: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
+
+    def get(self, key: str) -> str | None:
+        value = dict(self.values).get(key)
+        return value if isinstance(value, str) else None
+
+    def strings(self, key: str) -> tuple[str, ...] | None:
+        value = dict(self.values).get(key)
+        return value if isinstance(value, tuple) else None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClusterSettings:
+    providers: tuple[str, ...]
+    name: str | None  # prefix of every object name; default: the project name
+    namespace: str = "default"
+    service_account: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    rendezvous_port: int = 29500
+    pools: tuple[PoolSettings, ...] = ()
+    karpenter: ProviderSettings = ProviderSettings()
+    gke: ProviderSettings = ProviderSettings()
+    eks: ProviderSettings = ProviderSettings()
+    slurm: ProviderSettings = ProviderSettings()
+
+    def provider(self, name: str) -> ProviderSettings:
+        table: ProviderSettings = getattr(self, name)
+        return table
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunSettings:
+    command: tuple[str, ...]
+    nodes: int = 1
+    determinism: str = "strict"
+    seed: int = 0
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClusterManifest:
+    cluster: ClusterSettings | None
+    run: RunSettings | None
+
+
+def parse_cluster(document: Mapping[str, Any], *, file: str,
+                  line_of: LineOf) -> tuple[ClusterManifest, list[Problem]]:
+    """Settings of `[cluster]` and `[run]` (None where absent) and every problem found."""
+    r = _Reader(file, line_of)
+    targets = document.get("targets")
+    names = tuple(sorted(targets)) if isinstance(targets, dict) else ()
+    cluster = _cluster(r, document["cluster"], names) if "cluster" in document else None
+    run = _run(r, document["run"]) if "run" in document else None
+    problems = sorted(r.problems, key=lambda p: (p.line or 0, p.key, p.message))
+    return ClusterManifest(cluster=cluster, run=run), problems
+
+
+def _cluster(r: _Reader, raw: Any, targets: tuple[str, ...]) -> ClusterSettings | None:
+    table = r.table(raw, "cluster")
+    if table is None:
+        return None
+    r.unknown(table, "cluster", _CLUSTER_KEYS)
+    providers = r.strings(table, "cluster", "providers")
+    if providers is None:
+        providers = PROVIDERS
+    for position, provider in enumerate(providers):
+        if provider not in PROVIDERS:
+            r.problem(f"cluster.providers[{position}]",
+                      f'unknown provider "{provider}"{_suggest(provider, PROVIDERS)}')
+    name = r.string(table, "cluster", "name")
+    if name is not None and not _DNS_LABEL.match(name):
+        r.problem("cluster.name", f'"{name}" is not a DNS label; use lower-case letters, digits '
+                                  'and "-", e.g. name = "llm-finetune"')
+    namespace = r.string(table, "cluster", "namespace") or "default"
+    if not _DNS_LABEL.match(namespace) or len(namespace) > 63:
+        r.problem("cluster.namespace", f'"{namespace}" is not a valid namespace; use a DNS label, '
+                                       'e.g. namespace = "training"')
+    port = r.integer(table, "cluster", "rendezvous-port", 29500, low=1, high=65535) or 29500
+    pools_table = r.table(table.get("pools", {}), "cluster.pools") or {}
+    if not pools_table:
+        r.problem("cluster", 'no pools declared; add one, e.g. [cluster.pools.h100] '
+                             'target = "h100", gpu = "H100", gpus-per-node = 8')
+    pools = tuple(p for p in (_pool(r, n, pools_table[n], targets) for n in sorted(pools_table))
+                  if p is not None)
+    providers_settings = {key: _provider(r, key, table.get(key)) for key in _PROVIDER_KEYS}
+    _check_slurm(r, providers_settings["slurm"])
+    gpu_driver = providers_settings["gke"].get("gpu-driver")
+    if gpu_driver is not None and gpu_driver not in GPU_DRIVERS:
+        r.problem("cluster.gke.gpu-driver", f'"{gpu_driver}" is not a GKE driver version; GKE '
+                                            'accepts gpu-driver = "DEFAULT" or "LATEST" only')
+    return ClusterSettings(
+        providers=tuple(sorted(set(providers), key=PROVIDERS.index)) if not r.problems_at(
+            "cluster.providers") else (), name=name, namespace=namespace,
+        service_account=r.string(table, "cluster", "service-account"),
+        image_pull_secrets=r.strings(table, "cluster", "image-pull-secrets") or (),
+        rendezvous_port=port, pools=pools, **providers_settings)
+
+
+def _pool(r: _Reader, name: str, raw: Any, targets: tuple[str, ...]) -> PoolSettings | None:
+    key = f"cluster.pools.{name}"
+    table = r.table(raw, key)
+    if table is None:
+        return None
+    if not _DNS_LABEL.match(name):
+        r.problem(key, 'invalid pool name; use lower-case letters, digits and "-" (a DNS label)')
+    r.unknown(table, key, _POOL_KEYS)
+    target = r.string(table, key, "target", required=f'target = "{targets[0] if targets else "h100"}"')
+    if target is not None and targets and target not in targets:
+        r.problem(f"{key}.target", f'unknown target "{target}"{_suggest(target, targets)}')
+    gpu = r.string(table, key, "gpu", required='gpu = "H100"')
+    per_node = r.integer(table, key, "gpus-per-node", None, low=1, high=64,
+                         required="gpus-per-node = 8")
+    nodes = table.get("nodes", {"min": 0, "max": 1})
+    low, high = 0, 1
+    if isinstance(nodes, int) and not isinstance(nodes, bool):
+        low = high = nodes
+    elif isinstance(nodes, dict):
+        r.unknown(nodes, f"{key}.nodes", ("min", "max"))
+        low = r.integer(nodes, f"{key}.nodes", "min", 0, low=0, high=10000) or 0
+        high = r.integer(nodes, f"{key}.nodes", "max", 1, low=1, high=10000) or 1
+    else:
+        r.problem(f"{key}.nodes", f"must be a table or an integer, not {_kind(nodes)}; "
+                                  "e.g. nodes = { min = 0, max = 4 }")
+    if low > high:
+        r.problem(f"{key}.nodes", f"min ({low}) is above max ({high}); lower min or raise max")
+    capacity = r.choice(table, key, "capacity", CAPACITIES) or "on-demand"
+    match = r.choice(table, key, "gpu-match", GPU_MATCHES) or "product"
+    if target is None or gpu is None or per_node is None:
+        return None
+    return PoolSettings(name=name, target=target, gpu=gpu, gpus_per_node=per_node, nodes_min=low,
+                        nodes_max=high, capacity=capacity, gpu_match=match,
+                        machine_type=r.string(table, key, "machine-type"),
+                        instance_types=r.strings(table, key, "instance-types") or (),
+                        gke_accelerator=r.string(table, key, "gke-accelerator"))
+
+
+def _provider(r: _Reader, name: str, raw: Any) -> ProviderSettings:
+    key = f"cluster.{name}"
+    table = r.table(raw, key) if raw is not None else {}
+    if not table:
+        return ProviderSettings()
+    r.unknown(table, key, _PROVIDER_KEYS[name])
+    values: list[tuple[str, str | tuple[str, ...]]] = []
+    for item in sorted(table):
+        value = table[item]
+        if isinstance(value, list):
+            strings = r.strings(table, key, item)
+            if strings is not None:
+                values.append((item, strings))
+        elif isinstance(value, str):
+            values.append((item, value))
+        else:
+            r.problem(f"{key}.{item}", f"must be a string, not {_kind(value)}")
+    return ProviderSettings(values=tuple(values))
+
+
+def _check_slurm(r: _Reader, slurm: ProviderSettings) -> None:
+    mode = slurm.get("mode")
+    if mode is not None and mode not in SLURM_MODES:
+        r.problem("cluster.slurm.mode", f'unknown mode "{mode}"; use "venv" (an environment '
+                                        'installed from the lock) or "container" (pyxis)')
+    time = slurm.get("time")
+    if time is not None and not _SLURM_TIME.match(time):
+        r.problem("cluster.slurm.time", f'"{time}" is not a Slurm time; e.g. time = "24:00:00" '
+                                        'or "2-00:00:00"')
+
+
+def _run(r: _Reader, raw: Any) -> RunSettings | None:
+    table = r.table(raw, "run")
+    if table is None:
+        return None
+    r.unknown(table, "run", _RUN_KEYS)
+    command = r.strings(table, "run", "command")
+    if "command" not in table:
+        r.problem("run", 'missing required key "command"; add command = ["python", "-m", "train"]')
+    elif command == ():
+        r.problem("run.command", 'is empty; name the program, e.g. command = ["python", "-m", "train"]')
+    nodes = r.integer(table, "run", "nodes", 1, low=1, high=10000) or 1
+    determinism = r.choice(table, "run", "determinism", tuple(sorted(PROFILES))) or "strict"
+    seed = r.integer(table, "run", "seed", 0, low=0, high=2**32 - 1) or 0
+    env_table = r.table(table.get("env", {}), "run.env") or {}
+    env = []
+    for name in sorted(env_table):
+        value = env_table[name]
+        if not _ENV_NAME.match(name):
+            r.problem(f"run.env.{name}", "invalid variable name; use letters, digits and '_'")
+        elif not isinstance(value, str):
+            r.problem(f"run.env.{name}", f'must be a string, not {_kind(value)}; quote it: '
+                                         f'{name} = "{value}"')
+        else:
+            env.append((name, value))
+    if not command:
+        return None
+    return RunSettings(command=command, nodes=nodes, determinism=determinism, seed=seed,
+                       env=tuple(env))
+
+
+def _suggest(value: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(value, allowed, n=1)
+    return f'; did you mean "{close[0]}"?' if close else f"; use one of: {', '.join(allowed)}"
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a float"}.get(type(value), type(value).__name__)
+
+
+class _Reader:
+    """Typed getters that record problems (file, line, dotted key, fix) instead of raising."""
+
+    def __init__(self, file: str, line_of: LineOf) -> None:
+        self.file = file
+        self.line_of = line_of
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(file=self.file, line=self.line_of(key), key=key,
+                                     message=message))
+
+    def problems_at(self, prefix: str) -> bool:
+        return any(p.key.startswith(prefix) for p in self.problems)
+
+    def table(self, raw: Any, key: str) -> dict[str, Any] | None:
+        if not isinstance(raw, dict):
+            self.problem(key, f"must be a table, not {_kind(raw)}")
+            return None
+        return raw
+
+    def unknown(self, table: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> None:
+        for name in sorted(table):
+            if name not in allowed:
+                self.problem(f"{key}.{name}", f"unknown key{_suggest(name, allowed)}")
+
+    def string(self, table: Mapping[str, Any], key: str, name: str, *,
+               required: str | None = None) -> str | None:
+        value = table.get(name)
+        if value is None:
+            if required is not None:
+                self.problem(key, f'missing required key "{name}"; add {required}')
+            return None
+        if not isinstance(value, str) or not value:
+            self.problem(f"{key}.{name}", f"must be a non-empty string, not {_kind(value)}")
+            return None
+        return value
+
+    def strings(self, table: Mapping[str, Any], key: str, name: str) -> tuple[str, ...] | None:
+        value = table.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            self.problem(f"{key}.{name}", f"must be an array of strings, not {_kind(value)}")
+            return None
+        bad = [i for i, item in enumerate(value) if not isinstance(item, str) or not item]
+        for position in bad:
+            self.problem(f"{key}.{name}[{position}]",
+                         f"must be a non-empty string, not {_kind(value[position])}")
+        return None if bad else tuple(value)
+
+    def integer(self, table: Mapping[str, Any], key: str, name: str, default: int | None, *,
+                low: int, high: int, required: str | None = None) -> int | None:
+        value = table.get(name)
+        if value is None:
+            if required is not None:
+                self.problem(key, f'missing required key "{name}"; add {required}')
+            return default
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.problem(f"{key}.{name}", f"must be an integer, not {_kind(value)}")
+            return default
+        if not low <= value <= high:
+            self.problem(f"{key}.{name}", f"{value} is out of range; use {low} to {high}")
+            return default
+        return value
+
+    def choice(self, table: Mapping[str, Any], key: str, name: str,
+               allowed: tuple[str, ...]) -> str | None:
+        value = self.string(table, key, name)
+        if value is not None and value not in allowed:
+            self.problem(f"{key}.{name}", f'unknown value "{value}"{_suggest(value, allowed)}')
+            return None
+        return value

@@ -1,0 +1,220 @@
+"""Join each pool of `[cluster]` to its locked target, its GPU's hardware row and its image.
+
+Everything an emitter needs is decided here, once, so that the providers agree: object
+names, the labels and annotations that carry the lock hash, the driver floor's major, the
+image by digest, and the target document the in-image runner verifies against.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envbuild.cluster.images import PinnedImage, parse_image_option, read_record, record_path
+from envbuild.cluster.manifest import ClusterSettings, PoolSettings, RunSettings
+from envbuild.errors import InputError
+from envbuild.hardware.facts import HardwareFacts, gpu_key
+from envbuild.hardware.rows import GpuRow
+from envbuild.hardware.versions import format_cuda, parse_cuda
+from envbuild.lockfile import Lock, LockedTarget
+from envbuild.lockfile.codec import target_document
+from envbuild.runtime.target import payload
+
+LABEL_PREFIX = "envbuild.dev"
+MAX_NAME = 52  # an Indexed Job's pods are `<name>-<index>` and must stay a 63-character label
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PoolPlan:
+    settings: PoolSettings
+    target: LockedTarget
+    gpu: GpuRow
+    object_name: str  # "<cluster name>-<pool>": Job, NodePool, node group names
+    image: PinnedImage | None  # None when no chosen provider runs an image
+    document: dict[str, Any]  # the runner's target document (`--target-json`)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def driver_floor_major(self) -> int | None:
+        floor = self.target.driver_floor
+        return int(floor.split(".")[0]) if floor and floor.split(".")[0].isdigit() else None
+
+    @property
+    def arch(self) -> str:
+        return "arm64" if self.target.platform == "linux/arm64" else "amd64"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClusterPlan:
+    name: str
+    settings: ClusterSettings
+    run: RunSettings | None
+    lock_hash: str
+    lock_file: str  # as the job sees it: relative to the folder it is submitted from
+    manifest_file: str
+    pools: tuple[PoolPlan, ...]
+    locate: Callable[[str], str] = str  # dotted key -> "envbuild.toml:12: dotted.key"
+
+    def labels(self, pool: PoolPlan) -> dict[str, str]:
+        """Labels every object of a pool carries (values valid as Kubernetes labels)."""
+        return {f"{LABEL_PREFIX}/pool": pool.name, f"{LABEL_PREFIX}/target": pool.target.name,
+                f"{LABEL_PREFIX}/lock-hash": hash_label(self.lock_hash)}
+
+    def annotations(self, pool: PoolPlan) -> dict[str, str]:
+        out = {f"{LABEL_PREFIX}/lock-hash": self.lock_hash,
+               f"{LABEL_PREFIX}/target-hash": pool.target.hash}
+        if pool.image is not None:
+            out[f"{LABEL_PREFIX}/image"] = pool.image.pinned
+        return out
+
+
+def hash_label(digest: str) -> str:
+    """`sha256:<hex>` as a label value: `sha256-` and the first 56 hex digits (63 characters)."""
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{algorithm}-{hexpart}"[:63]
+
+
+def object_name(cluster: str, pool: str) -> str:
+    return f"{cluster}-{pool}"
+
+
+def default_cluster_name(project: str) -> str:
+    """A project name as a DNS label: lower case, `_` and `.` as `-`."""
+    return re.sub(r"[^a-z0-9-]+", "-", project.lower()).strip("-")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlanInputs:
+    settings: ClusterSettings
+    run: RunSettings | None
+    lock: Lock
+    lock_path: Path
+    manifest_path: Path
+    project: str
+    images: tuple[str, ...]  # --image options
+    needs_image: bool  # whether a chosen provider runs the image (Job, pyxis)
+    needs_run: bool  # whether a chosen provider emits a job
+    locate: Callable[[str], str] = str  # dotted key -> "envbuild.toml:12: dotted.key"
+
+
+def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
+    """The plan; raises InputError listing every pool that cannot be planned."""
+    settings = inputs.settings
+    at = inputs.locate
+    name = settings.name or default_cluster_name(inputs.project)
+    problems: list[str] = []
+    if inputs.needs_run and inputs.run is None:
+        problems.append(f"{inputs.manifest_path.name}: no [run] section, which the Job and the "
+                        'sbatch script run; add [run] command = ["python", "-m", "train"]')
+    explicit, default_image = _image_options(inputs.images, inputs.lock)
+    recorded = read_record(inputs.lock_path) if inputs.needs_image else {}
+    pools = []
+    for pool in settings.pools:
+        pool_problems: list[str] = []
+        key = f"cluster.pools.{pool.name}"
+        full = object_name(name, pool.name)
+        if len(full) > MAX_NAME or not _DNS_LABEL.match(full):
+            pool_problems.append(
+                f'{at(key)}: object name "{full}" is not a DNS label of at most '
+                f"{MAX_NAME} characters; set a shorter cluster.name or pool name")
+        target = inputs.lock.targets.get(pool.target)
+        row = facts.gpu(pool.gpu)
+        if target is None:
+            pool_problems.append(
+                f'{at(key + ".target")}: target "{pool.target}" is not in {inputs.lock_path.name} '
+                f"(targets: {', '.join(sorted(inputs.lock.targets)) or 'none'}); declare it "
+                "under [targets] and run `envbuild lock`")
+        if row is None:
+            close = facts.suggest_gpu(pool.gpu)
+            pool_problems.append(
+                f'{at(key + ".gpu")}: unknown GPU "{pool.gpu}"'
+                + (f'; did you mean "{close}"?' if close else
+                   f"; known GPUs: {', '.join(facts.gpu_names())}"))
+        if target is not None and row is not None:
+            pool_problems += [f"{at(key + '.gpu')}: {p}" for p in _runs_on(pool, target, row, facts)]
+        if inputs.run is not None and inputs.needs_run and inputs.run.nodes > pool.nodes_max:
+            pool_problems.append(
+                f'{at("run.nodes")}: {inputs.run.nodes} nodes, but pool "{pool.name}" has at most '
+                f"{pool.nodes_max}; raise "
+                f"cluster.pools.{pool.name}.nodes.max or lower run.nodes")
+        image = None
+        if target is not None and inputs.needs_image:
+            image = explicit.get(target.name) or default_image
+            if image is None:
+                image, problem = _recorded(recorded, target, inputs.lock_path)
+                pool_problems += [problem] if problem else []
+        problems += pool_problems
+        if pool_problems or target is None or row is None:
+            continue
+        table = {k: v for k, v in target_document(target).items() if v is not None}
+        document = payload(table, name=target.name, lock_hash=inputs.lock.lock_hash,
+                           datasets=inputs.lock.datasets)
+        pools.append(PoolPlan(settings=pool, target=target, gpu=row, object_name=full,
+                              image=image, document=document))
+    if problems:
+        raise InputError("\n".join(problems), hint="nothing was written; fix the problems above")
+    return ClusterPlan(name=name, settings=settings, run=inputs.run,
+                       lock_hash=inputs.lock.lock_hash, lock_file=inputs.lock_path.name,
+                       manifest_file=inputs.manifest_path.name, pools=tuple(pools), locate=at)
+
+
+def _runs_on(pool: PoolSettings, target: LockedTarget, row: GpuRow,
+             facts: HardwareFacts) -> list[str]:
+    """Whether the target's build can run on the pool's GPU, as the lock judged it."""
+    if target.cuda is None:
+        return [f'target "{target.name}" is a CPU build (no cuda); it cannot use GPU '
+                f"{row.name}. Fix: point the pool at a CUDA target"]
+    declared = [facts.gpu(g) for g in target.gpus]
+    if target.gpus and all(d is None or gpu_key(d.name) != gpu_key(row.name) for d in declared):
+        return [f'GPU {row.name} is not one of target "{target.name}"\'s GPUs '
+                f"({', '.join(target.gpus)}); its build was checked for those only. Fix: add "
+                f'"{row.name}" to [targets.{target.name}] gpus and run `envbuild lock`, or use '
+                "one of its GPUs"]
+    cuda = parse_cuda(target.cuda)
+    if cuda is not None and cuda < row.first:
+        return [f'GPU {row.name} ({row.sm}) needs a CUDA {row.first_cuda} or newer build; '
+                f'target "{target.name}" is CUDA {format_cuda(cuda)}']
+    if cuda is not None and row.dropped is not None and cuda >= row.dropped:
+        return [f'GPU {row.name} ({row.sm}) is not supported by CUDA '
+                f'{row.dropped_in_cuda} or newer builds; target "{target.name}" is CUDA '
+                f"{format_cuda(cuda)}"]
+    return []
+
+
+def _image_options(options: Sequence[str],
+                   lock: Lock) -> tuple[dict[str, PinnedImage], PinnedImage | None]:
+    explicit: dict[str, PinnedImage] = {}
+    default = None
+    for text in options:
+        target, image = parse_image_option(text)
+        if target is None:
+            default = image
+        elif target not in lock.targets:
+            raise InputError(f'--image {text}: no target "{target}" in the lock (targets: '
+                             f"{', '.join(sorted(lock.targets))})")
+        else:
+            explicit[target] = image
+    return explicit, default
+
+
+def _recorded(recorded: dict[str, tuple[PinnedImage, str]], target: LockedTarget,
+              lock_path: Path) -> tuple[PinnedImage | None, str | None]:
+    where = record_path(lock_path)
+    entry = recorded.get(target.name)
+    if entry is None:
+        return None, (f'target "{target.name}": no image digest; pass --image '
+                      f"REGISTRY/REPO@sha256:<digest> or run `envbuild image --push --target "
+                      f"{target.name}` (it records the digest in {where.parent.name}/{where.name})")
+    image, built_from = entry
+    if built_from != target.hash:
+        return None, (f'target "{target.name}": the image in {where.parent.name}/{where.name} '
+                      f"was built from target hash {built_from}, the lock has {target.hash}; run "
+                      f"`envbuild image --push --target {target.name}` or pass --image")
+    return image, None

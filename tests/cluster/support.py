@@ -1,0 +1,65 @@
+"""Helpers of the cluster tests: projects on disk and the CLI through its error boundary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers import Result, run_cli
+from tests.runtime.envs import LOCK_HASH, TARGET_HASH, target, write_lock
+
+DIGEST = "sha256:" + "1" * 64
+IMAGE = f"registry.example.com/team/app@{DIGEST}"
+H100_FLOOR = "550.54.14"
+
+CLUSTER = """
+[cluster]
+providers = ["kubernetes", "karpenter", "gke", "eks", "slurm"]
+namespace = "training"
+
+[cluster.pools.h100]
+target = "h100"
+gpu = "H100"
+gpus-per-node = 8
+nodes = { min = 0, max = 4 }
+capacity = "on-demand"
+"""
+RUN = """
+[run]
+command = ["python", "-m", "train"]
+nodes = 2
+determinism = "strict"
+"""
+TARGETS = """
+[targets.h100]
+platform = "linux/amd64"
+cuda = "12.4"
+gpus = ["H100"]
+
+[targets.cpu]
+platform = "linux/amd64"
+"""
+
+
+def manifest_text(cluster: str = CLUSTER, run: str = RUN, targets: str = TARGETS) -> str:
+    return f'[project]\nname = "demo"\npython = "3.11"\n{targets}{cluster}{run}'
+
+
+def write_project(folder: Path, *, cluster: str = CLUSTER, run: str = RUN,
+                  targets: str = TARGETS, gpus: tuple[str, ...] = ("H100",),
+                  cuda: str = "12.4", floor: str = H100_FLOOR) -> Path:
+    (folder / "envbuild.toml").write_text(manifest_text(cluster, run, targets), encoding="utf-8")
+    write_lock(folder / "envbuild.lock",
+               target("cpu", {"alpha": "1.0"}),
+               target("h100", {"alpha": "1.0"}, cuda=cuda, gpus=gpus, driver_floor=floor))
+    return folder
+
+
+def run_cluster(project: Path, *args: str, image: str | None = IMAGE) -> Result:
+    """`envbuild cluster -f PROJECT/envbuild.toml -o PROJECT/out ARGS` through the real entry point."""
+    argv = ["cluster", "-f", str(project / "envbuild.toml"), "-o", str(project / "out"), *args]
+    if image is not None:
+        argv += ["--image", image]
+    return run_cli(argv)
+
+
+__all__ = ["DIGEST", "IMAGE", "LOCK_HASH", "TARGET_HASH", "run_cluster", "write_project"]
