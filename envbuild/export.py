@@ -9,8 +9,6 @@ default (pip's own constant), so no host is written in envbuild.
 from __future__ import annotations
 
 import os
-import tomllib
-from dataclasses import dataclass
 
 from packaging.markers import Marker
 from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock
@@ -24,12 +22,7 @@ from envbuild.indexclient import UrlMemo, find_file_url
 from envbuild.lockfile.model import Lock, LockedPackage, LockedTarget
 from envbuild.lockfile.tomlemit import dumps
 from envbuild.manifest.model import DEFAULT_INDEX, Manifest
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ExportOptions:
-    target: str
-    format: str  # "pylock" | "requirements"
+from envbuild.scrub import scrub
 
 
 def pick_target(lock: Lock, name: str | None) -> LockedTarget:
@@ -52,10 +45,18 @@ def index_urls(manifest: Manifest) -> dict[str, str]:
 def default_index_url() -> str:
     for variable in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
         if os.environ.get(variable):
-            return os.environ[variable].rstrip("/")
+            # Credentials never reach an export: pip finds them in netrc or a keyring.
+            return scrub(os.environ[variable].rstrip("/"))
     from pip._internal.models.index import PyPI  # the clients' own default
 
     return str(PyPI.simple_url)
+
+
+def _index_url(urls: dict[str, str], index: str, package: str) -> str:
+    if index not in urls:
+        raise InputError(f'{package}: the lock names index "{index}", which the manifest does not declare',
+                         hint=f"declare it under [indexes], or re-lock: envbuild lock --upgrade-package {package}")
+    return urls[index]
 
 
 def export_requirements(lock: Lock, target: LockedTarget, urls: dict[str, str]) -> str:
@@ -65,12 +66,16 @@ def export_requirements(lock: Lock, target: LockedTarget, urls: dict[str, str]) 
              "# Install with: pip install --no-deps --require-hashes -r <this file>"]
     used = sorted({p.index for p in target.packages} - {DEFAULT_INDEX})
     lines.append(f"--index-url {urls[DEFAULT_INDEX]}")
-    lines += [f"--extra-index-url {urls[n]}" for n in used]
+    lines += [f"--extra-index-url {_index_url(urls, n, _first_of(target, n))}" for n in used]
     if all(p.artifact.kind == "wheel" for p in target.packages):
         lines.append("--only-binary :all:")
     for p in target.packages:
         lines.append(f"{p.name}=={p.version} \\\n    --hash={p.artifact.hash}")
     return "\n".join(lines) + "\n"
+
+
+def _first_of(target: LockedTarget, index: str) -> str:
+    return next(p.name for p in target.packages if p.index == index)
 
 
 def export_pylock(lock: Lock, target: LockedTarget, urls: dict[str, str]) -> str:
@@ -89,25 +94,23 @@ def export_pylock(lock: Lock, target: LockedTarget, urls: dict[str, str]) -> str
 
 
 def _package(p: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> Package:
-    url = _url(p, urls, memo)
+    index_url = _index_url(urls, p.index, p.name)
+    url = _url(p, index_url, memo)
     hashes = {"sha256": p.artifact.hash.split(":", 1)[1]}
     if p.artifact.kind == "wheel":
-        return Package(name=canonicalize_name(p.name), version=Version(p.version), index=urls[p.index],
+        return Package(name=canonicalize_name(p.name), version=Version(p.version), index=index_url,
                        wheels=[PackageWheel(name=p.artifact.file, url=url, size=p.artifact.size,
                                             hashes=hashes)])
-    return Package(name=canonicalize_name(p.name), version=Version(p.version), index=urls[p.index],
+    return Package(name=canonicalize_name(p.name), version=Version(p.version), index=index_url,
                    sdist=PackageSdist(name=p.artifact.file, url=url, size=p.artifact.size,
                                       hashes=hashes))
 
 
-def _url(p: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> str:
+def _url(p: LockedPackage, index_url: str, memo: UrlMemo) -> str:
     found = memo.lookup(p.index, p.artifact.file, p.artifact.hash)
     if found:
         return found
-    if p.index not in urls:
-        raise InputError(f'{p.name}: index "{p.index}" is not declared in the manifest',
-                         hint="declare it under [indexes] or lock again")
-    found = find_file_url(urls[p.index], p.name, p.artifact.file, index_name=p.index)
+    found = find_file_url(index_url, p.name, p.artifact.file, index_name=p.index)
     if found is None:
         raise ExternalError(f'{p.name}: {p.artifact.file} is no longer on index "{p.index}"',
                             hint="the file was yanked or removed; re-lock with --upgrade-package "
@@ -116,5 +119,3 @@ def _url(p: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> str:
     return found
 
 
-def validate_pylock_text(text: str) -> None:
-    Pylock.from_dict(tomllib.loads(text)).validate()

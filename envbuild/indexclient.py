@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import netrc
 import os
@@ -60,7 +61,7 @@ def hash_remote_file(url: str, *, index_name: str | None) -> tuple[str, int]:
             while chunk := response.read(_CHUNK):
                 sha.update(chunk)
                 size += len(chunk)
-    except (urllib.error.URLError, OSError) as error:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         raise IndexUnreachable(f"cannot download {scrub(url)}: {error}",
                           hint="check the network and the index's credentials (netrc)") from None
     return "sha256:" + sha.hexdigest(), size
@@ -111,7 +112,7 @@ def find_file_url(index_url: str, project: str, file: str, *, index_name: str | 
         with urllib.request.urlopen(request, timeout=60) as response:
             body = response.read().decode("utf-8", "replace")
             content_type = response.headers.get("Content-Type", "")
-    except (urllib.error.URLError, OSError) as error:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         raise IndexUnreachable(f"cannot read {scrub(page)}: {error}") from None
     if "json" in content_type:
         for entry in json.loads(body).get("files", []):
@@ -133,7 +134,7 @@ def project_files(index_url: str, project: str, *, index_name: str | None) -> li
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             document = json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError) as error:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
         raise IndexUnreachable(f"cannot read {scrub(page)}: {error}") from None
     files = document.get("files", []) if isinstance(document, dict) else []
     for entry in files:
@@ -148,7 +149,7 @@ def remote_size(url: str, *, index_name: str | None) -> int | None:
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             length = response.headers.get("Content-Length")
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
         return None
     return int(length) if length and length.isdigit() else None
 
@@ -160,6 +161,6 @@ def requires_dist(file_url: str, *, index_name: str | None) -> list[str] | None:
     try:
         with urllib.request.urlopen(index_request(file_url + ".metadata", index_name), timeout=60) as response:
             text = response.read().decode("utf-8", "replace")
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
         return None
     return list(email.parser.HeaderParser().parsestr(text).get_all("Requires-Dist") or [])

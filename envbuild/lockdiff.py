@@ -42,6 +42,28 @@ def lock_from_git(path: Path, revision: str = "HEAD") -> Lock:
     return codec.loads(text, source=f"{revision}:{path.name}")
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DatasetDiff:
+    name: str
+    status: str  # "added" | "removed" | "changed"
+    old: str | None  # digest
+    new: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "old": self.old, "new": self.new}
+
+
+def diff_datasets(old: Lock, new: Lock) -> list[DatasetDiff]:
+    out = []
+    for name in sorted(set(old.datasets) | set(new.datasets)):
+        before = old.datasets.get(name, {}).get("digest")
+        after = new.datasets.get(name, {}).get("digest")
+        if before != after:
+            status = "added" if before is None else "removed" if after is None else "changed"
+            out.append(DatasetDiff(name=name, status=status, old=before, new=after))
+    return out
+
+
 def diff_locks(old: Lock, new: Lock) -> list[TargetDiff]:
     out = []
     for name in sorted(set(old.targets) | set(new.targets)):

@@ -25,10 +25,6 @@ _PLATFORMS = {
 _MACOS = {"arm64": (11, 0), "x86_64": (10, 13)}
 
 
-def info(platform: str) -> PlatformInfo:
-    return _PLATFORMS[platform]
-
-
 def uv_python_platform(platform: str, glibc: str) -> str:
     """The value of uv's `--python-platform` for a target."""
     p = _PLATFORMS[platform]

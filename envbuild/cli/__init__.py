@@ -50,10 +50,10 @@ class _LazyGroup(click.Group):
 @click.group(
     cls=_LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog="Exit codes: 0 ok, 1 check failed, 2 bad input, 3 external failure.",
+    epilog="Exit codes: 0 ok, 1 check failed, 2 bad input, 3 external failure (or internal error).",
 )
 @click.version_option(__version__, prog_name="envbuild")
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and tool output.")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks with errors (before the command).")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Reproducible, hardware-aware environments for ML.

@@ -12,8 +12,18 @@ import click
 from envbuild.errors import EnvbuildError, ExitCode
 
 
+def _verbose(args: list[str]) -> bool:
+    # Only the options before the command name: `envbuild -v lock`, never `run -- cmd -v`.
+    for arg in args:
+        if arg in ("-v", "--verbose"):
+            return True
+        if not arg.startswith("-"):
+            return False
+    return False
+
+
 def run(cli: click.Group, argv: list[str] | None) -> NoReturn:
-    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    verbose = _verbose(sys.argv[1:] if argv is None else argv)
     try:
         cli.main(args=argv, prog_name="envbuild", standalone_mode=False)
     except EnvbuildError as error:
@@ -32,6 +42,13 @@ def run(cli: click.Group, argv: list[str] | None) -> NoReturn:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except Exception as bug:
+        if verbose:
+            traceback.print_exc()
+        _render(EnvbuildError(f"internal error: {type(bug).__name__}: {bug}",
+                              hint="this is a bug in envbuild; rerun as `envbuild -v ...` and report "
+                                   "the traceback"))
+        sys.exit(int(ExitCode.EXTERNAL))
     sys.exit(0)
 
 

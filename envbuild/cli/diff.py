@@ -25,7 +25,7 @@ def diff(old: Path | None, new: Path | None, exit_code: bool, as_json: bool) -> 
     With no argument, compares ./envbuild.lock with its version in git HEAD; with one,
     compares that lock with its version in git HEAD.
     """
-    from envbuild.lockdiff import diff_locks, lock_from_git
+    from envbuild.lockdiff import diff_datasets, diff_locks, lock_from_git
     from envbuild.lockfile import load
 
     if old is not None and new is None:
@@ -36,10 +36,12 @@ def diff(old: Path | None, new: Path | None, exit_code: bool, as_json: bool) -> 
         before = load(old) if old else lock_from_git(new_path)
     after = load(new_path)
     diffs = diff_locks(before, after)
+    data = diff_datasets(before, after)
     differs = before.lock_hash != after.lock_hash
     if as_json:
         emit_json({"old_lock_hash": before.lock_hash, "new_lock_hash": after.lock_hash,
-                   "differs": differs, "targets": {d.name: d.as_dict() for d in diffs}})
+                   "differs": differs, "targets": {d.name: d.as_dict() for d in diffs},
+                   "datasets": {d.name: d.as_dict() for d in data}})
     else:
         if not differs:
             click.echo("locks are identical")
@@ -55,5 +57,7 @@ def diff(old: Path | None, new: Path | None, exit_code: bool, as_json: bool) -> 
                 click.echo(f"  ~ {n} {o} -> {w}")
             for n in d.rehashed:
                 click.echo(f"  # {n}: same version, different file or hash")
+        for ds in data:
+            click.echo(f"dataset {ds.name}: {ds.status} ({ds.old or '-'} -> {ds.new or '-'})")
     if exit_code and differs:
         raise SystemExit(1)

@@ -82,6 +82,10 @@ def _source(value: object, key: str, problem: _Report) -> str | None:
     if scheme in ("http", "https") and not rest.split("/", 1)[0]:
         problem(key, f"{scheme} source needs a host; write {scheme}://<host>/<path>")
         return None
+    if "@" in rest.split("/", 1)[0]:
+        problem(key, "credentials in a source URL would be written to the lock; remove them and use "
+                     "netrc (http) or your AWS configuration (s3)")
+        return None
     return value
 
 

@@ -148,6 +148,8 @@ def from_document(data: dict[str, Any], *, source: str = "envbuild.lock") -> Loc
         d.get(indexes, name, "indexes", dict)
         d.get(flags, "exclude-newer-exempt", f"indexes.{name}", bool)
     datasets = d.get(data, "datasets", "", dict, optional=True) or {}
+    for name in datasets:
+        _dataset(d, name, datasets)
     return Lock(
         version=version,
         lock_hash=d.hash(data, "lock-hash", ""),
@@ -161,7 +163,21 @@ def from_document(data: dict[str, Any], *, source: str = "envbuild.lock") -> Loc
     )
 
 
-def _target(d: _Doc, name: str, t: Any, ) -> LockedTarget:
+def _dataset(d: _Doc, name: str, datasets: dict[str, Any]) -> None:
+    """A dataset table holds a digest, and where present a file count, a size and a source."""
+    table = d.get(datasets, name, "datasets", dict)
+    path = f"datasets.{name}"
+    digest = d.get(table, "digest", path, str)
+    if not is_hash(digest):
+        raise d.fail(f"{path}.digest", f'"{digest}" is not blake3:<hex> or sha256:<hex>')
+    for key in ("files", "size"):
+        count = d.get(table, key, path, int, optional=True)
+        if count is not None and count < 0:
+            raise d.fail(f"{path}.{key}", "negative value")
+    d.get(table, "source", path, str, optional=True)
+
+
+def _target(d: _Doc, name: str, t: Any) -> LockedTarget:
     path = f"targets.{name}"
     d.get({"t": t}, "t", path, dict)
     packages = d.get(t, "packages", path, list, optional=True) or []

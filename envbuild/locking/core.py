@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envbuild.errors import InputError
+from envbuild.errors import CheckFailed, InputError
 
 if TYPE_CHECKING:  # the network side loads only when a target is resolved
     from envbuild.indexclient import UrlMemo
@@ -53,6 +51,9 @@ def load_checked_manifest(path: Path) -> Manifest:
 def check(manifest_path: Path, lock_path: Path) -> tuple[Lock, list[str]]:
     """Offline: the reasons the lock is stale (empty when current)."""
     manifest = load_checked_manifest(manifest_path)
+    if not lock_path.exists():
+        raise CheckFailed(f"{lock_path}: no lock file: the manifest has never been locked here",
+                          hint="create it with `envbuild lock`")
     lock = codec.load(lock_path)
     return lock, inputs.staleness(manifest, lock, lock_path)
 
@@ -109,6 +110,9 @@ def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
             # Current, or stale but not chosen with --target: kept as locked; `lock --check`
             # still reports a stale one until it is re-locked.
             kept[name] = old
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
     from envbuild.indexclient import UrlMemo
 
     warnings: list[str] = []

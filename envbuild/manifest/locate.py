@@ -13,6 +13,7 @@ import re
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
 _INDEX = re.compile(r"\[\d+\]")
+_STRING = re.compile(r""""(?:[^"\\]|\\.)*"|'[^']*'""")
 
 
 def _norm(dotted: str) -> tuple[str, ...]:
@@ -26,7 +27,18 @@ class LineIndex:
     def __init__(self, text: str) -> None:
         self._lines: dict[tuple[str, ...], int] = {}
         table: tuple[str, ...] = ()
+        array: tuple[str, ...] | None = None  # the key of a multi-line array being read
+        position = 0
         for number, line in enumerate(text.splitlines(), start=1):
+            if array is not None:
+                # One string element per match: `targets.h100.gpus[1]` gets its own line.
+                body = line.split("#", 1)[0]
+                for _ in _STRING.finditer(body):
+                    self._lines.setdefault(array + (f"[{position}]",), number)
+                    position += 1
+                if "]" in _STRING.sub("", body):
+                    array = None
+                continue
             header = _HEADER.match(line)
             if header and not line.lstrip().startswith("#"):
                 table = _norm(header.group(1))
@@ -36,6 +48,12 @@ class LineIndex:
             if key:
                 path = table + _norm(key.group(1))
                 self._lines.setdefault(path, number)
+                rest = _STRING.sub('""', line[key.end():].split("#", 1)[0]).strip()
+                if rest.startswith("[") and rest.count("[") > rest.count("]"):
+                    array, position = path, 0
+                    for _ in _STRING.finditer(line[key.end():].split("#", 1)[0]):
+                        self._lines.setdefault(array + (f"[{position}]",), number)
+                        position += 1
                 # Inline tables: `sources = { torch = "x" }` puts `sources.torch` here too.
                 brace = line.find("{", key.end())
                 if brace != -1:
@@ -43,7 +61,13 @@ class LineIndex:
                         self._lines.setdefault((*path, inner.group(1).strip("\"'")), number)
 
     def line_of(self, dotted: str) -> int | None:
-        """The line of `dotted` (array indexes ignored), or of its nearest known parent."""
+        """The line of `dotted` (an element's own line in a multi-line array), or of its
+        nearest known parent."""
+        index = _INDEX.search(dotted)
+        if index is not None and index.end() == len(dotted):
+            exact = _norm(dotted[:index.start()]) + (index.group(0),)
+            if exact in self._lines:
+                return self._lines[exact]
         path = _norm(_INDEX.sub("", dotted))
         while path:
             if path in self._lines:

@@ -54,7 +54,6 @@ class ResolvedPackage:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Resolution:
     packages: tuple[ResolvedPackage, ...]  # sorted by name
-    tool: str  # e.g. "uv 0.13.9": reported, never hashed
 
 
 class Resolver(abc.ABC):

@@ -120,7 +120,7 @@ class PipToolsResolver(Resolver):
             packages.append(ResolvedPackage(name=name, version=version, index=index,
                                             dependencies=tuple(sorted(edges.get(name, ()))),
                                             artifact=artifact))
-        return Resolution(packages=tuple(packages), tool="pip-tools")
+        return Resolution(packages=tuple(packages))
 
     @staticmethod
     def _files(name: str, version: str, hashes: set[str], urls: dict[str, str]

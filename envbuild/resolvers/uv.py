@@ -100,7 +100,7 @@ class UvResolver(Resolver):
             packages.append(ResolvedPackage(name=name, version=version, index=index_urls[name],
                                             dependencies=tuple(sorted(edges.get(name, ()))),
                                             artifact=artifact))
-        return Resolution(packages=tuple(packages), tool=_uv_version())
+        return Resolution(packages=tuple(packages))
 
 
 def _allows(allow_sdist: tuple[str, ...], name: str) -> bool:
@@ -165,7 +165,7 @@ def _run_uv(args: list[str], cwd: Path, request: ResolveRequest) -> None:
         raise ResolutionImpossible(f'target "{target}": the requirements cannot be satisfied:\n{message}',
                                    hint=_impossible_hint(message))
     raise ResolverError(f'target "{target}": uv failed:\n{message}',
-                        hint="check the network and the index URLs; run again with -v for details")
+                        hint="check the network and the index URLs; rerun as `envbuild -v lock` for details")
 
 
 def _impossible_hint(message: str) -> str:
@@ -230,11 +230,3 @@ def _basename(url: str) -> str:
 def _sha256(hashes: object) -> str | None:
     value = hashes.get("sha256") if isinstance(hashes, dict) else None
     return "sha256:" + value.lower() if isinstance(value, str) else None
-
-
-def _uv_version() -> str:
-    try:
-        proc = subprocess.run([uv_binary(), "--version"], capture_output=True, text=True, check=False)
-    except OSError:
-        return "uv"
-    return proc.stdout.strip() or "uv"

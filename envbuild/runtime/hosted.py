@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envbuild.errors import ExternalError, InputError
+from envbuild.paths import cache_dir
 from envbuild.runtime.target import (
     RuntimeInputError,
     TargetSpec,
@@ -80,6 +81,10 @@ def run_locked(request: RunRequest, environ: Mapping[str, str]) -> tuple[Verdict
 
     options = RunOptions(command=request.command, determinism=profile, seed=seed,
                          record_path=request.record_path or default_record_path(environ))
+    if request.verify.python is not None:
+        # The command runs in the environment that was verified: its bin folder comes first.
+        bin_dir = str(Path(request.verify.python).parent)
+        environ = {**environ, "PATH": os.pathsep.join([bin_dir, environ.get("PATH", "")])}
     return verdict, execute(spec, verdict, options, environ=environ)
 
 
@@ -108,30 +113,30 @@ def run_settings(manifest_path: Path, environ: Mapping[str, str]) -> tuple[str, 
 
 def check_datasets(spec: TargetSpec, lock_path: Path,
                    manifest_dir: Path) -> tuple[list[Mismatch], list[str]]:
-    """Datasets whose `mount` path exists, checked by `envbuild.data` when it can.
+    """Each dataset with a `mount` checked there by `envbuild.data`; an absent mount is a note."""
+    from envbuild.data import verify as data_verify
 
-    The one seam to the dataset work: while `envbuild.data.verify` is not there, each
-    mounted dataset gets a note that it was not checked.
-    """
-    mounted = {name: Path(str(t["mount"])) for name, t in sorted(spec.datasets.items())
-               if t.get("mount") and Path(str(t["mount"])).exists()}
-    if not mounted:
-        return [], []
-    try:
-        from envbuild.data import verify as data_verify  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return [], [f"dataset {name}: not checked (envbuild.data cannot verify datasets yet)"
-                    for name in mounted]
     mismatches: list[Mismatch] = []
-    for name, mount in mounted.items():
+    notes: list[str] = []
+    for name, table in sorted(spec.datasets.items()):
+        if not table.get("mount"):
+            continue
+        mount = Path(str(table["mount"]))
+        if not mount.exists():
+            notes.append(f"dataset {name}: nothing at its mount path {mount}; not checked")
+            continue
         options = data_verify.VerifyOptions(lock_path=lock_path, manifest_dir=manifest_dir,
                                             names=(name,), path=mount)
         for result in data_verify.verify_datasets(options, progress=lambda _: None):
-            if not result.ok:
-                mismatches.append(Mismatch(kind="dataset", package=None,
-                                           detail=f"{name} at {mount} differs from its locked "
-                                                  f"digest {spec.datasets[name].get('digest')}"))
-    return mismatches, []
+            if result.ok:
+                continue
+            what = [f"missing {p}" for p in result.missing] + [f"extra {p}" for p in result.extra]
+            what += [f"changed {c.path}" for c in result.changed]
+            shown = ", ".join(what[:5]) + (f" and {len(what) - 5} more" if len(what) > 5 else "")
+            mismatches.append(Mismatch(kind="dataset", package=None,
+                                       detail=f"{name} at {mount} differs from its locked digest "
+                                              f"{table.get('digest')}: {shown}"))
+    return mismatches, notes
 
 
 def _target_document(request: VerifyRequest, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -168,7 +173,7 @@ def _verify_in(python: Path, document: dict[str, Any], options: VerifyOptions,
             *(a for name in allow for a in ("--allow", name)),
             *(["--lock-hash", options.lock_hash] if options.lock_hash else [])]
     try:
-        bundle = cached_tree(cache_dir(environ))
+        bundle = cached_tree(cache_dir())
     except OSError as error:
         raise ExternalError(f"cannot write the verifier into the cache: {error}",
                             hint="set ENVBUILD_CACHE_DIR to a writable folder") from None
@@ -190,9 +195,3 @@ def _verify_in(python: Path, document: dict[str, Any], options: VerifyOptions,
         raise ExternalError(f"--python {python}: unreadable verdict: {error}") from None
 
 
-def cache_dir(environ: Mapping[str, str]) -> Path:
-    """$ENVBUILD_CACHE_DIR, else $XDG_CACHE_HOME/envbuild, else ~/.cache/envbuild."""
-    if environ.get("ENVBUILD_CACHE_DIR"):
-        return Path(environ["ENVBUILD_CACHE_DIR"])
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "envbuild"

@@ -30,7 +30,7 @@ def sample_lock() -> Lock:
                 indexes={"default": {"exclude-newer-exempt": False},
                          "pytorch-cu121": {"exclude-newer-exempt": True}},
                 targets={"a10g": target},
-                datasets={"val": {"digest": "blake3:" + "00" * 32, "files": 3, "size": 10}})
+                datasets={"val": {"digest": "blake3:" + "00" * 32, "files": 3, "size": 10, "source": "data/val"}})
 
 
 def test_round_trip_is_identity() -> None:
