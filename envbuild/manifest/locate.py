@@ -33,9 +33,7 @@ class LineIndex:
             if array is not None:
                 # One string element per match: `targets.h100.gpus[1]` gets its own line.
                 body = line.split("#", 1)[0]
-                for _ in _STRING.finditer(body):
-                    self._lines.setdefault(array + (f"[{position}]",), number)
-                    position += 1
+                position = self._elements(array, position, body, number)
                 if "]" in _STRING.sub("", body):
                     array = None
                 continue
@@ -50,22 +48,26 @@ class LineIndex:
                 self._lines.setdefault(path, number)
                 rest = _STRING.sub('""', line[key.end():].split("#", 1)[0]).strip()
                 if rest.startswith("[") and rest.count("[") > rest.count("]"):
-                    array, position = path, 0
-                    for _ in _STRING.finditer(line[key.end():].split("#", 1)[0]):
-                        self._lines.setdefault(array + (f"[{position}]",), number)
-                        position += 1
+                    array = path
+                    position = self._elements(array, 0, line[key.end():].split("#", 1)[0], number)
                 # Inline tables: `sources = { torch = "x" }` puts `sources.torch` here too.
                 brace = line.find("{", key.end())
                 if brace != -1:
                     for inner in re.finditer(r"""([A-Za-z0-9_"'-]+)\s*=""", line[brace:]):
                         self._lines.setdefault((*path, inner.group(1).strip("\"'")), number)
 
+    def _elements(self, array: tuple[str, ...], position: int, text: str, number: int) -> int:
+        """Record the string elements of an array found in `text`; the next position."""
+        for offset, _ in enumerate(_STRING.finditer(text)):
+            self._lines.setdefault((*array, f"[{position + offset}]"), number)
+        return position + len(_STRING.findall(text))
+
     def line_of(self, dotted: str) -> int | None:
         """The line of `dotted` (an element's own line in a multi-line array), or of its
         nearest known parent."""
         index = _INDEX.search(dotted)
         if index is not None and index.end() == len(dotted):
-            exact = _norm(dotted[:index.start()]) + (index.group(0),)
+            exact = (*_norm(dotted[:index.start()]), index.group(0))
             if exact in self._lines:
                 return self._lines[exact]
         path = _norm(_INDEX.sub("", dotted))
