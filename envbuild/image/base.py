@@ -1,8 +1,10 @@
-"""A base image read from an OCI image layout on disk (`oci:DIR[:TAG]`).
+"""A base image: from an OCI image layout on disk (`oci:DIR[:TAG]`) here, from a registry
+in `pull.py`; both give a `BaseImage`.
 
-Its layers become the image's first layers, as they are (same blobs, same digests). Where
-its Python lives is read from the layers' file lists: `usr/local/bin/python3.N` first, else
-`usr/bin/python3.N`, remembered in the cache by the base's manifest digest.
+Its layers become the image's first layers, as they are (same blobs, same digests). Facts
+read from its layers once and remembered in the cache by the base's manifest digest: where
+its Python lives (`usr/local/bin/python3.N` first, else `usr/bin/python3.N`) and its GNU C
+library version (dpkg's record of libc6, else the version string inside libc.so.6).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from envbuild.canonical import digest as canonical_digest
 from envbuild.errors import CheckFailed, InputError
@@ -35,11 +37,12 @@ class BaseImage:
     manifest_digest: str
     config: dict[str, Any]
     layers: tuple[Layer, ...]
-    folder: Path  # the layout, whose blobs/ holds the layers
+    blob_dir: Path  # the folder holding sha256/<hex> blobs (a layout's blobs/, the cache's)
     python: str | None  # the interpreter's path in the image, when found
+    glibc: str | None  # "2.36"; None when the base has no GNU C library (or it was not found)
 
     def blob(self, digest: str) -> Path:
-        return self.folder / "blobs" / "sha256" / digest.split(":", 1)[1]
+        return self.blob_dir / "sha256" / digest.split(":", 1)[1]
 
 
 class BaseError(InputError):
@@ -72,11 +75,28 @@ def read_base(reference: str, *, os_name: str, architecture: str, store: Store) 
     descriptor = manifests[0]
     if descriptor.get("mediaType") in (INDEX, _DOCKER_LIST):
         nested = _json(folder, _blob(folder, descriptor["digest"]), descriptor["digest"])
-        descriptor = _pick_platform(reference, nested, os_name, architecture)
+        descriptor = pick_platform(reference, nested, os_name, architecture)
     manifest_digest = str(descriptor["digest"])
     manifest = _json(folder, _blob(folder, manifest_digest), manifest_digest)
     config = _json(folder, _blob(folder, manifest["config"]["digest"]),
                    manifest["config"]["digest"])
+    check_platform(reference, config, os_name, architecture)
+    return make_base(reference, manifest_digest, manifest, config, folder / "blobs", store)
+
+
+def check_platform(reference: str, config: dict[str, Any], os_name: str,
+                   architecture: str) -> None:
+    """A single-platform base must be for the target's platform (no emulation, no mixing)."""
+    found = (config.get("os", os_name), config.get("architecture", architecture))
+    if found != (os_name, architecture):
+        raise BaseError(f"base {reference} is {found[0]}/{found[1]}, the target is "
+                        f"{os_name}/{architecture}",
+                        hint="use a multi-platform base, or one per target platform")
+
+
+def base_layers(reference: str, manifest: dict[str, Any],
+                config: dict[str, Any]) -> tuple[Layer, ...]:
+    """The layers a base manifest lists, paired with its config's diff_ids."""
     diff_ids = config.get("rootfs", {}).get("diff_ids", [])
     if len(diff_ids) != len(manifest.get("layers", [])):
         raise BaseError(f"base {reference}: config lists {len(diff_ids)} diff_ids for "
@@ -87,14 +107,22 @@ def read_base(reference: str, *, os_name: str, architecture: str, store: Store) 
             raise BaseError(f"base {reference}: layer {position} is {entry.get('mediaType')}; "
                             "only gzip layers are supported")
         layers.append(Layer(digest=entry["digest"], diff_id=diff_id, size=entry["size"],
-                            name=f"base layer {position}", reused=True))
-    base = BaseImage(reference=reference, manifest_digest=manifest_digest, config=config,
-                     layers=tuple(layers), folder=folder, python=None)
+                            media_type=entry["mediaType"], name=f"base layer {position}",
+                            reused=True))
+    return tuple(layers)
+
+
+def make_base(reference: str, manifest_digest: str, manifest: dict[str, Any],
+              config: dict[str, Any], blob_dir: Path, store: Store) -> BaseImage:
+    layers = base_layers(reference, manifest, config)
+    bare = BaseImage(reference=reference, manifest_digest=manifest_digest, config=config,
+                     layers=layers, blob_dir=blob_dir, python=None, glibc=None)
+    python, glibc = _detect_facts(bare, store)
     return BaseImage(reference=reference, manifest_digest=manifest_digest, config=config,
-                     layers=base.layers, folder=folder, python=_detect_python(base, store))
+                     layers=layers, blob_dir=blob_dir, python=python, glibc=glibc)
 
 
-def _pick_platform(reference: str, index: dict[str, Any], os_name: str,
+def pick_platform(reference: str, index: dict[str, Any], os_name: str,
                    architecture: str) -> dict[str, Any]:
     for entry in index.get("manifests", []):
         platform = entry.get("platform", {})
@@ -124,23 +152,45 @@ def _json(folder: Path, path: Path, digest: str | None) -> dict[str, Any]:
     return value
 
 
-def _detect_python(base: BaseImage, store: Store) -> str | None:
-    memo = store.layer_record(canonical_digest({"base-python": base.manifest_digest}))
+def _detect_facts(base: BaseImage, store: Store) -> tuple[str | None, str | None]:
+    memo = store.layer_record(canonical_digest({"base-facts": base.manifest_digest}))
     try:
         cached = json.loads(memo.read_text())
-        return cached["python"] if isinstance(cached, dict) else None
-    except (OSError, ValueError, KeyError):
+        return cached["python"], cached["glibc"]
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     found: dict[str, str] = {}
+    dpkg_glibc = libc_glibc = None
     for layer in base.layers:
         with gzip.open(base.blob(layer.digest), "rb") as raw, \
                 tarfile.open(fileobj=raw, mode="r|") as tar:
             for member in tar:
-                match = _PYTHON.match(member.name)
+                name = member.name.removeprefix("./")
+                match = _PYTHON.match(name)
                 if match:
                     found.setdefault(match.group(1), f"/{match.group(1)}/python{match.group(2)}")
+                elif name == "var/lib/dpkg/status" and member.isfile():
+                    dpkg_glibc = _dpkg_libc6(tar.extractfile(member)) or dpkg_glibc
+                elif _LIBC.match(name) and member.isfile():
+                    libc_glibc = _libc_version(tar.extractfile(member)) or libc_glibc
     python = found.get("usr/local/bin") or found.get("usr/bin")
+    glibc = dpkg_glibc or libc_glibc
     with store.temp_file() as tmp:
-        tmp.write_text(json.dumps({"python": python}))
+        tmp.write_text(json.dumps({"python": python, "glibc": glibc}))
         store.commit(tmp, memo)
-    return python
+    return python, glibc
+
+
+_LIBC = re.compile(r"^(?:usr/)?lib(?:64)?/(?:[a-z0-9_]+-linux-gnu[a-z]*/)?libc\.so\.6$")
+_DPKG_LIBC6 = re.compile(rb"^Package: libc6\n(?:[^\n]+\n)*?Version: (\d+\.\d+)", re.M)
+_LIBC_RELEASE = re.compile(rb"release version (\d+\.\d+)")
+
+
+def _dpkg_libc6(handle: IO[bytes] | None) -> str | None:
+    match = _DPKG_LIBC6.search(handle.read()) if handle else None
+    return match.group(1).decode() if match else None
+
+
+def _libc_version(handle: IO[bytes] | None) -> str | None:
+    match = _LIBC_RELEASE.search(handle.read()) if handle else None
+    return match.group(1).decode() if match else None

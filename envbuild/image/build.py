@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from envbuild.errors import InputError
 from envbuild.image.builders import DEFAULT, get_builder
@@ -13,13 +14,18 @@ from envbuild.image.builders.interface import LARGE_WHEEL_BYTES, BuildRequest, B
 from envbuild.image.settings import load_image_settings
 from envbuild.image.store import Store
 
+if TYPE_CHECKING:
+    from envbuild.image.push import Pushed
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ImageOptions:
     manifest_path: Path
     lock_path: Path
     targets: tuple[str, ...]  # empty: every target
-    output: str  # "oci:DIR"
+    output: str | None  # "oci:DIR"; None: no layout (only with push or load)
+    push: str | None = None  # None: no push; "": to [image] repository; else a repository
+    load: bool = False
     offline: bool = False
     cache_dir: Path | None = None
     builder: str = DEFAULT
@@ -43,6 +49,51 @@ def output_folder(output: str) -> Path:
     return Path(output.removeprefix("oci:"))
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImageReport:
+    build: BuildResult
+    pushed: tuple[Pushed, ...]
+    loaded: tuple[str, ...]  # engine tags
+
+    def document(self) -> dict[str, Any]:
+        document = self.build.document()
+        if self.pushed:
+            document["pushed"] = [p.document() for p in self.pushed]
+        if self.loaded:
+            document["loaded"] = list(self.loaded)
+        return document
+
+
+def image_command(options: ImageOptions, progress: Callable[[str], None]) -> ImageReport:
+    """Build, then publish (`push`) and/or load; the core of `envbuild image`."""
+    from envbuild.image.load import load_images
+    from envbuild.image.push import push_result, repository_ref, tag_for
+    from envbuild.image.settings import load_image_settings
+    from envbuild.lockfile import load
+
+    repository = None
+    if options.push is not None:
+        text = options.push or load_image_settings(options.manifest_path).repository
+        if not text:
+            raise InputError("--push needs a repository",
+                             hint='set [image] repository = "host/team/app" or pass --push REF')
+        repository = repository_ref(text)  # checked before anything is built
+    result = build_images(options, progress)
+    lock = load(options.lock_path)
+    store = Store(options.cache_dir)
+    pushed: list[Pushed] = []
+    if repository is not None:
+        pushed = push_result(result, lock, repository, store, progress,
+                             base=load_image_settings(options.manifest_path).base)
+    loaded: list[str] = []
+    if options.load:
+        name = str(repository) if repository else \
+            load_image_settings(options.manifest_path).repository or f"envbuild/{lock.name}"
+        loaded = load_images([(f"{name}:{tag_for(t.image_hash)}", t)
+                              for _, t in sorted(result.targets.items())], store)
+    return ImageReport(build=result, pushed=tuple(pushed), loaded=tuple(loaded))
+
+
 def build_images(options: ImageOptions, progress: Callable[[str], None]) -> BuildResult:
     from envbuild.export import index_urls
     from envbuild.lockfile import load
@@ -58,7 +109,8 @@ def build_images(options: ImageOptions, progress: Callable[[str], None]) -> Buil
     names = tuple(sorted(set(options.targets) or set(lock.targets)))
     request = BuildRequest(
         lock=lock, targets=names, settings=settings, project_dir=manifest.folder,
-        output=output_folder(options.output), urls=index_urls(manifest),
+        output=output_folder(options.output) if options.output is not None else None,
+        urls=index_urls(manifest),
         offline=options.offline, store=Store(options.cache_dir), epoch=build_epoch(),
         progress=progress, large_wheel_bytes=options.large_wheel_bytes)
     return get_builder(options.builder).build(request)

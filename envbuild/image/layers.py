@@ -86,8 +86,14 @@ def _entries(root: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def write_tar_gz(root: Path, out: Path, *, epoch: int) -> tuple[str, str, int]:
-    """Pack the tree `root` into `out`; return (diff_id, digest, compressed size)."""
+def write_tar_gz(root: Path, out: Path, *, epoch: int,
+                 rootfs: bool = False) -> tuple[str, str, int]:
+    """Pack the tree `root` into `out`; return (diff_id, digest, compressed size).
+
+    `rootfs` packs an operating system tree instead of installed wheels: modes (setuid,
+    sticky, 0640 ...) and numeric owners are kept, device nodes, fifos and sockets are left
+    out (an engine mounts its own /dev), hard links are stored as links.
+    """
     with out.open("wb") as raw:
         compressed = _Hashing(raw)
         with gzip.GzipFile(filename="", mode="wb", fileobj=compressed,
@@ -95,8 +101,12 @@ def write_tar_gz(root: Path, out: Path, *, epoch: int) -> tuple[str, str, int]:
             plain = _Hashing(gz)
             with tarfile.TarFile(fileobj=plain, mode="w",  # type: ignore[arg-type]
                                  format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+                seen: dict[tuple[int, int], str] = {}
                 for name, path in _entries(root):
-                    _add(tar, name, path, epoch)
+                    if rootfs:
+                        _add_rootfs(tar, name, path, epoch, seen)
+                    else:
+                        _add(tar, name, path, epoch)
         raw.flush()
         os.fsync(raw.fileno())
     return ("sha256:" + plain.sha.hexdigest(), "sha256:" + compressed.sha.hexdigest(),
@@ -122,6 +132,31 @@ def _add(tar: tarfile.TarFile, name: str, path: Path, epoch: int) -> None:
             tar.addfile(info, handle)
     else:
         raise ValueError(f"{name}: not a file, folder or link")
+
+
+def _add_rootfs(tar: tarfile.TarFile, name: str, path: Path, epoch: int,
+                seen: dict[tuple[int, int], str]) -> None:
+    st = path.lstat()
+    info = tarfile.TarInfo(name)
+    info.mtime = epoch
+    info.uid, info.gid = st.st_uid, st.st_gid
+    info.uname = info.gname = ""
+    info.mode = stat.S_IMODE(st.st_mode)
+    if stat.S_ISLNK(st.st_mode):
+        info.type, info.linkname = tarfile.SYMTYPE, path.readlink().as_posix()
+        tar.addfile(info)
+    elif stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    elif stat.S_ISREG(st.st_mode):
+        first = seen.setdefault((st.st_dev, st.st_ino), name) if st.st_nlink > 1 else name
+        if first != name:
+            info.type, info.linkname = tarfile.LNKTYPE, first
+            tar.addfile(info)
+            return
+        info.size = st.st_size
+        with path.open("rb") as handle:
+            tar.addfile(info, handle)
 
 
 class LayerCache:

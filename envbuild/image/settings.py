@@ -21,7 +21,7 @@ DEFAULT_WORKDIR = "/workspace"
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ImageSettings:
-    base: str | None  # "oci:DIR[:TAG]" (a registry reference is for a later builder)
+    base: str | None  # "oci:DIR[:TAG]", or "host/repo[:tag][@sha256:...]" in a registry
     repository: str | None
     workdir: str
     env: tuple[tuple[str, str], ...]  # sorted by name
@@ -30,8 +30,12 @@ class ImageSettings:
     python: str | None  # the interpreter's path in the image, when declared
 
     def document(self) -> dict[str, Any]:
-        """Plain data for the image hash (the base enters as its resolved digest)."""
-        return {"repository": self.repository, "workdir": self.workdir, "env": dict(self.env),
+        """Plain data for the image hash (the base enters as its resolved digest).
+
+        `repository` is left out: where an image is pushed does not change its bytes, so
+        the same lock pushed to two repositories is the same digest.
+        """
+        return {"workdir": self.workdir, "env": dict(self.env),
                 "copy": list(self.copy), "entrypoint": list(self.entrypoint),
                 "python": self.python}
 
@@ -81,8 +85,23 @@ def parse_image_settings(table: Any, *, file: str, lines: LineIndex,
 
     base = string("base")
     if base is not None and not base.startswith("oci:"):
-        problem("image.base", f'"{base}" is not an image on disk; write "oci:DIR[:TAG]" '
-                "(pulling from a registry is not supported by this builder yet)")
+        from envbuild.image.registry.interface import parse_reference
+
+        try:
+            parse_reference(base)
+        except InputError:
+            problem("image.base", f'"{base}" is neither "oci:DIR[:TAG]" nor a registry '
+                    'reference like "127.0.0.1:5000/base/python:3.11@sha256:..."')
+    repository = string("repository")
+    if repository is not None:
+        from envbuild.image.registry.interface import parse_reference
+
+        try:
+            if parse_reference(repository).tag or "@" in repository:
+                problem("image.repository", "names a repository, without a tag or digest")
+        except InputError:
+            problem("image.repository", f'"{repository}" is not a repository like '
+                    '"registry.example.com/team/app"')
     workdir = string("workdir") or DEFAULT_WORKDIR
     if not posixpath.isabs(workdir) or ".." in workdir.split("/"):
         problem("image.workdir", f'"{workdir}" must be an absolute path without "..", '
@@ -114,7 +133,7 @@ def parse_image_settings(table: Any, *, file: str, lines: LineIndex,
     entrypoint = strings("entrypoint", '["python", "-m", "train"]')
     if problems:
         raise ProblemsError(problems, hint="fix the [image] table of the manifest")
-    return ImageSettings(base=base, repository=string("repository"), workdir=workdir,
+    return ImageSettings(base=base, repository=repository, workdir=workdir,
                          env=tuple(pairs), copy=copy, entrypoint=entrypoint, python=python)
 
 

@@ -6,7 +6,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import tests.image.runner  # noqa: F401  (registers the commands)
 from envbuild.canonical import canonical_bytes
 from envbuild.image.layers import write_tar_gz
 from tests.helpers import run_cli
@@ -72,7 +71,12 @@ def test_base_layers_come_first_and_its_python_is_found(project: Project,
     assert config["config"]["Labels"]["org.envbuild.python"] == "/usr/bin/python3.11"
     assert config["config"]["WorkingDir"] == "/app"
     assert config["config"]["Cmd"] == ["bash"]
-    assert len(config["history"]) == 2
+    assert len(config["history"]) == 3  # base, packages, runtime and lock
+    assert "ENVBUILD_TARGET=cpu" in config["config"]["Env"]
+    assert "ENVBUILD_LOCK=/opt/envbuild/envbuild.lock" in config["config"]["Env"]
+    assert (tmp_path / "root/opt/envbuild/runtime/__main__.py").is_file()
+    lock = (tmp_path / "root/opt/envbuild/envbuild.lock").read_text()
+    assert "[targets.cpu]" in lock and "lock-hash" not in lock
 
 
 def test_base_with_another_python_is_refused(project: Project, tmp_path: Path) -> None:
@@ -102,15 +106,15 @@ def test_altered_base_blob_exits_1(project: Project, tmp_path: Path) -> None:
 
 
 def test_bad_image_table_lists_every_problem(project: Project, tmp_path: Path) -> None:
-    project.image = ('\n[image]\nbase = "python:3.11"\nworkdir = "relative"\ncopy = ["../x"]\n'
+    project.image = ('\n[image]\nbase = "Python 3.11!"\nworkdir = "relative"\ncopy = ["../x"]\n'
                      'entrypoint = "python"\ncolour = "red"\n')
     project.write()
     result = run_cli(["image", "-f", str(project.manifest), "--output", f"oci:{tmp_path/'o'}"])
     assert result.code == 2, result.err
     lines = [x for x in result.err.splitlines() if x.startswith("envbuild.toml")]
     assert lines == [
-        'envbuild.toml:12: image.base: "python:3.11" is not an image on disk; write '
-        '"oci:DIR[:TAG]" (pulling from a registry is not supported by this builder yet)',
+        'envbuild.toml:12: image.base: "Python 3.11!" is neither "oci:DIR[:TAG]" nor a '
+        'registry reference like "127.0.0.1:5000/base/python:3.11@sha256:..."',
         'envbuild.toml:13: image.workdir: "relative" must be an absolute path without "..", '
         'for example "/workspace"',
         'envbuild.toml:14: image.copy[0]: "../x" must be a path inside the project, '

@@ -15,12 +15,10 @@ from typing import Any
 
 import pytest
 
-import tests.image.runner  # noqa: F401  (registers the commands)
 from tests.helpers import run_cli
 from tests.image.project import ALPHA, ARM64, BETA, CPU, NVIDIA, Project, layout_files
 from tests.support.wheelfactory import DistSpec, build_wheel
 
-RUNNER = Path(__file__).with_name("runner.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -54,7 +52,7 @@ def run_subprocess_build(project: Project, out: Path, cache: Path, env_extra: di
                          umask: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "LC_"))}
     env.update(env_extra, ENVBUILD_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
-    command = (f"umask {umask} && exec {sys.executable} {RUNNER} image "
+    command = (f"umask {umask} && exec {sys.executable} -m envbuild image "
                f"-f {project.manifest} --output oci:{out}")
     done = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True,
                           cwd=out.parent, check=False)
@@ -135,7 +133,8 @@ def test_cuda_target_sets_nvidia_variables(project: Project, tmp_path: Path) -> 
     assert "NVIDIA_VISIBLE_DEVICES=all" in env_list
     assert "NVIDIA_DRIVER_CAPABILITIES=compute,utility" in env_list
     names = [x["name"] for x in document["targets"]["gpu"]["layers"]]
-    assert names == ["wheel nvidia-fake-runtime-cu12 12.4.127", "1 packages"]
+    assert names == ["wheel nvidia-fake-runtime-cu12 12.4.127", "1 packages",
+                     "envbuild runtime and lock"]
 
 
 def test_one_package_bump_rebuilds_only_its_layer(project: Project, tmp_path: Path) -> None:
@@ -149,7 +148,11 @@ def test_one_package_bump_rebuilds_only_its_layer(project: Project, tmp_path: Pa
     old, new = before["layers"], after["layers"]
     assert old[0]["digest"] == new[0]["digest"]  # the nvidia layer
     assert old[1]["digest"] != new[1]["digest"]
-    assert after["rebuilt_layers"] == 1
+    # The bump also changes the lock the image carries (a few kilobytes), nothing else.
+    assert [x["name"] for x in new] == ["wheel nvidia-fake-runtime-cu12 12.4.127",
+                                        "2 packages", "envbuild runtime and lock"]
+    assert old[2]["digest"] != new[2]["digest"]
+    assert after["rebuilt_layers"] == 2
     again = build(project, tmp_path / "out2")["targets"]["cpu"]
     assert again["rebuilt_layers"] == 0
     assert again["digest"] == after["digest"]
@@ -252,7 +255,7 @@ def test_offline_names_every_missing_wheel_then_builds_from_cache(
         shutil.rmtree(tmp_path / "cache" / section)
     offline = build(project, tmp_path / "again", "--offline")
     assert offline["targets"]["cpu"]["digest"] == online["targets"]["cpu"]["digest"]
-    assert offline["targets"]["cpu"]["rebuilt_layers"] == 1
+    assert offline["targets"]["cpu"]["rebuilt_layers"] == 2
 
 
 def test_cache_info_and_prune(project: Project, tmp_path: Path) -> None:
@@ -261,7 +264,7 @@ def test_cache_info_and_prune(project: Project, tmp_path: Path) -> None:
     assert info.code == 0, info.err
     report = json.loads(info.out)
     assert report["sections"]["wheels"]["files"] == 3
-    assert report["sections"]["blobs"]["files"] == 1
+    assert report["sections"]["blobs"]["files"] == 2  # packages, runtime and lock
     assert report["total_bytes"] > 0
     kept = run_cli(["cache", "prune"])
     assert kept.code == 0 and "removed 0 files" in kept.err

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from envbuild.errors import EnvbuildError
 from envbuild.image.layers import Layer
+from envbuild.image.layout import ImageEntry
 from envbuild.image.settings import ImageSettings
 from envbuild.image.store import Store
 from envbuild.lockfile.model import Lock
@@ -32,13 +33,14 @@ class BuildRequest:
     targets: tuple[str, ...]  # names in the lock, sorted
     settings: ImageSettings
     project_dir: Path  # copy entries are relative to it
-    output: Path  # an OCI image layout folder
+    output: Path | None  # an OCI image layout folder; None: keep the images in memory only
     urls: dict[str, str]  # index name -> simple-API URL
     offline: bool
     store: Store
     epoch: int  # SOURCE_DATE_EPOCH, else 0
     progress: Progress
     large_wheel_bytes: int = LARGE_WHEEL_BYTES
+    base_pins: dict[str, str] = field(default_factory=dict)  # base reference -> locked digest
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -49,20 +51,23 @@ class TargetImage:
     image_hash: str
     config_digest: str
     layers: tuple[Layer, ...]
+    platform: tuple[str, str]  # (os, architecture)
+    entry: ImageEntry  # the bytes a layout write or a push needs
 
     def document(self) -> dict[str, Any]:
-        return {"digest": self.digest, "size": self.size, "image_hash": self.image_hash,
+        return {"digest": self.digest, "platform": "/".join(self.platform), "size": self.size,
+                "image_hash": self.image_hash,
                 "config": self.config_digest, "layers": [x.document() for x in self.layers],
                 "rebuilt_layers": sum(1 for x in self.layers if not x.reused)}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BuildResult:
-    output: Path
+    output: Path | None
     targets: dict[str, TargetImage]
 
     def document(self) -> dict[str, Any]:
-        return {"output": f"oci:{self.output}",
+        return {"output": f"oci:{self.output}" if self.output else None,
                 "targets": {n: t.document() for n, t in sorted(self.targets.items())}}
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from envbuild.errors import InputError
 from envbuild.image.base import BaseImage, read_base
 from envbuild.image.builders.interface import Builder, BuildRequest, BuildResult, TargetImage
+from envbuild.image.checks import check_glibc
 from envbuild.image.config import (
     ConfigInputs,
     architecture,
@@ -21,6 +22,7 @@ from envbuild.image.config import (
 from envbuild.image.install import InstallLayout, install_wheels
 from envbuild.image.layers import Layer, LayerCache, layer_key
 from envbuild.image.layout import ImageEntry, sha256, write_layout
+from envbuild.image.payload import LOCK_PATH, payload_files, payload_inputs, write_payload
 from envbuild.image.plan import (
     PlannedLayer,
     ProjectFile,
@@ -29,10 +31,12 @@ from envbuild.image.plan import (
     plan_wheel_layers,
     project_files,
 )
+from envbuild.image.pull import read_registry_base
 from envbuild.image.wheels import ensure_wheels
 from envbuild.lockfile.model import LockedTarget
 
 _WORKERS = min(8, os.cpu_count() or 1)
+_PAYLOAD = "envbuild runtime and lock"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -43,6 +47,7 @@ class _Prepared:
     base: BaseImage | None
     layers: tuple[PlannedLayer, ...]  # wheel layers, then the app layer (no packages)
     files: tuple[ProjectFile, ...]
+    payload: dict[str, bytes]  # the lock and runtime files, by path in the image
     image_hash: str
 
 
@@ -76,6 +81,10 @@ class NativeOciBuilder(Builder):
                     return cache.build(planned.key, planned.name,
                                        lambda root: install_wheels(root, pairs, item.layout),
                                        epoch=request.epoch)
+                if planned.name == _PAYLOAD:
+                    return cache.build(planned.key, planned.name,
+                                       lambda root: write_payload(root, item.payload),
+                                       epoch=request.epoch)
                 return cache.build(planned.key, planned.name,
                                    lambda root: _copy_files(root, request, item.files),
                                    epoch=request.epoch)
@@ -88,8 +97,9 @@ class NativeOciBuilder(Builder):
                 entry, result = self._image(request, item, built)
                 images.append(entry)
                 results[item.target.name] = result
-            request.progress(f"writing {request.output}")
-            write_layout(request.output, images)
+            if request.output is not None:
+                request.progress(f"writing {request.output}")
+                write_layout(request.output, images)
         return BuildResult(output=request.output, targets=results)
 
     def _prepare(self, request: BuildRequest, name: str) -> _Prepared:
@@ -101,9 +111,20 @@ class NativeOciBuilder(Builder):
                              "linux/amd64 and linux/arm64 targets only") from None
         settings = request.settings
         base = None
-        if settings.base is not None:
+        if settings.base is not None and settings.base.startswith("oci:"):
             base = read_base(settings.base, os_name=platform[0], architecture=platform[1],
                              store=request.store)
+        elif settings.base is not None:
+            base = read_registry_base(settings.base, os_name=platform[0],
+                                      architecture=platform[1], store=request.store,
+                                      offline=request.offline,
+                                      pinned=request.base_pins.get(settings.base),
+                                      progress=request.progress)
+        if base is not None and base.glibc is not None:
+            check_glibc(target, base.reference, base.glibc)
+        elif base is not None:
+            request.progress(f"base {base.reference}: no GNU C library version found; "
+                             "manylinux floors not checked")
         interpreter = settings.python or (base.python if base else None)
         if interpreter is None and base is not None:
             raise InputError(f"base {settings.base}: no python3.N found in /usr/local/bin or "
@@ -117,12 +138,15 @@ class NativeOciBuilder(Builder):
         files = project_files(request.project_dir, settings.copy)
         layers = plan_wheel_layers(target, layout, threshold=request.large_wheel_bytes,
                                    epoch=request.epoch)
+        payload = payload_files(request.lock, target)
+        layers.append(PlannedLayer(name=_PAYLOAD, packages=(), key=layer_key(
+            "payload", {"files": payload_inputs(payload)}, request.epoch)))
         if files:
             key = layer_key("app", {"workdir": settings.workdir,
                                     "files": files_document(files)}, request.epoch)
             layers.append(PlannedLayer(name="project files", key=key, packages=()))
         return _Prepared(target=target, platform=platform, layout=layout, base=base,
-                         layers=tuple(layers), files=tuple(files),
+                         layers=tuple(layers), files=tuple(files), payload=payload,
                          image_hash=image_hash(target, settings,
                                                base.manifest_digest if base else None, files))
 
@@ -130,7 +154,8 @@ class NativeOciBuilder(Builder):
                built: dict[str, Layer]) -> tuple[ImageEntry, TargetImage]:
         ours = [built[p.key] for p in item.layers]
         layout, settings, target = item.layout, request.settings, item.target
-        env = [("PYTHONPATH", layout.site_packages), *settings.env]
+        env = [("PYTHONPATH", layout.site_packages), ("ENVBUILD_TARGET", target.name),
+               ("ENVBUILD_LOCK", LOCK_PATH), *settings.env]
         if target.cuda is not None:
             env += [("NVIDIA_VISIBLE_DEVICES", "all"),
                     ("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")]
@@ -160,7 +185,8 @@ class NativeOciBuilder(Builder):
         size = len(manifest) + len(config) + sum(x.size for x in everything)
         return entry, TargetImage(name=target.name, digest=sha256(manifest), size=size,
                                   image_hash=item.image_hash, config_digest=sha256(config),
-                                  layers=tuple(everything))
+                                  layers=tuple(everything), platform=item.platform,
+                                  entry=entry)
 
 
 def _copy_files(root: Path, request: BuildRequest, files: tuple[ProjectFile, ...]) -> None:

@@ -1,0 +1,163 @@
+"""A base image from a registry, pulled by digest into the cache's blob store.
+
+`host/repo[:tag]@sha256:...`: the manifest (or the index, then the target platform's
+manifest), the config and the layers are fetched once, checked against their digests and
+kept under `blobs/sha256/` of the cache; later builds, and `--offline` ones, read them
+there. A base named by tag alone is resolved by `resolve_base_digest` (the lock records
+the answer); the builder resolves it itself only when the lock has no digest for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from envbuild.errors import CheckFailed, InputError
+from envbuild.image.base import (
+    BaseError,
+    BaseImage,
+    check_platform,
+    make_base,
+    pick_platform,
+)
+from envbuild.image.registry.distribution import open_registry
+from envbuild.image.registry.interface import (
+    INDEX_TYPES,
+    NotFound,
+    Reference,
+    Registry,
+    parse_reference,
+)
+from envbuild.image.store import Store
+
+
+class BaseMissingOffline(InputError):
+    """--offline and the base's blobs are not in the cache."""
+
+
+def resolve_base_digest(reference: str) -> str:
+    """The digest the registry serves for `reference` now (its index when multi-platform).
+
+    For `envbuild lock`: a base given by tag alone is pinned to this digest in the lock.
+    Raises InputError (bad reference, no such tag) or RegistryError (exit 3).
+    """
+    ref = parse_reference(reference, what="[image] base")
+    if ref.digest:
+        return ref.digest
+    registry = open_registry(ref)
+    try:
+        found = registry.manifest_digest(ref)
+    finally:
+        registry.close()
+    if found is None:
+        raise InputError(f"base {reference}: the registry has no such tag",
+                         hint="check the name and tag, or pin it by digest")
+    return found
+
+
+def read_registry_base(reference: str, *, os_name: str, architecture: str, store: Store,
+                       offline: bool, pinned: str | None = None,
+                       progress: Callable[[str], None] = lambda _: None) -> BaseImage:
+    """Pull (or read from the cache) the base for one platform. `pinned`: the lock's digest."""
+    ref = parse_reference(reference, what="[image] base")
+    if pinned and ref.digest and pinned != ref.digest:
+        raise CheckFailed(f"base {reference}: the lock pins {pinned}",
+                          hint="run `envbuild lock` after changing [image] base")
+    digest = ref.digest or pinned
+    puller = _Puller(ref, store, offline, progress)
+    try:
+        if digest is None:
+            if offline:
+                raise BaseMissingOffline(f"--offline: base {reference} is named by tag alone",
+                                         hint="pin it by digest, or lock it first")
+            digest = resolve_base_digest(reference)
+            progress(f"base {reference} resolved to {digest} (record it: `envbuild lock`)")
+        top = puller.manifest(digest)
+        if top.get("mediaType") in INDEX_TYPES or "manifests" in top:
+            child = pick_platform(reference, top, os_name, architecture)
+            manifest_digest = str(child["digest"])
+            manifest = puller.manifest(manifest_digest)
+        else:
+            manifest_digest, manifest = digest, top
+        config_digest = str(manifest.get("config", {}).get("digest", ""))
+        config = _object(reference, puller.blob(config_digest, "config"))
+        check_platform(reference, config, os_name, architecture)
+        for position, layer in enumerate(manifest.get("layers", [])):
+            puller.blob(str(layer.get("digest", "")), f"layer {position}",
+                        size=int(layer.get("size", 0)))
+        if puller.missing:
+            raise BaseMissingOffline(f"--offline: base {reference} is not (all) in the cache "
+                                     f"{store.root}: missing " + ", ".join(puller.missing),
+                                     hint="run once without --offline")
+    finally:
+        puller.close()
+    return make_base(reference, manifest_digest, manifest, config, store.root / "blobs", store)
+
+
+class _Puller:
+    def __init__(self, ref: Reference, store: Store, offline: bool,
+                 progress: Callable[[str], None]) -> None:
+        self.ref, self.store, self.offline, self.progress = ref, store, offline, progress
+        self.missing: list[str] = []
+        self._registry: Registry | None = None
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = open_registry(self.ref)
+        return self._registry
+
+    def close(self) -> None:
+        if self._registry is not None:
+            self._registry.close()
+
+    def manifest(self, digest: str) -> dict[str, Any]:
+        path = self.store.blob_path(digest)
+        if not path.is_file():
+            if self.offline:
+                raise BaseMissingOffline(f"--offline: base manifest {digest} of {self.ref} "
+                                         f"is not in the cache {self.store.root}",
+                                         hint="run once without --offline")
+            try:
+                fetched = self.registry.get_manifest(self.ref.with_digest(digest))
+            except NotFound:
+                raise CheckFailed(f"base {self.ref}: the registry has no manifest {digest}",
+                                  hint="the pinned digest is wrong (or the image was deleted); "
+                                       "fix [image] base or re-lock") from None
+            with self.store.temp_file() as tmp:
+                tmp.write_bytes(fetched.data)
+                self.store.commit(tmp, path)
+        return _object(str(self.ref), _checked(path.read_bytes(), digest, str(self.ref)))
+
+    def blob(self, digest: str, what: str, size: int = 0) -> bytes:
+        path = self.store.blob_path(digest)
+        if path.is_file():
+            self.store.touch(path)
+            return path.read_bytes() if what == "config" else b""
+        if self.offline:
+            self.missing.append(f"{what} {digest}")
+            return b"{}"
+        self.progress(f"pulling base {what} {digest[:19]} ({size} bytes)")
+        with self.store.temp_file() as tmp:
+            self.registry.get_blob(self.ref.repository, digest, tmp)
+            self.store.commit(tmp, path)
+        return path.read_bytes() if what == "config" else b""
+
+
+def _checked(data: bytes, digest: str, where: str) -> bytes:
+    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        raise CheckFailed(f"base {where}: cached blob {digest} does not match its digest",
+                          hint="run `envbuild cache prune --all`")
+    return data
+
+
+def _object(where: str, data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError as error:
+        raise BaseError(f"base {where}: not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise BaseError(f"base {where}: not a JSON object")
+    return value

@@ -1,0 +1,1 @@
+"""Registries (the Distribution API): references, credentials, pull and push."""
