@@ -16,6 +16,7 @@ from envbuild.image.store import Store
 
 if TYPE_CHECKING:
     from envbuild.image.push import Pushed
+    from envbuild.lockfile.model import Lock
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -85,6 +86,7 @@ def image_command(options: ImageOptions, progress: Callable[[str], None]) -> Ima
     if repository is not None:
         pushed = push_result(result, lock, repository, store, progress,
                              base=load_image_settings(options.manifest_path).base)
+        _remember_pushed(options.lock_path, lock, result, pushed)
     loaded: list[str] = []
     if options.load:
         name = str(repository) if repository else \
@@ -92,6 +94,18 @@ def image_command(options: ImageOptions, progress: Callable[[str], None]) -> Ima
         loaded = load_images([(f"{name}:{tag_for(t.image_hash)}", t)
                               for _, t in sorted(result.targets.items())], store)
     return ImageReport(build=result, pushed=tuple(pushed), loaded=tuple(loaded))
+
+
+def _remember_pushed(lock_path: Path, lock: Lock, result: BuildResult, pushed: list[Pushed]) -> None:
+    """Record each pushed target's digest beside the lock, where `envbuild cluster` reads it."""
+    from envbuild.cluster.images import write_record
+
+    for push in pushed:
+        repository = push.reference.rsplit(":", 1)[0] if ":" in push.reference.rsplit("/", 1)[-1] \
+            else push.reference
+        for name in push.targets:
+            write_record(lock_path, name, ref=repository, digest=push.digest,
+                         image_hash=result.targets[name].image_hash, target_hash=lock.targets[name].hash)
 
 
 def build_images(options: ImageOptions, progress: Callable[[str], None]) -> BuildResult:
@@ -112,5 +126,7 @@ def build_images(options: ImageOptions, progress: Callable[[str], None]) -> Buil
         output=output_folder(options.output) if options.output is not None else None,
         urls=index_urls(manifest),
         offline=options.offline, store=Store(options.cache_dir), epoch=build_epoch(),
-        progress=progress, large_wheel_bytes=options.large_wheel_bytes)
+        progress=progress, large_wheel_bytes=options.large_wheel_bytes,
+        # The lock pinned a registry base by digest: the build uses exactly that.
+        base_pins={lock.base: lock.base_digest} if lock.base and lock.base_digest else {})
     return get_builder(options.builder).build(request)

@@ -34,6 +34,7 @@ def to_document(lock: Lock) -> dict[str, Any]:
         "indexes": lock.indexes,
         "targets": {name: target_document(t) for name, t in sorted(lock.targets.items())},
         "datasets": lock.datasets or None,
+        "image": {"base": lock.base, "base-digest": lock.base_digest} if lock.base else None,
     }
 
 
@@ -147,6 +148,9 @@ def from_document(data: dict[str, Any], *, source: str = "envbuild.lock") -> Loc
     for name, flags in indexes.items():
         d.get(indexes, name, "indexes", dict)
         d.get(flags, "exclude-newer-exempt", f"indexes.{name}", bool)
+    image = d.get(data, "image", "", dict, optional=True) or {}
+    base = d.get(image, "base", "image", str, optional=True)
+    base_digest = d.hash(image, "base-digest", "image") if base is not None else None
     datasets = d.get(data, "datasets", "", dict, optional=True) or {}
     for name in datasets:
         _dataset(d, name, datasets)
@@ -160,6 +164,8 @@ def from_document(data: dict[str, Any], *, source: str = "envbuild.lock") -> Loc
         indexes=indexes,
         targets={name: _target(d, name, t) for name, t in sorted(targets_table.items())},
         datasets=datasets,
+        base=base,
+        base_digest=base_digest,
     )
 
 

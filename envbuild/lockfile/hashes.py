@@ -14,9 +14,13 @@ from envbuild.lockfile.model import SCHEMA_VERSION, LockedPackage
 
 
 def target_hash(*, inputs: Mapping[str, Any], driver_floor: str | None,
-                hardware: list[dict[str, Any]], packages: list[LockedPackage]) -> str:
-    """What one target's environment is: its inputs, the facts consulted, the exact files."""
+                hardware: list[dict[str, Any]], packages: list[LockedPackage],
+                base_digest: str | None = None) -> str:
+    """What one target's environment is: its inputs, the facts consulted, the exact files,
+    and the image base it is built on (when the manifest names one)."""
+    extra = {"base-digest": base_digest} if base_digest else {}
     return digest({
+        **extra,
         "inputs": dict(inputs),
         "driver-floor": driver_floor,
         "hardware": hardware,

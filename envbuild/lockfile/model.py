@@ -63,3 +63,6 @@ class Lock:
     indexes: dict[str, dict[str, Any]]  # name -> flags (never a URL: a lock names no host)
     targets: dict[str, LockedTarget]
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The [image] base as the manifest names it, and the digest it was pinned to at lock time.
+    base: str | None = None
+    base_digest: str | None = None

@@ -99,11 +99,15 @@ def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
     _, per_target = inputs.all_input_hashes(manifest)
     chosen = set(options.targets or manifest.targets)
     forced = options.upgrade or bool(options.upgrade_packages)
+    base_digest = _base_digest(manifest, previous, forced, progress)
+    if previous is not None and base_digest != previous.base_digest:
+        chosen = set(manifest.targets)  # every target is built on the base: all are re-hashed
     todo = []
     kept: dict[str, LockedTarget] = {}
     for name in sorted(manifest.targets):
         old = previous.targets.get(name) if previous else None
-        current = old is not None and inputs.target_is_current(manifest, name, old, per_target[name])
+        current = old is not None and previous is not None and base_digest == previous.base_digest \
+            and inputs.target_is_current(manifest, previous, name, per_target[name])
         if name in chosen and (forced or not current):
             todo.append(name)
         elif old is not None:
@@ -120,7 +124,7 @@ def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
     with tempfile.TemporaryDirectory(prefix="envbuild-lock-") as scratch:
         def one(name: str) -> tuple[LockedTarget, list[str]]:
             return _lock_target(manifest, name, per_target[name], previous, options,
-                                Path(scratch) / name, memo, progress)
+                                Path(scratch) / name, memo, progress, base_digest)
 
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(todo)))) as pool:
             results = list(pool.map(one, todo))
@@ -143,14 +147,29 @@ def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
                  for n, i in sorted(manifest.indexes.items())},
         targets=dict(sorted(targets.items())),
         datasets=datasets,
+        base=manifest.registry_base,
+        base_digest=base_digest,
     )
     memo.save()
     return LockResult(lock=result, written=True, resolved=tuple(sorted(todo)), warnings=tuple(warnings))
 
 
+def _base_digest(manifest: Manifest, previous: Lock | None, forced: bool, progress: Progress) -> str | None:
+    """The digest of the registry base: kept from the previous lock unless upgrading."""
+    base = manifest.registry_base
+    if base is None:
+        return None
+    if previous is not None and previous.base == base and previous.base_digest and not forced:
+        return previous.base_digest
+    from envbuild.image.pull import resolve_base_digest
+
+    progress(f"resolving image base {base}")
+    return resolve_base_digest(base)
+
+
 def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock | None,
                  options: LockOptions, workdir: Path, memo: UrlMemo,
-                 progress: Progress) -> tuple[LockedTarget, list[str]]:
+                 progress: Progress, base_digest: str | None) -> tuple[LockedTarget, list[str]]:
     from envbuild.resolvers import get_resolver
     from envbuild.resolvers.interface import ResolveRequest
 
@@ -180,7 +199,7 @@ def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock 
     locked = LockedTarget(
         name=name,
         hash=target_hash(inputs=target_in, driver_floor=report.driver_floor,
-                         hardware=hardware, packages=packages),
+                         hardware=hardware, packages=packages, base_digest=base_digest),
         input_hash=input_hash, platform=target.platform, python=target.python,
         glibc=target.glibc, cuda=target.cuda, gpus=tuple(sorted(target.gpus)),
         driver_floor=report.driver_floor, resolver=target.resolver,

@@ -20,7 +20,9 @@ def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
     routed = {index for _, index in target.sources}
     used = sorted(n for n, i in manifest.indexes.items()
                   if n == DEFAULT_INDEX or n in routed or not i.explicit)
+    base = {"image-base": manifest.registry_base} if manifest.registry_base else {}
     return {
+        **base,
         "schema": SCHEMA_VERSION,
         "platform": target.platform,
         "python": target.python,
@@ -81,13 +83,15 @@ def staleness(manifest: Manifest, lock: Lock, lock_path: Path) -> list[str]:
         if locked.input_hash != per_target[name]:
             reasons.append(_target_change(name, manifest, locked.requirements, locked))
         else:
-            reasons.extend(_integrity(name, manifest, locked))
+            reasons.extend(_integrity(name, manifest, locked, lock.base_digest))
         reasons.extend(hardware_changes(name, locked.hardware))
     if manifest.datasets or lock.datasets:
         from envbuild.data.lockstate import check_locked
 
         # Recorded inputs and listing headers only: re-reading data is `data verify`'s job.
         reasons.extend(check_locked(manifest.datasets, lock.datasets, lock_path=lock_path))
+    if (lock.base or None) != manifest.registry_base:
+        reasons.append(f"image base changed: {lock.base or '-'} -> {manifest.registry_base or '-'}")
     if not reasons and lock.input_hash != overall:
         reasons.append("the manifest's inputs changed")
     if not reasons and lock.lock_hash != _lock_hash_of(lock):
@@ -95,19 +99,21 @@ def staleness(manifest: Manifest, lock: Lock, lock_path: Path) -> list[str]:
     return reasons
 
 
-def target_is_current(manifest: Manifest, name: str, locked: LockedTarget, input_hash: str) -> bool:
+def target_is_current(manifest: Manifest, lock: Lock, name: str, input_hash: str) -> bool:
     """Whether a locked target can be kept as it is by a re-lock."""
-    return (locked.input_hash == input_hash and not _integrity(name, manifest, locked)
+    locked = lock.targets[name]
+    return (locked.input_hash == input_hash and not _integrity(name, manifest, locked, lock.base_digest)
             and not hardware_changes(name, locked.hardware))
 
 
-def _integrity(name: str, manifest: Manifest, locked: LockedTarget) -> list[str]:
+def _integrity(name: str, manifest: Manifest, locked: LockedTarget, base_digest: str | None) -> list[str]:
     """A lock whose inputs match can still have been edited: recompute what it claims."""
     from envbuild.lockfile.hashes import target_hash
 
     inputs = target_inputs(manifest, manifest.targets[name])
     claimed = target_hash(inputs=inputs, driver_floor=locked.driver_floor,
-                          hardware=list(locked.hardware), packages=list(locked.packages))
+                          hardware=list(locked.hardware), packages=list(locked.packages),
+                          base_digest=base_digest)
     if claimed != locked.hash or list(locked.requirements) != inputs["requirements"]:
         return [f'target "{name}": its recorded content does not match its hash (edited by hand?)']
     return []

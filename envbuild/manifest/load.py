@@ -185,6 +185,15 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
                                             line_of=r.lines.line_of, manifest_dir=path.parent)
         r.problems.extend(problems)
 
+    image_base = None
+    if "image" in data:
+        from envbuild.image.settings import parse_image_settings
+
+        try:
+            image_base = parse_image_settings(data["image"], file=file, lines=r.lines, folder=path.parent).base
+        except ProblemsError as error:
+            r.problems.extend(error.problems)
+
     if "cluster" in data or "run" in data:
         from envbuild.cluster.manifest import parse_cluster
 
@@ -195,7 +204,7 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
         raise ProblemsError(r.problems, hint=f"fix the problems above in {path}")
     return Manifest(path=path, name=name, python=python, exclude_newer=exclude_newer,
                     dependencies=dependencies, groups=groups, indexes=indexes, targets=targets,
-                    allow_sdist=allow_sdist, datasets=datasets)
+                    allow_sdist=allow_sdist, datasets=datasets, image_base=image_base)
 
 
 def _timestamp(r: _Reader, text: str) -> str | None:

@@ -54,6 +54,12 @@ class Manifest:
     targets: dict[str, Target]
     allow_sdist: tuple[str, ...]  # normalised names, or ("*",) for all
     datasets: dict[str, Any] = field(default_factory=dict)  # name -> DatasetSpec
+    image_base: str | None = None  # [image] base, as written
+
+    @property
+    def registry_base(self) -> str | None:
+        """The image base when it lives in a registry (pinned by digest at lock time)."""
+        return self.image_base if self.image_base and not self.image_base.startswith("oci:") else None
 
     @property
     def folder(self) -> Path:

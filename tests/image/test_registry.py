@@ -183,3 +183,13 @@ def test_two_platforms_are_pushed_as_one_index(project: Project) -> None:
     assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64", "arm64"]
     assert {m["digest"] for m in index["manifests"]} == {
         document["targets"]["amd"]["digest"], document["targets"]["arm"]["digest"]}
+
+
+def test_push_records_the_digest_for_envbuild_cluster(project: Project) -> None:
+    repository = setup(project)
+    code, document, err = push(project)
+    assert code == 0, err
+    record = json.loads((project.folder / "envbuild.lock.d" / "images.json").read_text())
+    entry = record["targets"]["cpu"]
+    assert entry["ref"] == repository
+    assert entry["digest"] == document["pushed"][0]["digest"]
