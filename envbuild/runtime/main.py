@@ -20,7 +20,7 @@ from .verdict import Verdict
 from .verifier import VerifyOptions, verify
 
 USAGE = """\
-usage: envbuild-runtime verify [--lock PATH | --target-json FILE|-] [--target T] [--deep]
+usage: envbuild-runtime verify [--lock PATH (default $ENVBUILD_LOCK) | --target-json FILE|-] [--target T] [--deep]
                                [--no-hardware] [--allow NAME]... [--lock-hash H]
                                [--target-hash H] [--json]
        envbuild-runtime run (the verify options) [--record PATH] [--determinism strict|off]
@@ -124,7 +124,9 @@ def _run(spec: TargetSpec, verdict: Verdict, args: Args, env: Mapping[str, str])
 def _spec(args: Args, env: Mapping[str, str]) -> TargetSpec:
     target_json = args.values.get("--target-json")
     if target_json is None:
-        return read_lock(Path(args.values.get("--lock", "envbuild.lock")),
+        # Inside an image, ENVBUILD_LOCK names the lock the image carries.
+        default = env.get("ENVBUILD_LOCK") or "envbuild.lock"
+        return read_lock(Path(args.values.get("--lock", default)),
                          args.values.get("--target"), env)
     source = "stdin" if target_json == "-" else target_json
     try:

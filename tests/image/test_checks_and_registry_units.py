@@ -61,9 +61,8 @@ def test_wheel_glibc_floor(name: str, floor: tuple[int, int] | None) -> None:
 @pytest.mark.parametrize(("text", "parts"), [
     ("127.0.0.1:5000/base/python:3.11", ("127.0.0.1:5000", "base/python", "3.11", None)),
     ("localhost/app@sha256:" + "a" * 64, ("localhost", "app", None, "sha256:" + "a" * 64)),
-    ("python:3.11", ("registry-1.docker.io", "library/python", "3.11", None)),
-    ("ghcr.io/org/img:v1@sha256:" + "b" * 64,
-     ("ghcr.io", "org/img", "v1", "sha256:" + "b" * 64)),
+    ("registry.example.com/org/img:v1@sha256:" + "b" * 64,
+     ("registry.example.com", "org/img", "v1", "sha256:" + "b" * 64)),
 ])
 def test_parse_reference(text: str, parts: tuple[str, str, str | None, str | None]) -> None:
     ref = parse_reference(text)
@@ -76,7 +75,7 @@ def test_plain_http_only_for_loopback() -> None:
     assert not parse_reference("registry.example.com/a").plain_http
 
 
-@pytest.mark.parametrize("text", ["Python 3.11!", "host/a@sha256:xyz", "HOST/Upper"])
+@pytest.mark.parametrize("text", ["Python 3.11!", "host/a@sha256:xyz", "HOST/Upper", "python:3.11"])
 def test_bad_reference(text: str) -> None:
     with pytest.raises(InputError):
         parse_reference(text)
@@ -94,13 +93,13 @@ def test_credentials_from_auths_and_helpers(tmp_path: Path,
     config = tmp_path / "config.json"
     config.write_text(json.dumps({
         "auths": {"plain.example": {"auth": base64.b64encode(b"u:p").decode()},
-                  "https://index.docker.io/v1/": {"username": "hub", "password": "hp"}},
+                  "https://secure.example/": {"username": "hub", "password": "hp"}},
         "credHelpers": {"helped.example": "fake"}}))
     got = find_credentials("plain.example", config)
     assert got is not None and (got.username, got.secret) == ("u", "p")
     got = find_credentials("helped.example", config)
     assert got is not None and (got.username, got.secret) == ("hu", "hs")
-    got = find_credentials("registry-1.docker.io", config)
+    got = find_credentials("secure.example", config)
     assert got is not None and got.username == "hub"
     assert find_credentials("other.example", config) is None
     config.write_text(json.dumps({"credsStore": "fake"}))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from envbuild.image.registry.interface import parse_reference
 from envbuild.image.push import push_layout
+from envbuild.image.registry.interface import parse_reference
 from tests.helpers import run_cli
 from tests.image.services import base_layout, pushed_base, registry_address
 

@@ -73,9 +73,10 @@ def test_push_then_run_in_engine_imports_and_verifies(project: Project, tmp_path
     printed = client.containers.run(tag, ["python3", "-c", script], network_mode="none",
                                     remove=True).decode()
     assert printed.startswith("3.11.")
+    # The image knows its lock and target (ENVBUILD_LOCK, ENVBUILD_TARGET): no arguments needed.
     verdict = client.containers.run(
-        tag, ["sh", "-c", 'python3 /opt/envbuild/runtime verify --lock "$ENVBUILD_LOCK" '
-              "--no-hardware --json"], network_mode="none", remove=True).decode()
+        tag, ["python3", "/opt/envbuild/runtime", "verify", "--no-hardware", "--json"],
+        network_mode="none", remove=True).decode()
     assert json.loads(verdict)["ok"] is True, verdict
 
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envbuild.image.registry.interface import DOCKER_HUB, RegistryError
+from envbuild.image.registry.interface import RegistryError
 
-_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", DOCKER_HUB)
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -60,8 +59,7 @@ def find_credentials(registry: str, config_path: Path | None = None) -> Credenti
                                  "credential helpers from it") from None
     if not isinstance(config, dict):
         return None
-    keys = _HUB_KEYS if registry == DOCKER_HUB else (registry, f"https://{registry}",
-                                                     f"http://{registry}")
+    keys = (registry, f"https://{registry}", f"https://{registry}/", f"http://{registry}")
     helpers = config.get("credHelpers") or {}
     for key in keys:
         if isinstance(helpers, dict) and isinstance(helpers.get(key), str):

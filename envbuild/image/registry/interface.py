@@ -26,7 +26,6 @@ _REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
                          r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-DOCKER_HUB = "registry-1.docker.io"
 
 
 class RegistryError(ExternalError):
@@ -78,7 +77,11 @@ class Reference:
 
 
 def parse_reference(text: str, *, what: str = "image reference") -> Reference:
-    """`host[:port]/path[:tag][@sha256:...]`; a name without a host means Docker Hub."""
+    """`host[:port]/path[:tag][@sha256:...]`.
+
+    The registry is always named: envbuild has no implicit default registry, so a short
+    name like `python:3.11` is refused rather than silently sent to a public host.
+    """
     rest, _, digest = text.partition("@")
     if digest and not _DIGEST.match(digest):
         raise InputError(f'{what} "{text}": "{digest}" is not a sha256 digest',
@@ -89,11 +92,11 @@ def parse_reference(text: str, *, what: str = "image reference") -> Reference:
         last, _, tag = last.partition(":")
     path = f"{head}/{last}" if head else last
     first, _, remainder = path.partition("/")
-    if remainder and (("." in first or ":" in first) or first == "localhost"):
-        registry, repository = first, remainder
-    else:
-        registry = DOCKER_HUB
-        repository = path if "/" in path else f"library/{path}"
+    if not (remainder and (("." in first or ":" in first) or first == "localhost")):
+        raise InputError(f'{what} "{text}" names no registry',
+                         hint="write host[:port]/repository[:tag][@sha256:...] with the registry "
+                              "you use (envbuild has no default registry)")
+    registry, repository = first, remainder
     if not _DOMAIN.match(registry) or not _REPOSITORY.match(repository) or \
             (tag is not None and not _TAG.match(tag)):
         raise InputError(f'{what} "{text}" is not a valid reference',
