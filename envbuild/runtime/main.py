@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             deep="--deep" in args.flags, no_hardware="--no-hardware" in args.flags,
             allow=(*DEFAULT_ALLOW, *args.allow), lock_hash=args.values.get("--lock-hash"),
             target_hash=args.values.get("--target-hash"),
-            paths=tuple(p for p in sys.path if p and p != own_path))
+            paths=_environment_paths(env, own_path))
         verdict = verify(spec, options, environ=env)
         if args.command == "verify":
             return _report(verdict, as_json="--json" in args.flags)
@@ -98,6 +98,19 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     except (RuntimeInputError, ValueError) as error:  # ValueError: a bad profile or seed
         sys.stderr.write(f"error: {error}\n{USAGE if isinstance(error, RuntimeInputError) else ''}")
         return BAD_INPUT
+
+
+def _environment_paths(env: Mapping[str, str], own_path: str | None) -> tuple[str, ...]:
+    """The path a command started from this environment imports from, less the bundle.
+
+    Under `-I` (how jobs start the runner) this interpreter ignores PYTHONPATH, but the
+    command it starts, and a plain `python3`, do not: an image names its packages' folder
+    there. So its entries count, ahead of the rest, as they would on the command's path.
+    """
+    paths = [p for p in sys.path if p and p != own_path]
+    if sys.flags.ignore_environment:
+        paths[:0] = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return tuple(paths)
 
 
 def _run(spec: TargetSpec, verdict: Verdict, args: Args, env: Mapping[str, str]) -> int:

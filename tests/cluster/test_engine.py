@@ -1,0 +1,324 @@
+"""The image's verifier and the emitted Job's command, run by the real Docker engine.
+
+One image is built and pushed for the module by `envbuild image --push --load` from a lock
+of wheels served by a real local index; every container runs with `--network none`.
+"Swapped" changes the environment, never the lock: a container installs another build of
+a locked distribution over the installed one (what `pip install beta==1.1` would do; the
+base has no pip) and is committed as a new image, on which the same commands run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tarfile
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import run_cli
+from tests.image.project import ALPHA, BETA, Project
+from tests.image.services import docker_client, pushed_base, registry_address
+from tests.support.indexserver import IndexServer
+from tests.support.wheelfactory import DistSpec, build_wheel
+
+yaml = pytest.importorskip("yaml", reason="PyYAML reads the emitted Job back")
+pytestmark = [pytest.mark.registry, pytest.mark.docker]
+
+TARGET = "gpu"
+SITE = "/usr/local/lib/python3.11/site-packages"
+VERIFY = ["python3", "/opt/envbuild/runtime", "verify", "--no-hardware", "--json"]
+STARTED = "TRAINING STARTED"
+# The [run] command: it shows that it started, which build of beta it imports and that it
+# got the determinism profile's variables (strict: PYTHONHASHSEED=0, the seed exported).
+RUN = ["python3", "-c", "import os, beta; print('" + STARTED + "', beta.__version__, "
+       "os.environ['PYTHONHASHSEED'], os.environ['ENVBUILD_SEED'])"]
+SEED = 7
+# The Job wraps [run] in `torchrun`, which a real image gets from torch. This image gets it
+# from a locked stand-in distribution with the same console script, so the Job's command
+# line runs unchanged: it reports its options and runs the script once (no GPUs, no ranks).
+TORCHRUN = DistSpec(name="torchrun-standin", version="1.0",
+                    console_scripts={"torchrun": "torchrun_standin:main"},
+                    files={"torchrun_standin/__init__.py": '''\
+import os
+import sys
+
+
+def main():
+    args = sys.argv[1:]
+    options = []
+    while args and args[0].startswith("--"):
+        options.append(args.pop(0))
+    print("torchrun stand-in:", *options, flush=True)
+    command = args if "--no-python" in options else [sys.executable, *args]
+    os.execvp(command[0], command)
+'''})
+BETA_11 = DistSpec(name="beta", version="1.1")
+# Uninstall a distribution as pip does (every file its RECORD lists, then its .dist-info)
+# and unpack another wheel of it in its place: argv = wheel path, distribution name.
+SWAP = f"""\
+import csv, pathlib, shutil, sys, zipfile
+site = pathlib.Path({SITE!r})
+wheel, name = sys.argv[1:]
+(old,) = site.glob(name + "-*.dist-info")
+for row in csv.reader((old / "RECORD").read_text().splitlines()):
+    (site / row[0]).unlink(missing_ok=True)
+shutil.rmtree(old)
+zipfile.ZipFile(wheel).extractall(site)
+print("replaced", old.name, "with", pathlib.Path(wheel).name)
+"""
+COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+
+
+@dataclass(frozen=True)
+class Ran:
+    status: int
+    out: str
+    err: str
+    files: dict[str, bytes]  # what the container left under the path asked for
+
+
+@dataclass(frozen=True)
+class Pushed:
+    project: Project
+    loaded: str  # the tag `--load` gave the image in the engine
+    pinned: str  # REPOSITORY@sha256:... as pushed
+    swapped: str  # the image with beta 1.1 installed over the locked beta 1.0
+
+
+@pytest.fixture(scope="module")
+def engine() -> Any:
+    return docker_client()
+
+
+@pytest.fixture(scope="module")
+def pushed(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
+    """A CUDA target's image, pushed and loaded, and the same image with one package swapped."""
+    address = registry_address()
+    base = pushed_base(address)
+    folder = tmp_path_factory.mktemp("engine")
+    created: list[str] = []
+    with IndexServer() as server, pytest.MonkeyPatch.context() as patch:
+        server.add_index("local")
+        for key in list(os.environ):
+            if key.startswith(("PIP_", "UV_")) or key in ("SOURCE_DATE_EPOCH", "NETRC"):
+                patch.delenv(key)
+        patch.setenv("ENVBUILD_CACHE_DIR", str(folder / "cache"))
+        (folder / "proj").mkdir()
+        project = Project(folder=folder / "proj", server=server, wheel_dir=folder / "wheels",
+                          targets={TARGET: {"platform": "linux/amd64", "cuda": "12.4",
+                                            "packages": [ALPHA, BETA, TORCHRUN]}})
+        repository = f"{address}/test/engine-{uuid.uuid4().hex[:8]}"
+        # Project.write appends this text to the manifest: [image], [cluster] and [run].
+        project.image = f"""
+[image]
+base = "{base}"
+repository = "{repository}"
+
+[cluster]
+providers = ["kubernetes"]
+namespace = "training"
+
+[cluster.pools.a10g]
+target = "{TARGET}"
+gpu = "A10G"
+gpus-per-node = 1
+nodes = {{ min = 0, max = 1 }}
+
+[run]
+command = {json.dumps(RUN)}
+nodes = 1
+determinism = "strict"
+seed = {SEED}
+"""
+        project.write()
+        result = run_cli(["image", "-f", str(project.manifest), "--push", "--load", "--json"])
+    assert result.code == 0, result.err
+    document = json.loads(result.out)
+    (loaded,) = document["loaded"]
+    (pushed_entry,) = document["pushed"]
+    created.append(loaded)
+    swap_wheels = folder / "swap"
+    wheel = build_wheel(BETA_11, swap_wheels)
+    swapped = f"envbuild-test/swapped:{uuid.uuid4().hex[:8]}"
+    container = engine.containers.run(
+        loaded, ["python3", "-c", SWAP, f"/swap/{wheel.name}", "beta"], detach=True,
+        network_mode="none", volumes={str(swap_wheels): {"bind": "/swap", "mode": "ro"}})
+    try:
+        assert container.wait()["StatusCode"] == 0, container.logs().decode()
+        repo, tag = swapped.split(":")
+        container.commit(repository=repo, tag=tag)
+        created.append(swapped)
+    finally:
+        container.remove(force=True)
+    pinned = f"{repository}@{pushed_entry['digest']}"
+    yield Pushed(project=project, loaded=loaded, pinned=pinned, swapped=swapped)
+    from docker.errors import ImageNotFound  # type: ignore[import-untyped]
+
+    for image in [*created, pinned]:  # the Job test pulls `pinned`
+        with contextlib.suppress(ImageNotFound):
+            engine.images.remove(image, force=True)
+
+
+def run(engine: Any, image: str, command: list[str] | None = None, *, keep: str | None = None,
+        **options: Any) -> Ran:
+    """Run to the end with no network; `keep`: a path to copy out of the stopped container."""
+    container = engine.containers.run(image, command, detach=True, network_mode="none",
+                                      **options)
+    try:
+        status = container.wait()["StatusCode"]
+        files: dict[str, bytes] = {}
+        if keep is not None:
+            stream, _ = container.get_archive(keep)
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+                files = {m.name: archive.extractfile(m).read()  # type: ignore[union-attr]
+                         for m in archive.getmembers() if m.isfile()}
+        return Ran(status=status, out=container.logs(stderr=False).decode(),
+                   err=container.logs(stdout=False).decode(), files=files)
+    finally:
+        container.remove(force=True)
+
+
+# --- 1. the image's verifier -------------------------------------------------------------
+
+
+def test_verifier_in_the_image_passes_then_names_the_swapped_package(
+        engine: Any, pushed: Pushed) -> None:
+    clean = run(engine, pushed.loaded, VERIFY)
+    assert clean.status == 0, clean.err
+    verdict = json.loads(clean.out)
+    assert (verdict["ok"], verdict["target"], verdict["mismatches"]) == (True, TARGET, []), clean
+    assert verdict["facts"]["locked"] == 3
+    assert f"verified: target {TARGET}" in clean.err
+
+    swapped = run(engine, pushed.swapped, VERIFY)
+    assert swapped.status == 1, swapped
+    verdict = json.loads(swapped.out)
+    assert verdict["ok"] is False
+    assert verdict["mismatches"] == [{"kind": "version", "package": "beta",
+                                      "detail": "locked at 1.0, installed 1.1"}]
+    assert (f"target {TARGET}: 1 mismatch\n  version: beta: locked at 1.0, installed 1.1"
+            in swapped.err)
+
+
+# --- 2. the emitted Job's container ------------------------------------------------------
+
+
+def emit_job(project: Project, out: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """`envbuild cluster --provider kubernetes` with the digest `image --push` recorded."""
+    result = run_cli(["cluster", "-f", str(project.manifest), "--provider", "kubernetes",
+                      "-o", str(out)])
+    assert result.code == 0, result.err
+    documents = list(yaml.safe_load_all((out / "kubernetes" / "a10g.yaml").read_text()))
+    config_maps = {d["metadata"]["name"]: d for d in documents if d["kind"] == "ConfigMap"}
+    (job,) = [d for d in documents if d["kind"] == "Job"]
+    return job, config_maps
+
+
+def as_docker_run(job: Mapping[str, Any], config_maps: Mapping[str, Mapping[str, Any]],
+                  folder: Path, *, extra_env: Mapping[str, str]) -> dict[str, Any]:
+    """The Job's GPU container as `docker run` options, as the kubelet would start pod 0.
+
+    `command` replaces the image's entrypoint and `args` its CMD; the completion index is 0;
+    a ConfigMap volume is its data as files, mounted where the Job mounts it; a memory
+    emptyDir is a tmpfs.
+    """
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env: dict[str, str] = {}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            assert item["valueFrom"]["fieldRef"]["fieldPath"] == COMPLETION_INDEX, item
+            env[item["name"]] = "0"
+    env.update(extra_env)
+    volumes: dict[str, dict[str, str]] = {}
+    tmpfs: dict[str, str] = {}
+    by_name = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        volume = by_name[mount["name"]]
+        if "configMap" in volume:
+            data = folder / volume["name"]
+            data.mkdir()
+            for key, text in config_maps[volume["configMap"]["name"]]["data"].items():
+                (data / key).write_text(text, encoding="utf-8")
+            volumes[str(data)] = {"bind": mount["mountPath"],
+                                  "mode": "ro" if mount.get("readOnly") else "rw"}
+        else:
+            assert volume["emptyDir"] == {"medium": "Memory"}, volume
+            tmpfs[mount["mountPath"]] = ""
+
+    # One node: no rendezvous variables, so no `$(VAR)` for the kubelet to expand.
+    command, args = container.get("command"), container.get("args")
+    assert not any("$(" in word for word in [*command, *(args or [])]), command
+    return {"entrypoint": command, "command": args, "environment": env, "volumes": volumes,
+            "tmpfs": tmpfs}
+
+
+def run_record(ran: Ran) -> dict[str, Any]:
+    """The one run record the runner wrote (`keep` was its folder)."""
+    (record,) = [json.loads(data) for name, data in ran.files.items()
+                 if name.startswith("runs/run-") and name.endswith(".json")]
+    assert isinstance(record, dict)
+    return record
+
+
+def test_job_command_verifies_then_starts_the_run_command(
+        engine: Any, pushed: Pushed, tmp_path: Path) -> None:
+    job, config_maps = emit_job(pushed.project, tmp_path / "out")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == pushed.pinned  # the digest `image --push` recorded
+    engine.images.pull(pushed.pinned)  # as a node would: by digest from the registry
+    options = as_docker_run(job, config_maps, tmp_path, extra_env={"ENVBUILD_NO_HARDWARE": "1"})
+    torchrun = ["torchrun", "--nproc-per-node=1", "--nnodes=1", "--standalone", "--no-python"]
+    assert options["entrypoint"][:4] == ["python3", "-I", "/opt/envbuild/runtime", "run"]
+    assert options["entrypoint"][-len(RUN) - 6:] == ["--", *torchrun, *RUN]
+
+    # The run record lands in the workdir (/workspace/.envbuild/runs): kept from the container.
+    ran = run(engine, pushed.pinned, keep="/workspace/.envbuild/runs", **options)
+    assert ran.status == 0, ran
+    assert "note: hardware not checked (--no-hardware)" in ran.err
+    lines = ran.out.splitlines()
+    assert lines[0] == " ".join(["torchrun stand-in:", *torchrun[1:]])
+    assert lines[1:] == [f"{STARTED} 1.0 0 {SEED}"]
+    record = run_record(ran)
+    assert record["verify"]["ok"] is True and record["verify"]["mismatches"] == []
+    assert (record["started"], record["exit_status"]) == (True, 0)
+    assert record["command"][0] == "torchrun" and record["command"][-len(RUN):] == RUN
+    assert record["image_digest"] == pushed.pinned.split("@")[1]
+    assert record["lock_hash"] == job["metadata"]["annotations"]["envbuild.dev/lock-hash"]
+    assert record["target_hash"] == job["metadata"]["annotations"]["envbuild.dev/target-hash"]
+
+
+def test_job_command_on_a_swapped_environment_never_starts(
+        engine: Any, pushed: Pushed, tmp_path: Path) -> None:
+    job, config_maps = emit_job(pushed.project, tmp_path / "out")
+    options = as_docker_run(job, config_maps, tmp_path, extra_env={"ENVBUILD_NO_HARDWARE": "1"})
+    ran = run(engine, pushed.swapped, keep="/workspace/.envbuild/runs", **options)
+    assert ran.status == 1, ran
+    assert "version: beta: locked at 1.0, installed 1.1" in ran.err
+    assert "torchrun was not started" in ran.err
+    assert "torchrun stand-in" not in ran.out and STARTED not in ran.out
+    record = run_record(ran)
+    assert (record["started"], record["exit_status"]) == (False, None)
+    assert record["verify"]["mismatches"] == [{"kind": "version", "package": "beta",
+                                               "detail": "locked at 1.0, installed 1.1"}]
+
+
+def test_job_command_without_no_hardware_checks_the_gpu_and_never_starts(
+        engine: Any, pushed: Pushed, tmp_path: Path) -> None:
+    # The engine's containers see no GPU: the same command, without ENVBUILD_NO_HARDWARE=1,
+    # refuses to start, so the variable is what the passing run above depended on.
+    job, config_maps = emit_job(pushed.project, tmp_path / "out")
+    options = as_docker_run(job, config_maps, tmp_path, extra_env={})
+    ran = run(engine, pushed.loaded, **options)
+    assert ran.status == 1, ran
+    assert "no-gpu: " in ran.err and "torchrun was not started" in ran.err
+    assert STARTED not in ran.out
