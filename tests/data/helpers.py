@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-
 from envbuild.data.lockstate import lock_datasets
 from envbuild.data.manifest import DatasetSpec
+from envbuild.lockfile.tomlemit import dumps
 
 
 def make_tree(root: Path, files: Mapping[str, bytes]) -> Path:
@@ -35,7 +34,7 @@ def lock(
         previous=previous,
         progress=sink.append,
     )
-    (tmp / "envbuild.lock").write_text(tomlkit.dumps({"datasets": tables}))
+    (tmp / "envbuild.lock").write_text(dumps({"datasets": tables}))
     return tables
 
 
