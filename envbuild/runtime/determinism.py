@@ -6,11 +6,12 @@ framework. What each variable does:
 - PYTHONHASHSEED=0: Python's str/bytes hashing (set ordering, dict-of-set iteration).
 - CUBLAS_WORKSPACE_CONFIG=:4096:8: read by cuBLAS (CUDA >= 10.2); required for
   deterministic cuBLAS results and by `torch.use_deterministic_algorithms(True)`.
-- ENVBUILD_DETERMINISTIC=1 and ENVBUILD_SEED=N: read by nothing automatically. No
-  framework has an environment variable that turns on its deterministic algorithms
-  (PyTorch's switch is a function call), so a training script that wants them calls
-  `apply_framework_switches()` below (from an image: `envbuild_runtime.determinism`), which
-  acts on these two variables. A script that does not call it gets the variables above only.
+- TF_DETERMINISTIC_OPS=1 and TF_CUDNN_DETERMINISTIC=1: TensorFlow's own switches for
+  deterministic GPU kernels; XLA_FLAGS=--xla_gpu_deterministic_ops=true: the same for XLA
+  (JAX, TensorFlow with XLA). Frameworks that are not installed ignore them.
+- ENVBUILD_DETERMINISTIC=1 and ENVBUILD_SEED=N: PyTorch's switch is a function call, not a
+  variable, so a training script that wants it calls `apply_framework_switches()` below
+  (from an image: `envbuild_runtime.determinism`), which acts on these two variables.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 PROFILES: dict[str, dict[str, str]] = {
     "strict": {"PYTHONHASHSEED": "0", "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
+               "TF_DETERMINISTIC_OPS": "1", "TF_CUDNN_DETERMINISTIC": "1",
+               "XLA_FLAGS": "--xla_gpu_deterministic_ops=true",
                "ENVBUILD_DETERMINISTIC": "1"},
     "off": {},
 }

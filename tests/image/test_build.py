@@ -271,3 +271,12 @@ def test_cache_info_and_prune(project: Project, tmp_path: Path) -> None:
     gone = run_cli(["cache", "prune", "--all"])
     assert gone.code == 0 and "removed" in gone.err
     assert json.loads(run_cli(["cache", "info", "--json"]).out)["total_bytes"] == 0
+
+
+def test_image_carries_the_runtime_and_the_nvml_binding() -> None:
+    """The verifier in an image reads GPUs through the pure-Python NVML binding beside it."""
+    from envbuild.image.payload import runtime_files
+
+    files = runtime_files()
+    assert "/opt/envbuild/runtime/pynvml.py" in files
+    assert "/opt/envbuild/runtime/__main__.py" in files

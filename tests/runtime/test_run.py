@@ -23,7 +23,8 @@ from tests.runtime.envs import (
 DIGEST = "blake3:" + "11" * 32
 CHILD = ("import json, os, sys; from pathlib import Path; "
          "Path(sys.argv[1]).write_text(json.dumps({k: os.environ.get(k) for k in "
-         "('PYTHONHASHSEED', 'CUBLAS_WORKSPACE_CONFIG', 'ENVBUILD_DETERMINISTIC', 'ENVBUILD_SEED')}));"
+         "('PYTHONHASHSEED', 'CUBLAS_WORKSPACE_CONFIG', 'TF_DETERMINISTIC_OPS', 'XLA_FLAGS', "
+         "'ENVBUILD_DETERMINISTIC', 'ENVBUILD_SEED')}));"
          " sys.exit(int(sys.argv[2]))")
 
 
@@ -64,8 +65,8 @@ def test_success_writes_the_record_and_returns_the_child_status(
     code, _ = envbuild_run(lock, golden_venv, record, marker, 3, "--lock-hash", LOCK_HASH)
     assert code == 3
     assert json.loads(marker.read_text()) == {
-        "PYTHONHASHSEED": "0", "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
-        "ENVBUILD_DETERMINISTIC": "1", "ENVBUILD_SEED": "0"}
+        "PYTHONHASHSEED": "0", "CUBLAS_WORKSPACE_CONFIG": ":4096:8", "TF_DETERMINISTIC_OPS": "1",
+        "XLA_FLAGS": "--xla_gpu_deterministic_ops=true", "ENVBUILD_DETERMINISTIC": "1", "ENVBUILD_SEED": "0"}
     doc = json.loads(record.read_text())
     assert doc["command"] == [str(golden_venv), "-c", CHILD, str(marker), "3"]
     assert (doc["lock_hash"], doc["target"], doc["target_hash"]) == (LOCK_HASH, "cpu", TARGET_HASH)
@@ -84,8 +85,8 @@ def test_manifest_run_table_chooses_profile_and_seed(lock: Path, golden_venv: Pa
     marker = tmp_path / "marker.json"
     assert envbuild_run(lock, golden_venv, tmp_path / "r.json", marker)[0] == 0
     assert json.loads(marker.read_text()) == {
-        "PYTHONHASHSEED": None, "CUBLAS_WORKSPACE_CONFIG": None, "ENVBUILD_DETERMINISTIC": None,
-        "ENVBUILD_SEED": "42"}
+        "PYTHONHASHSEED": None, "CUBLAS_WORKSPACE_CONFIG": None, "TF_DETERMINISTIC_OPS": None,
+        "XLA_FLAGS": None, "ENVBUILD_DETERMINISTIC": None, "ENVBUILD_SEED": "42"}
 
 
 def test_unknown_profile_is_bad_input(lock: Path, golden_venv: Path, tmp_path: Path) -> None:
