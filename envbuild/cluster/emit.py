@@ -7,8 +7,6 @@ providers are reported together (exit 2). Each file is replaced atomically.
 from __future__ import annotations
 
 import hashlib
-import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from envbuild.cluster.kubernetes import KubernetesEmitter
 from envbuild.cluster.manifest import ClusterManifest, parse_cluster
 from envbuild.cluster.plan import PlanInputs, build_plan
 from envbuild.cluster.slurm import DEFAULT_MODE, SlurmEmitter
-from envbuild.errors import InputError, Problem, ProblemsError
+from envbuild.errors import InputError, ProblemsError
 from envbuild.fileio import write_atomic
 from envbuild.hardware.facts import load_facts
 from envbuild.lockfile import load
@@ -118,19 +116,10 @@ def read_manifest(path: Path) -> tuple[str, ClusterManifest, LineIndex]:
     """The project name, the `[cluster]`/`[run]` settings and the lines of the manifest's keys.
 
     Raises ProblemsError listing every problem of those sections."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such manifest",
-                         hint="run envbuild in the folder holding envbuild.toml, or pass -f PATH") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read the manifest: {error}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        match = re.search(r"\(at line (\d+), column \d+\)", str(error))
-        raise ProblemsError([Problem(file=path.name, line=int(match.group(1)) if match else None,
-                                     key="", message=f"invalid TOML: {error}")]) from None
+    from envbuild.manifest.load import parse_toml, read_manifest_text
+
+    text = read_manifest_text(path)
+    data = parse_toml(text, file=path.name)
     lines = LineIndex(text)
     manifest, problems = parse_cluster(data, file=path.name, line_of=lines.line_of)
     if problems:

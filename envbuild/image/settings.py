@@ -7,7 +7,6 @@ its keys so that image settings change with the image builder and nothing else.
 from __future__ import annotations
 
 import posixpath
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,15 +41,10 @@ class ImageSettings:
 
 def load_image_settings(manifest_path: Path) -> ImageSettings:
     """Read `[image]` from the manifest (all of it is optional). Raises ProblemsError."""
-    try:
-        text = manifest_path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
-    except FileNotFoundError:
-        raise InputError(f"{manifest_path}: no such manifest",
-                         hint="run envbuild in the folder holding envbuild.toml, or pass -f PATH"
-                         ) from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise InputError(f"{manifest_path}: cannot read the manifest: {error}") from None
+    from envbuild.manifest.load import parse_toml, read_manifest_text
+
+    text = read_manifest_text(manifest_path)
+    data = parse_toml(text, file=manifest_path.name)
     return parse_image_settings(data.get("image", {}), file=manifest_path.name,
                                 lines=LineIndex(text), folder=manifest_path.parent)
 

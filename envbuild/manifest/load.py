@@ -112,27 +112,36 @@ def _kind(value: Any) -> str:
             int: "an integer", float: "a float"}.get(type(value), type(value).__name__)
 
 
-def load_manifest(path: Path, *, hardware_check: HardwareCheck | None = None) -> Manifest:
-    """Read and validate a manifest. Raises ProblemsError listing every problem found."""
+def read_manifest_text(path: Path) -> str:
+    """The manifest's text; a missing or unreadable file is bad input with a hint."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"{path}: no such manifest",
                          hint="run envbuild in the folder holding envbuild.toml, or pass -f PATH") from None
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: cannot read the manifest: {error}") from None
-    return parse_manifest(text, path=path, hardware_check=hardware_check)
 
 
-def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | None = None) -> Manifest:
-    file = path.name
+def parse_toml(text: str, *, file: str) -> dict[str, Any]:
+    """TOML to data; a syntax error becomes a Problem with its line."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         match = re.search(r"\(at line (\d+), column \d+\)", str(error))
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error))
         raise ProblemsError([Problem(file=file, line=int(match.group(1)) if match else None,
                                      key="", message=f"invalid TOML: {message}")]) from None
+
+
+def load_manifest(path: Path, *, hardware_check: HardwareCheck | None = None) -> Manifest:
+    """Read and validate a manifest. Raises ProblemsError listing every problem found."""
+    return parse_manifest(read_manifest_text(path), path=path, hardware_check=hardware_check)
+
+
+def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | None = None) -> Manifest:
+    file = path.name
+    data = parse_toml(text, file=file)
     r = _Reader(file, LineIndex(text))
     r.unknown(data, "", _SECTIONS)
 
