@@ -17,8 +17,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from envbuild import platforms
-from envbuild.errors import ExternalError, InputError
-from envbuild.indexclient import UrlMemo, find_file_url
+from envbuild.errors import InputError
+from envbuild.indexclient import UrlMemo, locate_file
 from envbuild.lockfile.model import Lock, LockedPackage, LockedTarget
 from envbuild.lockfile.tomlemit import dumps
 from envbuild.manifest.model import DEFAULT_INDEX, Manifest
@@ -52,7 +52,8 @@ def default_index_url() -> str:
     return str(PyPI.simple_url)
 
 
-def _index_url(urls: dict[str, str], index: str, package: str) -> str:
+def index_url_of(urls: dict[str, str], index: str, package: str) -> str:
+    """The URL of the index a locked package names; bad input when the manifest lost it."""
     if index not in urls:
         raise InputError(f'{package}: the lock names index "{index}", which the manifest does not declare',
                          hint=f"declare it under [indexes], or re-lock: envbuild lock --upgrade-package {package}")
@@ -66,7 +67,7 @@ def export_requirements(lock: Lock, target: LockedTarget, urls: dict[str, str]) 
              "# Install with: pip install --no-deps --require-hashes -r <this file>"]
     used = sorted({p.index for p in target.packages} - {DEFAULT_INDEX})
     lines.append(f"--index-url {urls[DEFAULT_INDEX]}")
-    lines += [f"--extra-index-url {_index_url(urls, n, _first_of(target, n))}" for n in used]
+    lines += [f"--extra-index-url {index_url_of(urls, n, _first_of(target, n))}" for n in used]
     if all(p.artifact.kind == "wheel" for p in target.packages):
         lines.append("--only-binary :all:")
     for p in target.packages:
@@ -94,8 +95,9 @@ def export_pylock(lock: Lock, target: LockedTarget, urls: dict[str, str]) -> str
 
 
 def _package(p: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> Package:
-    index_url = _index_url(urls, p.index, p.name)
-    url = _url(p, index_url, memo)
+    index_url = index_url_of(urls, p.index, p.name)
+    url = locate_file(memo, index_name=p.index, index_url=index_url, project=p.name,
+                      file=p.artifact.file, hash_=p.artifact.hash)
     hashes = {"sha256": p.artifact.hash.split(":", 1)[1]}
     if p.artifact.kind == "wheel":
         return Package(name=canonicalize_name(p.name), version=Version(p.version), index=index_url,
@@ -104,18 +106,5 @@ def _package(p: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> Package:
     return Package(name=canonicalize_name(p.name), version=Version(p.version), index=index_url,
                    sdist=PackageSdist(name=p.artifact.file, url=url, size=p.artifact.size,
                                       hashes=hashes))
-
-
-def _url(p: LockedPackage, index_url: str, memo: UrlMemo) -> str:
-    found = memo.lookup(p.index, p.artifact.file, p.artifact.hash)
-    if found:
-        return found
-    found = find_file_url(index_url, p.name, p.artifact.file, index_name=p.index)
-    if found is None:
-        raise ExternalError(f'{p.name}: {p.artifact.file} is no longer on index "{p.index}"',
-                            hint="the file was yanked or removed; re-lock with --upgrade-package "
-                                 f"{p.name}")
-    memo.remember(p.index, p.artifact.file, p.artifact.hash, found)
-    return found
 
 

@@ -79,11 +79,13 @@ class UrlMemo:
         self._new: dict[str, str] = {}
 
     @staticmethod
-    def key(index: str, file: str, hash_: str) -> str:
-        return f"{index} {file} {hash_}"
+    def key(index_url: str, file: str, hash_: str) -> str:
+        # Keyed by the index's URL, not its name: after a move to a mirror, exports ask the
+        # mirror instead of repeating the old host.
+        return f"{scrub(index_url.rstrip('/'))} {file} {hash_}"
 
-    def remember(self, index: str, file: str, hash_: str, url: str) -> None:
-        self._new[self.key(index, file, hash_)] = scrub(url)
+    def remember(self, index_url: str, file: str, hash_: str, url: str) -> None:
+        self._new[self.key(index_url, file, hash_)] = scrub(url)
 
     def _load(self) -> dict[str, str]:
         try:
@@ -92,8 +94,9 @@ class UrlMemo:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def lookup(self, index: str, file: str, hash_: str) -> str | None:
-        return self._new.get(self.key(index, file, hash_)) or self._load().get(self.key(index, file, hash_))
+    def lookup(self, index_url: str, file: str, hash_: str) -> str | None:
+        key = self.key(index_url, file, hash_)
+        return self._new.get(key) or self._load().get(key)
 
     def save(self) -> None:
         if not self._new:
@@ -164,3 +167,17 @@ def requires_dist(file_url: str, *, index_name: str | None) -> list[str] | None:
     except (urllib.error.URLError, OSError, http.client.HTTPException):
         return None
     return list(email.parser.HeaderParser().parsestr(text).get_all("Requires-Dist") or [])
+
+
+def locate_file(memo: UrlMemo, *, index_name: str, index_url: str, project: str, file: str,
+                hash_: str) -> str:
+    """Where a locked file can be downloaded: from the memo, else the index's simple page."""
+    found = memo.lookup(index_url, file, hash_)
+    if found:
+        return found
+    found = find_file_url(index_url, project, file, index_name=index_name)
+    if found is None:
+        raise ExternalError(f'{project}: {file} is no longer on index "{index_name}"',
+                            hint=f"the file was yanked or removed; re-lock: envbuild lock --upgrade-package {project}")
+    memo.remember(index_url, file, hash_, found)
+    return found

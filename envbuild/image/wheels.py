@@ -16,7 +16,7 @@ from pathlib import Path
 
 from envbuild.errors import CheckFailed, ExternalError, InputError
 from envbuild.image.store import Store
-from envbuild.indexclient import IndexUnreachable, UrlMemo, find_file_url, index_request
+from envbuild.indexclient import IndexUnreachable, UrlMemo, index_request, locate_file
 from envbuild.lockfile.model import LockedPackage
 from envbuild.scrub import scrub
 
@@ -117,21 +117,10 @@ def ensure_wheels(store: Store, packages: Sequence[LockedPackage], *, urls: dict
 
 
 def _url(package: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> str:
-    artifact = package.artifact
-    url = memo.lookup(package.index, artifact.file, artifact.hash)
-    if url:
-        return url
-    if package.index not in urls:
-        raise InputError(f'{package.name}: index "{package.index}" is not declared in the '
-                         "manifest", hint="declare it under [indexes] or lock again")
-    url = find_file_url(urls[package.index], package.name, artifact.file,
-                        index_name=package.index)
-    if url is None:
-        raise ExternalError(f'{package.name}: {artifact.file} is no longer on index '
-                            f'"{package.index}"',
-                            hint=f"re-lock with --upgrade-package {package.name}")
-    memo.remember(package.index, artifact.file, artifact.hash, url)
-    return url
+    from envbuild.export import index_url_of
+
+    return locate_file(memo, index_name=package.index, index_url=index_url_of(urls, package.index, package.name),
+                       project=package.name, file=package.artifact.file, hash_=package.artifact.hash)
 
 
 def _download(store: Store, package: LockedPackage, url: str) -> Path | Mismatch:

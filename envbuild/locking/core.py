@@ -233,8 +233,8 @@ def _locked(p: ResolvedPackage, before: LockedPackage | None, progress: Progress
         progress(f"hashing {a.file} (the index publishes no hash)")
         hash_, size = hash_remote_file(a.url, index_name=p.index)
         origin = "computed"
-    if a.url:
-        memo.remember(p.index, a.file, hash_, a.url)
+    if a.url and p.index_url:
+        memo.remember(p.index_url, a.file, hash_, a.url)
     return LockedPackage(name=p.name, version=p.version, index=p.index,
                          dependencies=p.dependencies,
                          artifact=Artifact(kind=a.kind, file=a.file, size=size, hash=hash_,

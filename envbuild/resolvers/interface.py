@@ -47,6 +47,7 @@ class ResolvedPackage:
     name: str
     version: str
     index: str
+    index_url: str  # where the resolver found it (for the download-URL memo; never locked)
     dependencies: tuple[str, ...]
     artifact: Candidate  # the one file chosen for the target
 

@@ -117,7 +117,7 @@ class PipToolsResolver(Resolver):
             artifact = choose_artifact(name, version, candidates, request.target,
                                        allow_sdist="*" in request.allow_sdist
                                        or name in request.allow_sdist)
-            packages.append(ResolvedPackage(name=name, version=version, index=index,
+            packages.append(ResolvedPackage(name=name, version=version, index=index, index_url=urls[index],
                                             dependencies=tuple(sorted(edges.get(name, ()))),
                                             artifact=artifact))
         return Resolution(packages=tuple(packages))

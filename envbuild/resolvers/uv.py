@@ -97,7 +97,8 @@ class UvResolver(Resolver):
             files = candidates.get(name, [])
             artifact = choose_artifact(name, version, files, request.target,
                                        allow_sdist=_allows(request.allow_sdist, name))
-            packages.append(ResolvedPackage(name=name, version=version, index=index_urls[name],
+            index, index_url = index_urls[name]
+            packages.append(ResolvedPackage(name=name, version=version, index=index, index_url=index_url,
                                             dependencies=tuple(sorted(edges.get(name, ()))),
                                             artifact=artifact))
         return Resolution(packages=tuple(packages))
@@ -176,18 +177,19 @@ def _impossible_hint(message: str) -> str:
 
 
 def _parse_annotated(text: str, indexes: dict[str, Index]
-                     ) -> tuple[dict[str, str], dict[str, set[str]], dict[str, str]]:
+                     ) -> tuple[dict[str, str], dict[str, set[str]], dict[str, tuple[str, str]]]:
+    """Pins, dependency edges, and each package's index as (name, URL)."""
     by_url = {i.url.rstrip("/"): n for n, i in indexes.items() if i.url}
     pins: dict[str, str] = {}
     edges: dict[str, set[str]] = {}
-    index_of: dict[str, str] = {}
+    index_of: dict[str, tuple[str, str]] = {}
     current = ""
     for line in text.splitlines():
         pin = _PIN.match(line)
         if pin:
             current = canonicalize_name(pin.group(1))
             pins[current] = pin.group(2)
-            index_of[current] = DEFAULT_INDEX
+            index_of[current] = (DEFAULT_INDEX, "")
             for parent in (pin.group(3) or "").split(","):
                 parent = parent.strip()
                 if parent and "(" not in parent and not parent.startswith("-"):
@@ -195,7 +197,8 @@ def _parse_annotated(text: str, indexes: dict[str, Index]
             continue
         source = _FROM.match(line)
         if source and current:
-            index_of[current] = by_url.get(source.group(1).rstrip("/"), DEFAULT_INDEX)
+            url = source.group(1).rstrip("/")
+            index_of[current] = (by_url.get(url, DEFAULT_INDEX), url)
     return pins, edges, index_of
 
 

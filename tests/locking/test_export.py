@@ -71,3 +71,18 @@ def test_export_of_unknown_target_is_bad_input(eb_env: dict[str, str], tmp_path:
     result = run_cli(["export", "-f", str(manifest), "--target", "gpu", "--format", "pylock"])
     assert result.code == 2
     assert result.err.splitlines() == ['error: no target "gpu" in the lock', "hint: targets: linux"]
+
+
+def test_export_follows_an_index_moved_to_a_mirror(eb_env: dict[str, str], tmp_path: Path,
+                                                   local_index: LocalIndex, fresh_index: LocalIndex) -> None:
+    manifest = lock_demo(tmp_path, local_index)
+    first = run_cli(["export", "-f", str(manifest), "--format", "pylock"])
+    old_host = local_index.url("pytorch").split("/")[2]
+    assert old_host in first.out
+    # The same files on another server: the lock stays valid, exports name the new host.
+    manifest.write_text(manifest.read_text().replace(local_index.url("pytorch"), fresh_index.url("pytorch")))
+    assert run_cli(["lock", "--check", "-f", str(manifest)]).code == 0
+    moved = run_cli(["export", "-f", str(manifest), "--format", "pylock"])
+    assert moved.code == 0, moved.err
+    filelock = next(line for line in moved.out.splitlines() if "filelock" in line and "url" in line)
+    assert fresh_index.url("pytorch").split("/")[2] in filelock and old_host not in filelock
