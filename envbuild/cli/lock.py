@@ -32,51 +32,25 @@ def lock(manifest_path: Path, lock_path: Path | None, targets: tuple[str, ...], 
     The lock records, per target, the one file each package installs from (index name,
     file name, size, sha256), the hardware facts consulted and the driver floor.
     """
-    from envbuild.locking import fastpath
+    from envbuild.locking.command import LockRequest, run
 
-    lock_file = resolve_lock_path(manifest_path, lock_path)
-    # A lock that pins datasets looks at the data on every `lock` (only --check is offline).
-    forced = upgrade or bool(upgrade_packages) or bool(targets) or \
-        (not check_only and fastpath.has_datasets(lock_file))
-    known = None if forced else fastpath.current_lock_hash(manifest_path, lock_file)
-    if known is not None:
-        if as_json:
-            document = {"lock": str(lock_file), "lock_hash": known}
-            emit_json({**document, "current": True, "reasons": []} if check_only
-                      else {**document, "written": False, "resolved": [], "warnings": []})
-        else:
-            info(f"{lock_file} is up to date ({known})")
-        return
-
-    from envbuild.locking import core
-
-    if check_only:
-        before = fastpath.snapshot(manifest_path, lock_file)
-        current, reasons = core.check(manifest_path, lock_file)
-        if as_json:
-            emit_json({"lock": str(lock_file), "current": not reasons, "reasons": reasons,
-                       "lock_hash": current.lock_hash})
-        if reasons:
-            check_failed(f"{lock_file} is stale:\n" + "\n".join(f"  - {r}" for r in reasons)
-                         + "\nrun `envbuild lock` to update it")
-        fastpath.remember_current(before, manifest_path, lock_file, current.lock_hash)
-        if not as_json:
-            info(f"{lock_file} is up to date ({current.lock_hash})")
-        return
-    options = core.LockOptions(manifest_path=manifest_path, lock_path=lock_file, targets=targets,
-                               upgrade=upgrade, upgrade_packages=upgrade_packages)
-    result = core.lock(options, info)
-    if result.written:
-        # The manifest may have changed while resolving; the key then no longer matches.
-        fastpath.remember_current(result.snapshot, manifest_path, lock_file, result.lock.lock_hash)
-    for warning in result.warnings:
+    outcome = run(LockRequest(manifest_path=manifest_path,
+                              lock_path=resolve_lock_path(manifest_path, lock_path), targets=targets,
+                              upgrade=upgrade, upgrade_packages=upgrade_packages,
+                              check_only=check_only), info)
+    lock_file = outcome.lock_path
+    for warning in outcome.warnings:
         click.secho("warning: ", fg="yellow", err=True, nl=False)
         info(warning)
     if as_json:
-        emit_json({"lock": str(lock_file), "written": result.written,
-                   "resolved": list(result.resolved), "lock_hash": result.lock.lock_hash,
-                   "warnings": list(result.warnings)})
-    elif result.written:
-        info(f"wrote {lock_file} ({result.lock.lock_hash})")
-    else:
-        info(f"{lock_file} is up to date ({result.lock.lock_hash})")
+        document = {"lock": str(lock_file), "lock_hash": outcome.lock_hash}
+        emit_json({**document, "current": not outcome.reasons, "reasons": list(outcome.reasons)}
+                  if check_only else
+                  {**document, "written": outcome.written, "resolved": list(outcome.resolved),
+                   "warnings": list(outcome.warnings)})
+    if outcome.reasons:
+        check_failed(f"{lock_file} is stale:\n" + "\n".join(f"  - {r}" for r in outcome.reasons)
+                     + "\nrun `envbuild lock` to update it")
+    if not as_json:
+        info(f"wrote {lock_file} ({outcome.lock_hash})" if outcome.written
+             else f"{lock_file} is up to date ({outcome.lock_hash})")
