@@ -45,8 +45,10 @@ def check_glibc(target: LockedTarget, base_reference: str, glibc: str) -> None:
         floor = wheel_glibc_floor(package.artifact.file)
         if floor is not None and floor > have:
             too_new.append(f"{package.artifact.file} needs glibc {floor[0]}.{floor[1]}")
+        elif "musllinux_" in package.artifact.file:
+            too_new.append(f"{package.artifact.file} needs musl, not glibc")
     if too_new:
         raise BaseTooOld(f'target "{target.name}": base {base_reference} has glibc {glibc}, '
-                         "older than locked wheels need:\n  " + "\n  ".join(too_new),
+                         "which locked wheels cannot use:\n  " + "\n  ".join(too_new),
                          hint="use a newer base, or lock the target for this glibc "
                               f'(glibc = "{glibc}" in the target)')

@@ -91,10 +91,14 @@ def files_document(files: list[ProjectFile]) -> list[list[object]]:
 
 
 def image_hash(target: LockedTarget, settings: ImageSettings, base_digest: str | None,
-               files: list[ProjectFile]) -> str:
-    """Names the image: the target hash, the [image] settings and the copied files' content.
+               files: list[ProjectFile], *, epoch: int, payload: str) -> str:
+    """Names the image (its tag): everything its bytes depend on.
 
-    Another target's change or a dataset's never enters it (the lock hash is not used).
+    The target hash, the [image] settings, the base, the copied files' content, the build
+    epoch and the payload (the runtime and lock the image carries, so an envbuild release
+    with another verifier names another image). Another target's change or a dataset's
+    never enters it (the lock hash is not used).
     """
     return digest({"target": target.hash, "settings": settings.document(),
-                   "base": base_digest, "files": files_document(files)})
+                   "base": base_digest, "files": files_document(files), "epoch": epoch,
+                   "payload": payload})

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from envbuild.errors import CheckFailed, InputError
+from envbuild.errors import CheckFailed, ExternalError, InputError
 from envbuild.image.base import (
     BaseError,
     BaseImage,
@@ -33,8 +33,8 @@ from envbuild.image.registry.interface import (
 from envbuild.image.store import Store
 
 
-class BaseMissingOffline(InputError):
-    """--offline and the base's blobs are not in the cache."""
+class BaseMissingOffline(ExternalError):
+    """--offline and the base's blobs are not in the cache (exit 3, as for missing wheels)."""
 
 
 def resolve_base_digest(reference: str) -> str:

@@ -127,6 +127,9 @@ def parse_image_settings(table: Any, *, file: str, lines: LineIndex,
     entrypoint = strings("entrypoint", '["python", "-m", "train"]')
     if problems:
         raise ProblemsError(problems, hint="fix the [image] table of the manifest")
+    if base is not None and base.startswith("oci:") and not base[4:].startswith("/"):
+        # A layout on disk given relative to the manifest, wherever envbuild runs from.
+        base = f"oci:{(folder / base[4:]).as_posix()}"
     return ImageSettings(base=base, repository=repository, workdir=workdir,
                          env=tuple(pairs), copy=copy, entrypoint=entrypoint, python=python)
 

@@ -1,13 +1,12 @@
 """Pack the portable runtime so that any Python >= 3.11 runs it with nothing installed.
 
 The bundle holds `envbuild_runtime/` (the portable modules of this package, imported
-relatively), a root `__main__.py` and, when it is importable here, the pure-Python NVML
-binding `pynvml`. Two forms:
+relatively), a root `__main__.py` and the pure-Python NVML binding `pynvml.py`, read from
+the nvidia-ml-py release envbuild pins. Two forms:
 
 - `write_tree(folder)`: a folder; `python -I FOLDER verify ...` runs it. Python caches its
-  bytecode beside it, so later runs skip compiling (images: run `compileall` on it when
-  building the layer). This is the fast form: `envbuild verify --python` keeps one in the
-  cache folder.
+  bytecode beside it, so later runs skip compiling. This is the fast form: `envbuild verify
+  --python` keeps one in the cache folder. (Images ship no `.pyc`: see envbuild/image/README.)
 - `write_zipapp(path)`: one file, `python -I envbuild-runtime.pyz verify ...`; zipimport
   compiles the modules on every start (about 0.1 s more).
 
@@ -18,7 +17,6 @@ layer needs.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import shutil
 import tempfile
 import zipfile
@@ -47,10 +45,23 @@ def members(*, include_pynvml: bool = True) -> dict[str, bytes]:
     out = {f"{PACKAGE}/{name}.py": (here / f"{name}.py").read_bytes() for name in PORTABLE}
     out["__main__.py"] = _ROOT_MAIN.encode()
     if include_pynvml:
-        spec = importlib.util.find_spec("pynvml")
-        if spec is not None and spec.origin and spec.origin.endswith(".py"):
-            out["pynvml.py"] = Path(spec.origin).read_bytes()
+        out["pynvml.py"] = _pinned_pynvml()
     return out
+
+
+def _pinned_pynvml() -> bytes:
+    """pynvml.py from the nvidia-ml-py distribution envbuild depends on, never whatever
+    `pynvml` the host's sys.path finds first: the image's bytes depend on envbuild alone."""
+    from importlib import metadata
+
+    try:
+        files = metadata.files("nvidia-ml-py") or []
+    except metadata.PackageNotFoundError:
+        raise RuntimeError("nvidia-ml-py is not installed beside envbuild; reinstall envbuild") from None
+    for file in files:
+        if str(file) == "pynvml.py":
+            return Path(str(file.locate())).read_bytes()
+    raise RuntimeError("nvidia-ml-py ships no pynvml.py; reinstall envbuild")
 
 
 def write_zipapp(path: Path, *, include_pynvml: bool = True) -> Path:

@@ -280,3 +280,18 @@ def test_image_carries_the_runtime_and_the_nvml_binding() -> None:
     files = runtime_files()
     assert "/opt/envbuild/runtime/pynvml.py" in files
     assert "/opt/envbuild/runtime/__main__.py" in files
+
+
+def test_source_date_epoch_moves_the_image_not_the_wheel_layers(project: Project, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    project.targets = {"cpu": {**CPU, "packages": [ALPHA, BETA, NVIDIA]}}
+    project.write()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    first = build(project, tmp_path / "a")["targets"]["cpu"]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000001")
+    second = build(project, tmp_path / "b")["targets"]["cpu"]
+    # A new commit's epoch: the wheel layers stay the same blobs (nothing to push again) ...
+    assert [x["digest"] for x in first["layers"][:2]] == [x["digest"] for x in second["layers"][:2]]
+    # ... while the image, whose `created` and payload layer carry the epoch, is renamed.
+    assert first["image_hash"] != second["image_hash"]
+    assert first["digest"] != second["digest"]

@@ -40,8 +40,8 @@ def test_base_glibc_below_a_wheels_floor_is_refused(project: Project, tmp_path: 
     result = run_cli(["image", "-f", str(project.manifest), "--output", f"oci:{out}"])
     assert result.code == code, result.err
     if code:
-        assert (f'target "cpu": base oci:{tmp_path / "base"} has glibc 2.17, older than locked '
-                "wheels need:\n  fastmath-2.0-cp311-cp311-manylinux_2_28_x86_64.whl needs "
+        assert (f'target "cpu": base oci:{tmp_path / "base"} has glibc 2.17, which locked '
+                "wheels cannot use:\n  fastmath-2.0-cp311-cp311-manylinux_2_28_x86_64.whl needs "
                 "glibc 2.28") in result.err
         assert not out.exists()
 
@@ -114,3 +114,18 @@ def test_bearer_challenge_is_parsed() -> None:
     assert challenge is not None and challenge.scheme == "bearer"
     assert challenge.params == {"realm": "https://auth.example/token",
                                 "service": "registry.example", "scope": "repository:a/b:pull"}
+
+
+def test_musllinux_wheel_is_refused_on_a_glibc_base() -> None:
+    from envbuild.image.checks import BaseTooOld, check_glibc
+    from envbuild.lockfile.model import Artifact, LockedPackage, LockedTarget
+
+    wheel = LockedPackage(name="m", version="1", index="default", dependencies=(),
+                          artifact=Artifact(kind="wheel", file="m-1-cp311-cp311-musllinux_1_2_x86_64.whl",
+                                            size=1, hash="sha256:" + "0" * 64))
+    target = LockedTarget(name="cpu", hash="sha256:" + "1" * 64, input_hash="sha256:" + "2" * 64,
+                          platform="linux/amd64", python="3.11", glibc="2.28", cuda=None, gpus=(),
+                          driver_floor=None, resolver="uv", requirements=(), hardware=(), packages=(wheel,))
+    with pytest.raises(BaseTooOld) as info:
+        check_glibc(target, "oci:base", "2.36")
+    assert "m-1-cp311-cp311-musllinux_1_2_x86_64.whl needs musl, not glibc" in info.value.message

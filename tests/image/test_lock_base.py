@@ -11,6 +11,7 @@ import pytest
 from envbuild.image.push import push_layout
 from envbuild.image.registry.interface import parse_reference
 from tests.helpers import run_cli
+from tests.image.project import ALPHA, CPU, Project
 from tests.image.services import base_layout, pushed_base, registry_address
 
 pytestmark = pytest.mark.registry
@@ -61,3 +62,17 @@ def _retarget(source: Path, dest: Path) -> None:
     (dest / "blobs" / "sha256" / new.split(":")[1]).write_bytes(data)
     index["manifests"][0].update(digest=new, size=len(data))
     (dest / "index.json").write_text(json.dumps(index))
+
+
+def test_a_base_tag_the_lock_does_not_pin_is_refused_at_build(project: Project, tmp_path: Path) -> None:
+    address = registry_address()
+    pushed_base(address)
+    tag = f"{address}/base/unpinned:{uuid.uuid4().hex[:8]}"
+    push_layout(base_layout(), parse_reference(tag))
+    project.targets = {"cpu": {**CPU, "packages": [ALPHA]}}
+    project.image = f'\n[image]\nbase = "{tag}"\n'
+    project.write()
+    result = run_cli(["image", "-f", str(project.manifest), "--output", f"oci:{tmp_path / 'out'}"])
+    assert result.code == 1
+    assert f"base {tag} is named by tag and the lock does not pin it" in result.err
+    assert not (tmp_path / "out").exists()

@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from envbuild.errors import InputError
+from envbuild.canonical import digest
+from envbuild.errors import CheckFailed, InputError
 from envbuild.image.base import BaseImage, read_base
 from envbuild.image.builders.interface import Builder, BuildRequest, BuildResult, TargetImage
 from envbuild.image.checks import check_glibc
@@ -37,6 +38,7 @@ from envbuild.lockfile.model import LockedTarget
 
 _WORKERS = min(8, os.cpu_count() or 1)
 _PAYLOAD = "envbuild runtime and lock"
+WHEEL_EPOCH = 0  # every file of a wheel layer has this mtime, whatever SOURCE_DATE_EPOCH says
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -80,7 +82,7 @@ class NativeOciBuilder(Builder):
                     pairs = [(p.name, wheels[p.artifact.hash]) for p in planned.packages]
                     return cache.build(planned.key, planned.name,
                                        lambda root: install_wheels(root, pairs, item.layout),
-                                       epoch=request.epoch)
+                                       epoch=WHEEL_EPOCH)
                 if planned.name == _PAYLOAD:
                     return cache.build(planned.key, planned.name,
                                        lambda root: write_payload(root, item.payload),
@@ -115,6 +117,9 @@ class NativeOciBuilder(Builder):
             base = read_base(settings.base, os_name=platform[0], architecture=platform[1],
                              store=request.store)
         elif settings.base is not None:
+            if "@" not in settings.base and settings.base not in request.base_pins:
+                raise CheckFailed(f"base {settings.base} is named by tag and the lock does not pin it",
+                                  hint="run `envbuild lock`: it resolves the tag and records its digest")
             base = read_registry_base(settings.base, os_name=platform[0],
                                       architecture=platform[1], store=request.store,
                                       offline=request.offline,
@@ -136,8 +141,10 @@ class NativeOciBuilder(Builder):
                              f"image's interpreter is {interpreter}",
                              hint="use a base with the locked Python, or lock for the base's")
         files = project_files(request.project_dir, settings.copy)
+        # Wheel layers use a fixed epoch, not SOURCE_DATE_EPOCH: a torch layer must stay the
+        # same blob across commits and projects; only the payload and app layers carry it.
         layers = plan_wheel_layers(target, layout, threshold=request.large_wheel_bytes,
-                                   epoch=request.epoch)
+                                   epoch=WHEEL_EPOCH)
         payload = payload_files(request.lock, target)
         layers.append(PlannedLayer(name=_PAYLOAD, packages=(), key=layer_key(
             "payload", {"files": payload_inputs(payload)}, request.epoch)))
@@ -148,7 +155,9 @@ class NativeOciBuilder(Builder):
         return _Prepared(target=target, platform=platform, layout=layout, base=base,
                          layers=tuple(layers), files=tuple(files), payload=payload,
                          image_hash=image_hash(target, settings,
-                                               base.manifest_digest if base else None, files))
+                                               base.manifest_digest if base else None, files,
+                                               epoch=request.epoch,
+                                               payload=digest(payload_inputs(payload))))
 
     def _image(self, request: BuildRequest, item: _Prepared,
                built: dict[str, Layer]) -> tuple[ImageEntry, TargetImage]:
