@@ -129,6 +129,8 @@ class _Puller:
             with self.store.temp_file() as tmp:
                 tmp.write_bytes(fetched.data)
                 self.store.commit(tmp, path)
+        else:
+            self.store.touch(path)  # used now: `cache prune --older-than` keeps it
         return _object(str(self.ref), _checked(path.read_bytes(), digest, str(self.ref)))
 
     def blob(self, digest: str, what: str, size: int = 0) -> bytes:
