@@ -224,6 +224,12 @@ def test_wheel_failing_its_record_is_refused(project: Project, tmp_path: Path,
     assert result.code == 1, result.err
     assert "evil: evil-1.0-py3-none-any.whl fails its RECORD:" in result.err
     assert "hash / size of evil/__init__.py didn't match RECORD" in result.err
+    cache = tmp_path / "cache"  # checked while installing: nothing of it is left behind
+    assert not (tmp_path / "o").exists()
+    assert not list((cache / "tmp").iterdir())
+    for blob in cache.glob("blobs/sha256/*"):  # layers built beside it (the payload) stay
+        with tarfile.open(blob) as tar:
+            assert not [n for n in tar.getnames() if "evil" in n]
 
 
 def _serve_as_is(project: Project, monkeypatch: pytest.MonkeyPatch, spec: DistSpec) -> None:

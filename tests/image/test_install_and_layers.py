@@ -1,0 +1,146 @@
+"""RECORD checked in the install pass, and the pipelined (tar | gzip | write) layer packer."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from envbuild.image import layers
+from envbuild.image.install import InstallLayout, WheelRefused, install_wheels
+from envbuild.image.layers import write_tar_gz
+from tests.support.wheelfactory import DistSpec, build_wheel
+
+LAYOUT = InstallLayout(interpreter="/usr/local/bin/python3.11")
+SCRIPT = "evil-1.0.data/scripts/evil-tool"
+
+
+def _wheel(folder: Path, changes: dict[str, bytes]) -> Path:
+    """The `evil` wheel (a package, a `#!python` script, a __pycache__ member) with some
+    members' bytes replaced after RECORD was written."""
+    spec = DistSpec(name="evil", version="1.0", files={
+        "evil/__init__.py": "VALUE = 1\n", "evil/__pycache__/x.cpython-311.pyc": b"\0" * 16,
+        SCRIPT: "#!python\nprint('tool')\n"})
+    path = build_wheel(spec, folder)
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members.update(changes)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, content in members.items():
+            zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), content)
+    return path
+
+
+def test_a_good_wheel_installs_with_its_script_rewritten(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    install_wheels(root, [("evil", _wheel(tmp_path, {}))], LAYOUT)
+    assert (root / "usr/local/bin/evil-tool").read_bytes() == \
+        b"#!/usr/local/bin/python3.11\nprint('tool')\n"
+    assert (root / "usr/local/lib/python3.11/site-packages/evil/__init__.py").exists()
+    assert not list(root.rglob("__pycache__"))
+
+
+@pytest.mark.parametrize(("member", "data"), [
+    ("evil/__init__.py", b"VALUE = 2\n"),  # written whole: installer's own hash is compared
+    (SCRIPT, b"#!python\nprint('other')\n"),  # shebang rewritten: read again to check
+    ("evil/__pycache__/x.cpython-311.pyc", b"\1" * 16),  # left out, but still checked
+])
+def test_a_member_failing_its_record_is_named(tmp_path: Path, member: str, data: bytes) -> None:
+    with pytest.raises(WheelRefused) as caught:
+        install_wheels(tmp_path / "root", [("evil", _wheel(tmp_path, {member: data}))], LAYOUT)
+    assert caught.value.message == (
+        "evil: evil-1.0-py3-none-any.whl fails its RECORD:\n"
+        f"In evil-1.0-py3-none-any.whl, hash / size of {member} didn't match RECORD")
+
+
+def test_every_failing_member_is_named_sorted(tmp_path: Path) -> None:
+    wheel = _wheel(tmp_path, {"evil/__init__.py": b"x", SCRIPT: b"#!python\n"})
+    with pytest.raises(WheelRefused) as caught:
+        install_wheels(tmp_path / "root", [("evil", wheel)], LAYOUT)
+    assert caught.value.message.splitlines()[1:] == [
+        f"In evil-1.0-py3-none-any.whl, hash / size of {SCRIPT} didn't match RECORD",
+        "In evil-1.0-py3-none-any.whl, hash / size of evil/__init__.py didn't match RECORD"]
+
+
+def test_a_member_missing_from_record_is_refused_before_anything_is_written(
+        tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with pytest.raises(WheelRefused) as caught:
+        install_wheels(root, [("evil", _wheel(tmp_path, {"evil/extra.py": b""}))], LAYOUT)
+    assert "evil/extra.py is not mentioned in RECORD" in caught.value.message
+    assert not root.exists()
+
+
+def _tree(root: Path) -> None:
+    (root / "pkg/sub").mkdir(parents=True)
+    (root / "pkg/big.bin").write_bytes(os.urandom(1 << 20) * 3 + b"tail")  # several chunks
+    (root / "pkg/sub/run").write_text("#!/bin/sh\n")
+    (root / "pkg/sub/run").chmod(0o755)
+    (root / ("pkg/" + "long-" * 30 + "é.py")).write_text("x = 1\n")
+    (root / "pkg/link").symlink_to("big.bin")
+
+
+def _one_thread(root: Path, out: Path) -> tuple[str, str, int]:
+    """The packer as it was before the pipeline: tar, gzip and write in one thread."""
+    plain = hashlib.sha256()
+    with out.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                              compresslevel=layers.GZIP_LEVEL) as gz:
+        class Tee:
+            def write(self, data: bytes) -> int:
+                plain.update(data)
+                return gz.write(data)
+
+            def tell(self) -> int:
+                return 0
+
+        with tarfile.TarFile(fileobj=Tee(), mode="w",  # type: ignore[arg-type]
+                             format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+            for name, path in layers._entries(root):
+                layers._add(tar, name, path, 0)
+    data = out.read_bytes()
+    return "sha256:" + plain.hexdigest(), "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
+
+
+def test_the_pipeline_gives_the_bytes_of_one_thread(tmp_path: Path) -> None:
+    _tree(tmp_path / "root")
+    got = write_tar_gz(tmp_path / "root", tmp_path / "piped.tgz", epoch=0)
+    assert got == _one_thread(tmp_path / "root", tmp_path / "plain.tgz")
+    assert (tmp_path / "piped.tgz").read_bytes() == (tmp_path / "plain.tgz").read_bytes()
+
+
+def test_an_entry_that_cannot_be_packed_stops_every_stage(tmp_path: Path) -> None:
+    _tree(tmp_path / "root")
+    os.mkfifo(tmp_path / "root/pkg/zz-fifo")
+    before = threading.active_count()
+    with pytest.raises(ValueError, match="pkg/zz-fifo: not a file, folder or link"):
+        write_tar_gz(tmp_path / "root", tmp_path / "out.tgz", epoch=0)
+    assert threading.active_count() == before
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_while_writing_the_layer_is_raised(tmp_path: Path) -> None:
+    _tree(tmp_path / "root")
+    before = threading.active_count()
+    with pytest.raises(OSError, match="No space left on device"):
+        write_tar_gz(tmp_path / "root", Path("/dev/full"), epoch=0)
+    assert threading.active_count() == before
+
+
+def test_a_failing_stage_stops_its_feeder_and_is_raised_on_close() -> None:
+    def step(chunk: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    stage = layers._Stage(step, "test")
+    stage.write(b"first")
+    with pytest.raises(OSError, match="No space left"):
+        for _ in range(100):  # the error reaches the feeder once the step has run
+            stage.write(b"more")
+            threading.Event().wait(0.01)
+    with pytest.raises(OSError, match="No space left"):
+        stage.close()
