@@ -25,6 +25,7 @@ from typing import IO, Any, BinaryIO, cast
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
+from installer.exceptions import InvalidWheelSource
 from installer.records import RecordEntry
 from installer.sources import WheelFile
 from installer.utils import Scheme
@@ -157,6 +158,14 @@ def install_wheels(staging: Path, wheels: Sequence[tuple[str, Path]],
                 install(source, destination, {"INSTALLER": INSTALLER_NAME})
             except WheelFile.validation_error as error:
                 issues = [str(i) for i in error.issues]
+            except (InvalidWheelSource, ValueError) as error:
+                # installer's own refusals: a .data folder of an unknown scheme, an entry point
+                # or a member that would land outside the staging tree.
+                if isinstance(error, ValueError) and "outside" not in str(error):
+                    raise
+                raise WheelRefused(f"{package}: {path.name} would write outside its install "
+                                   f"scheme: {error}",
+                                   hint="the wheel is malformed; it was not installed") from None
             except FileExistsError as error:
                 if not source.issues:  # else a bad member explains it better
                     where = str(error).replace(str(staging), "")

@@ -144,3 +144,19 @@ def test_a_failing_stage_stops_its_feeder_and_is_raised_on_close() -> None:
             threading.Event().wait(0.01)
     with pytest.raises(OSError, match="No space left"):
         stage.close()
+
+
+@pytest.mark.parametrize(("spec", "why"), [
+    (DistSpec(name="odd", version="1.0", files={"odd-1.0.data/bogus/x": "x\n"}),
+     "is not contained in a valid .data subdirectory"),
+    (DistSpec(name="odd", version="1.0", files={"odd/__init__.py": "def main(): pass\n"},
+              console_scripts={"../../../../opt/evil": "odd:main"}),
+     "outside of the target directory"),
+])
+def test_installers_own_refusals_are_check_failures_not_crashes(tmp_path: Path, spec: DistSpec,
+                                                                why: str) -> None:
+    with pytest.raises(WheelRefused) as caught:
+        install_wheels(tmp_path / "root", [("odd", build_wheel(spec, tmp_path))], LAYOUT)
+    assert caught.value.message.startswith("odd: odd-1.0-py3-none-any.whl would write outside its "
+                                           "install scheme: ")
+    assert why in caught.value.message
