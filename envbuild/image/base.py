@@ -4,7 +4,11 @@ in `pull.py`; both give a `BaseImage`.
 Its layers become the image's first layers, as they are (same blobs, same digests). Facts
 read from its layers once and remembered in the cache by the base's manifest digest: where
 its Python lives (`usr/local/bin/python3.N` first, else `usr/bin/python3.N`) and its GNU C
-library version (dpkg's record of libc6, else the version string inside libc.so.6).
+library version (dpkg's record of libc6, else the version string inside libc.so.6), and
+which /usr/local site directories its Pythons' site.py adds: Debian's
+`usr/lib/python3.N/site.py` (it names `local/lib` ... `dist-packages`) adds
+/usr/local/lib/python3.N/dist-packages; a standard library in `usr/local/lib/python3.N`
+(a python.org build, prefix /usr/local) has /usr/local/lib/python3.N/site-packages.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ _DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 _GZIP_LAYERS = {LAYER_MEDIA_TYPE, "application/vnd.docker.image.rootfs.diff.tar.gzip"}
 _PYTHON = re.compile(r"^(?:\./)?(usr/local/bin|usr/bin)/python(3\.\d+)$")
 _REF_NAME = "org.opencontainers.image.ref.name"
+_SITE_PY = re.compile(r"^(usr/lib|usr/local/lib)/python(3\.\d+)/site\.py$")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -40,6 +45,7 @@ class BaseImage:
     blob_dir: Path  # the folder holding sha256/<hex> blobs (a layout's blobs/, the cache's)
     python: str | None  # the interpreter's path in the image, when found
     glibc: str | None  # "2.36"; None when the base has no GNU C library (or it was not found)
+    site_dirs: tuple[str, ...] = ()  # /usr/local/lib/python3.N/{dist,site}-packages found
 
     def blob(self, digest: str) -> Path:
         return self.blob_dir / "sha256" / digest.split(":", 1)[1]
@@ -117,9 +123,10 @@ def make_base(reference: str, manifest_digest: str, manifest: dict[str, Any],
     layers = base_layers(reference, manifest, config)
     bare = BaseImage(reference=reference, manifest_digest=manifest_digest, config=config,
                      layers=layers, blob_dir=blob_dir, python=None, glibc=None)
-    python, glibc = _detect_facts(bare, store)
+    python, glibc, site_dirs = _detect_facts(bare, store)
     return BaseImage(reference=reference, manifest_digest=manifest_digest, config=config,
-                     layers=layers, blob_dir=blob_dir, python=python, glibc=glibc)
+                     layers=layers, blob_dir=blob_dir, python=python, glibc=glibc,
+                     site_dirs=site_dirs)
 
 
 def pick_platform(reference: str, index: dict[str, Any], os_name: str,
@@ -152,14 +159,16 @@ def _json(folder: Path, path: Path, digest: str | None) -> dict[str, Any]:
     return value
 
 
-def _detect_facts(base: BaseImage, store: Store) -> tuple[str | None, str | None]:
+def _detect_facts(base: BaseImage,
+                  store: Store) -> tuple[str | None, str | None, tuple[str, ...]]:
     memo = store.layer_record(canonical_digest({"base-facts": base.manifest_digest}))
     try:
         cached = json.loads(memo.read_text())
-        return cached["python"], cached["glibc"]
-    except (OSError, ValueError, KeyError, TypeError):
+        return cached["python"], cached["glibc"], tuple(cached["site_dirs"])
+    except (OSError, ValueError, KeyError, TypeError):  # a memo from before site_dirs: rescan
         pass
     found: dict[str, str] = {}
+    sites: dict[str, str | None] = {}  # site.py's folder -> the site directory it adds
     dpkg_glibc = libc_glibc = None
     for layer in base.layers:
         with gzip.open(base.blob(layer.digest), "rb") as raw, \
@@ -169,16 +178,31 @@ def _detect_facts(base: BaseImage, store: Store) -> tuple[str | None, str | None
                 match = _PYTHON.match(name)
                 if match:
                     found.setdefault(match.group(1), f"/{match.group(1)}/python{match.group(2)}")
+                elif (site := _SITE_PY.match(name)) and member.isfile():
+                    sites[site.group(0)] = _site_dir(site.group(1), site.group(2),
+                                                     tar.extractfile(member))
                 elif name == "var/lib/dpkg/status" and member.isfile():
                     dpkg_glibc = _dpkg_libc6(tar.extractfile(member)) or dpkg_glibc
                 elif _LIBC.match(name) and member.isfile():
                     libc_glibc = _libc_version(tar.extractfile(member)) or libc_glibc
     python = found.get("usr/local/bin") or found.get("usr/bin")
     glibc = dpkg_glibc or libc_glibc
+    site_dirs = tuple(sorted({d for d in sites.values() if d is not None}))
     with store.temp_file() as tmp:
-        tmp.write_text(json.dumps({"python": python, "glibc": glibc}))
+        tmp.write_text(json.dumps({"python": python, "glibc": glibc,
+                                   "site_dirs": list(site_dirs)}))
         store.commit(tmp, memo)
-    return python, glibc
+    return python, glibc, site_dirs
+
+
+def _site_dir(lib: str, version: str, handle: IO[bytes] | None) -> str | None:
+    """The /usr/local site directory a site.py in `/<lib>/python<version>/` adds, if any."""
+    if lib == "usr/local/lib":
+        return f"/usr/local/lib/python{version}/site-packages"
+    text = handle.read() if handle else b""
+    if b'"local/lib"' in text and b'"dist-packages"' in text:  # Debian's site.py
+        return f"/usr/local/lib/python{version}/dist-packages"
+    return None
 
 
 _LIBC = re.compile(r"^(?:usr/)?lib(?:64)?/(?:[a-z0-9_]+-linux-gnu[a-z]*/)?libc\.so\.6$")

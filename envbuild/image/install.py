@@ -18,7 +18,7 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
@@ -36,12 +36,20 @@ INSTALLER_NAME = b"envbuild\n"
 _SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
 
 
+SITE_PACKAGES = "site-packages"
+DIST_PACKAGES = "dist-packages"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class InstallLayout:
     """Where packages go inside the image; part of every layer's cache key."""
 
     interpreter: str  # e.g. /usr/local/bin/python3.11
     prefix: str = "/usr/local"
+    site_dir: str = SITE_PACKAGES  # the folder under lib/python3.N that packages go to
+    # True: the interpreter's own site.py adds that folder (so its .pth files run, after the
+    # standard library). False: not known to, and the image config's PYTHONPATH names it.
+    on_site_path: bool = True
 
     @property
     def python_version(self) -> str:
@@ -49,7 +57,7 @@ class InstallLayout:
 
     @property
     def site_packages(self) -> str:
-        return f"{self.prefix}/lib/python{self.python_version}/site-packages"
+        return f"{self.prefix}/lib/python{self.python_version}/{self.site_dir}"
 
     @property
     def scripts(self) -> str:
@@ -61,9 +69,30 @@ class InstallLayout:
                 "scripts": self.scripts, "data": self.prefix}
 
     def document(self) -> dict[str, Any]:
+        # "site": 2 marks layers built since packages go to a site directory (dist-packages
+        # for Debian's interpreter), so no layer cached before is reused.
         return {"interpreter": self.interpreter, "prefix": self.prefix,
                 "schemes": self.schemes(), "installer": INSTALLER_NAME.decode().strip(),
-                "bytecode": False}
+                "bytecode": False, "site": 2}
+
+
+def site_layout(interpreter: str, known: Collection[str] | None) -> InstallLayout:
+    """The layout for an image interpreter: packages in one of its own site directories.
+
+    `/usr/bin/python3.N` is taken for Debian's (its site.py adds
+    /usr/local/lib/python3.N/dist-packages), `/usr/local/bin/python3.N` for a python.org
+    build with prefix /usr/local (its site-packages). `known`: the site directories the
+    base's files show that interpreter has (`BaseImage.site_dirs`); None when there is no
+    base to look at. When the rule's folder is not among them, or the interpreter lives
+    elsewhere, packages go to /usr/local/lib/python3.N/site-packages and PYTHONPATH names it.
+    """
+    folder = posixpath.dirname(interpreter)
+    name = {"/usr/bin": DIST_PACKAGES, "/usr/local/bin": SITE_PACKAGES}.get(folder)
+    if name is not None:
+        layout = InstallLayout(interpreter=interpreter, site_dir=name)
+        if known is None or layout.site_packages in known:
+            return layout
+    return InstallLayout(interpreter=interpreter, site_dir=SITE_PACKAGES, on_site_path=False)
 
 
 class WheelRefused(CheckFailed):

@@ -91,14 +91,16 @@ def files_document(files: list[ProjectFile]) -> list[list[object]]:
 
 
 def image_hash(target: LockedTarget, settings: ImageSettings, base_digest: str | None,
-               files: list[ProjectFile], *, epoch: int, payload: str) -> str:
+               files: list[ProjectFile], *, epoch: int, payload: str,
+               layer_keys: list[str]) -> str:
     """Names the image (its tag): everything its bytes depend on.
 
     The target hash, the [image] settings, the base, the copied files' content, the build
-    epoch and the payload (the runtime and lock the image carries, so an envbuild release
-    with another verifier names another image). Another target's change or a dataset's
-    never enters it (the lock hash is not used).
+    epoch, the payload (the runtime and lock the image carries) and every layer's cache key
+    (which names the builder and install layout), so a builder that lays files out
+    differently names another image. Another target's change or a dataset's never enters
+    it (the lock hash is not used).
     """
     return digest({"target": target.hash, "settings": settings.document(),
                    "base": base_digest, "files": files_document(files), "epoch": epoch,
-                   "payload": payload})
+                   "payload": payload, "layers": layer_keys})

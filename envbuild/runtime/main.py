@@ -104,8 +104,9 @@ def _environment_paths(env: Mapping[str, str], own_path: str | None) -> tuple[st
     """The path a command started from this environment imports from, less the bundle.
 
     Under `-I` (how jobs start the runner) this interpreter ignores PYTHONPATH, but the
-    command it starts, and a plain `python3`, do not: an image names its packages' folder
-    there. So its entries count, ahead of the rest, as they would on the command's path.
+    command it starts, and a plain `python3`, do not. So its entries count, ahead of the
+    rest, as they would on the command's path. (Images keep their packages in a site
+    directory, which `-I` keeps; PYTHONPATH names them only where that is not known.)
     """
     paths = [p for p in sys.path if p and p != own_path]
     if sys.flags.ignore_environment:

@@ -32,7 +32,7 @@ yaml = pytest.importorskip("yaml", reason="PyYAML reads the emitted Job back")
 pytestmark = [pytest.mark.registry, pytest.mark.docker]
 
 TARGET = "gpu"
-SITE = "/usr/local/lib/python3.11/site-packages"
+SITE = "/usr/local/lib/python3.11/dist-packages"  # Debian python3's own site directory
 VERIFY = ["python3", "/opt/envbuild/runtime", "verify", "--no-hardware", "--json"]
 STARTED = "TRAINING STARTED"
 # The [run] command: it shows that it started, which build of beta it imports and that it

@@ -6,6 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from envbuild.canonical import canonical_bytes
 from envbuild.image.layers import write_tar_gz
 from tests.helpers import run_cli
@@ -13,10 +15,15 @@ from tests.image.project import Project
 from tests.image.test_build import unpack
 
 
-def make_base(folder: Path, python: str, tag: str = "bookworm") -> tuple[str, str]:
-    """A one-layer base image holding a (fake) interpreter; returns (layer digest, diff_id)."""
+def make_base(folder: Path, python: str, tag: str = "bookworm",
+              files: dict[str, bytes] | None = None) -> tuple[str, str]:
+    """A one-layer base image holding a (fake) interpreter and `files` (path in the image ->
+    bytes); returns (layer digest, diff_id)."""
     tree = folder.parent / f"{folder.name}-tree"
     (tree / "usr/bin").mkdir(parents=True)
+    for path, data in (files or {}).items():
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path).write_bytes(data)
     (tree / "usr/bin" / python).write_bytes(b"\x7fELF fake")
     (tree / "usr/bin" / python).chmod(0o755)
     blobs = folder / "blobs" / "sha256"
@@ -73,10 +80,47 @@ def test_base_layers_come_first_and_its_python_is_found(project: Project,
     assert config["config"]["Cmd"] == ["bash"]
     assert len(config["history"]) == 3  # base, packages, runtime and lock
     assert "ENVBUILD_TARGET=cpu" in config["config"]["Env"]
+    # No site.py in this base: its interpreter's site directories are unknown, so packages go
+    # to site-packages and PYTHONPATH names it (the documented fallback).
+    assert "PYTHONPATH=/usr/local/lib/python3.11/site-packages" in config["config"]["Env"]
+    assert (tmp_path / "root/usr/local/lib/python3.11/site-packages/alpha").is_dir()
     assert "ENVBUILD_LOCK=/opt/envbuild/envbuild.lock" in config["config"]["Env"]
     assert (tmp_path / "root/opt/envbuild/runtime/__main__.py").is_file()
     lock = (tmp_path / "root/opt/envbuild/envbuild.lock").read_text()
     assert "[targets.cpu]" in lock and "lock-hash" not in lock
+
+
+DEBIAN_SITE = b"""\
+sitepackages.append(os.path.join(prefix, "local/lib",
+                                 "python%d.%d" % sys.version_info[:2],
+                                 "dist-packages"))
+"""
+
+
+@pytest.mark.parametrize(("python", "files", "site"), [
+    ("usr/bin/python3.11", {"usr/lib/python3.11/site.py": DEBIAN_SITE}, "dist-packages"),
+    ("usr/local/bin/python3.11", {"usr/local/lib/python3.11/site.py": b"# python.org\n"},
+     "site-packages")], ids=["debian", "python.org"])
+def test_packages_go_to_the_base_interpreters_site_directory(
+        project: Project, tmp_path: Path, python: str, files: dict[str, bytes],
+        site: str) -> None:
+    base = tmp_path / "base"
+    # /usr/bin/python3 is not a python3.N: the interpreter is the one in `files`.
+    make_base(base, "python3", files={python: b"\x7fELF fake", **files})
+    project.image = f'\n[image]\nbase = "oci:{base}"\n'
+    project.write()
+    out = tmp_path / "out"
+    result = run_cli(["image", "-f", str(project.manifest), "--output", f"oci:{out}", "--json"])
+    assert result.code == 0, result.err
+    config = unpack(out, "cpu", tmp_path / "root")
+    assert not [e for e in config["config"]["Env"] if e.startswith("PYTHONPATH=")]
+    installed = tmp_path / "root/usr/local/lib/python3.11" / site
+    assert (installed / "alpha/__init__.py").is_file()
+    assert (installed / "alpha-1.0.dist-info/RECORD").is_file()
+    other = {"site-packages": "dist-packages", "dist-packages": "site-packages"}[site]
+    assert not (tmp_path / "root/usr/local/lib/python3.11" / other).exists()
+    script = (tmp_path / "root/usr/local/bin/alpha").read_bytes()
+    assert script.startswith(f"#!/{python}\n".encode())
 
 
 def test_base_with_another_python_is_refused(project: Project, tmp_path: Path) -> None:

@@ -111,7 +111,7 @@ def test_installed_tree_is_right_and_imports(project: Project, tmp_path: Path) -
     assert not list(root.rglob("direct_url.json"))
     assert not list(root.rglob("*.pyc"))
     env_list = config["config"]["Env"]
-    assert "PYTHONPATH=/usr/local/lib/python3.11/site-packages" in env_list
+    assert not [e for e in env_list if e.startswith("PYTHONPATH=")]  # a site directory
     assert not any(e.startswith("NVIDIA_") for e in env_list)
     labels = config["config"]["Labels"]
     targets = document["targets"]

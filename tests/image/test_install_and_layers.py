@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from envbuild.image import layers
-from envbuild.image.install import InstallLayout, WheelRefused, install_wheels
+from envbuild.image.install import InstallLayout, WheelRefused, install_wheels, site_layout
 from envbuild.image.layers import write_tar_gz
 from tests.support.wheelfactory import DistSpec, build_wheel
 
@@ -160,3 +160,32 @@ def test_installers_own_refusals_are_check_failures_not_crashes(tmp_path: Path, 
     assert caught.value.message.startswith("odd: odd-1.0-py3-none-any.whl would write outside its "
                                            "install scheme: ")
     assert why in caught.value.message
+
+
+def test_the_site_directory_follows_the_interpreter() -> None:
+    debian = site_layout("/usr/bin/python3.11", None)
+    assert debian.site_packages == "/usr/local/lib/python3.11/dist-packages"
+    assert debian.on_site_path
+    python_org = site_layout("/usr/local/bin/python3.12", None)
+    assert python_org.site_packages == "/usr/local/lib/python3.12/site-packages"
+    assert python_org.on_site_path
+    # Checked against what the base shows; unknown or elsewhere: site-packages + PYTHONPATH.
+    known = ("/usr/local/lib/python3.11/dist-packages",)
+    assert site_layout("/usr/bin/python3.11", known) == debian
+    for unknown in (site_layout("/usr/bin/python3.11", ()),
+                    site_layout("/usr/local/bin/python3.11", known),
+                    site_layout("/opt/python/bin/python3.11", None)):
+        assert unknown.site_packages == "/usr/local/lib/python3.11/site-packages"
+        assert not unknown.on_site_path
+
+
+def test_layers_cached_before_site_directories_are_not_reused() -> None:
+    old = {"interpreter": "/usr/local/bin/python3.11", "prefix": "/usr/local",
+           "schemes": InstallLayout(interpreter="/usr/local/bin/python3.11").schemes(),
+           "installer": "envbuild", "bytecode": False}  # the document before "site"
+    new = InstallLayout(interpreter="/usr/local/bin/python3.11").document()
+    assert layers.layer_key("wheels", {"layout": new}, 0) \
+        != layers.layer_key("wheels", {"layout": old}, 0)
+    debian = site_layout("/usr/bin/python3.11", None).document()
+    assert debian["schemes"]["purelib"] == "/usr/local/lib/python3.11/dist-packages"
+    assert debian != InstallLayout(interpreter="/usr/bin/python3.11").document()

@@ -194,3 +194,41 @@ def test_push_records_the_digest_for_envbuild_cluster(project: Project) -> None:
     entry = record["targets"]["cpu"]
     assert entry["ref"] == repository
     assert entry["digest"] == document["pushed"][0]["digest"]
+
+
+# A wheel with a .pth file (run by site.py only in a site directory, never from PYTHONPATH)
+# and a module named like a standard-library one (which must not shadow it).
+PTH = DistSpec(name="pthprobe", version="1.0",
+               files={"pthprobe/__init__.py": "__version__ = '1.0'\n",
+                      "pthprobe-init.pth": "import os; os.environ['PTHPROBE'] = 'ran'\n",
+                      "colorsys.py": "SHADOWED = True\n"})
+
+
+def test_packages_sit_in_a_site_directory_so_pth_files_run(project: Project,
+                                                           tmp_path: Path) -> None:
+    project.targets = {"cpu": {**CPU, "packages": [*CPU["packages"], PTH]}}
+    setup(project)
+    client: Any = docker_client()
+    out = tmp_path / "layout"
+    code, document, err = push(project, "--load", "--output", f"oci:{out}")
+    assert code == 0, err
+    (tag,) = document["loaded"]
+    env = client.images.get(tag).attrs["Config"]["Env"]
+    assert not [e for e in env if e.startswith("PYTHONPATH=")], env
+    script = ("import os, sys, colorsys, pthprobe, alpha; "
+              "print(os.environ.get('PTHPROBE'), pthprobe.__file__, colorsys.__file__, "
+              "sys.path.index('/usr/lib/python3.11') < "
+              "sys.path.index('/usr/local/lib/python3.11/dist-packages'))")
+    printed = client.containers.run(tag, ["python3", "-c", script], network_mode="none",
+                                    remove=True).decode().split()
+    assert printed == ["ran", "/usr/local/lib/python3.11/dist-packages/pthprobe/__init__.py",
+                       "/usr/lib/python3.11/colorsys.py", "True"]
+    # The console script runs with the image's interpreter and finds its package.
+    alpha = client.containers.run(tag, ["sh", "-c", "head -1 /usr/local/bin/alpha"],
+                                  network_mode="none", remove=True).decode()
+    assert alpha.strip() == "#!/usr/bin/python3.11"
+    # Isolated mode (how the Kubernetes Job starts the verifier) keeps site directories.
+    verdict = client.containers.run(
+        tag, ["python3", "-I", "/opt/envbuild/runtime", "verify", "--no-hardware", "--json"],
+        network_mode="none", remove=True).decode()
+    assert json.loads(verdict)["ok"] is True, verdict

@@ -20,7 +20,7 @@ from envbuild.image.config import (
     image_manifest,
     timestamp,
 )
-from envbuild.image.install import InstallLayout, install_wheels
+from envbuild.image.install import InstallLayout, install_wheels, site_layout
 from envbuild.image.layers import Layer, LayerCache, layer_key
 from envbuild.image.layout import ImageEntry, sha256, write_layout
 from envbuild.image.payload import LOCK_PATH, payload_files, payload_inputs, write_payload
@@ -135,7 +135,10 @@ class NativeOciBuilder(Builder):
             raise InputError(f"base {settings.base}: no python3.N found in /usr/local/bin or "
                              "/usr/bin", hint='declare it: [image] python = "/path/python3.N"')
         interpreter = interpreter or f"/usr/local/bin/python{target.python}"
-        layout = InstallLayout(interpreter=interpreter)
+        layout = site_layout(interpreter, base.site_dirs if base is not None else None)
+        if not layout.on_site_path:
+            request.progress(f"{name}: {interpreter}'s site directories are not known; "
+                             f"packages go to {layout.site_packages}, named by PYTHONPATH")
         if layout.python_version != target.python:
             raise InputError(f'target "{name}" is locked for Python {target.python} but the '
                              f"image's interpreter is {interpreter}",
@@ -157,14 +160,17 @@ class NativeOciBuilder(Builder):
                          image_hash=image_hash(target, settings,
                                                base.manifest_digest if base else None, files,
                                                epoch=request.epoch,
-                                               payload=digest(payload_inputs(payload))))
+                                               payload=digest(payload_inputs(payload)),
+                                               layer_keys=[layer.key for layer in layers]))
 
     def _image(self, request: BuildRequest, item: _Prepared,
                built: dict[str, Layer]) -> tuple[ImageEntry, TargetImage]:
         ours = [built[p.key] for p in item.layers]
         layout, settings, target = item.layout, request.settings, item.target
-        env = [("PYTHONPATH", layout.site_packages), ("ENVBUILD_TARGET", target.name),
-               ("ENVBUILD_LOCK", LOCK_PATH), *settings.env]
+        # Packages sit in a site directory of the interpreter (site.py adds it, after the
+        # standard library, and runs its .pth files): no PYTHONPATH, unless that is unknown.
+        env = [] if layout.on_site_path else [("PYTHONPATH", layout.site_packages)]
+        env += [("ENVBUILD_TARGET", target.name), ("ENVBUILD_LOCK", LOCK_PATH), *settings.env]
         if target.cuda is not None:
             env += [("NVIDIA_VISIBLE_DEVICES", "all"),
                     ("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")]
