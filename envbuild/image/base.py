@@ -150,12 +150,17 @@ def _json(folder: Path, path: Path, digest: str | None) -> dict[str, Any]:
     if digest is not None and "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         raise CheckFailed(f"base {folder}: blob {digest} does not match its digest",
                           hint="the base layout is damaged; rebuild or re-pull it")
+    return json_object(f"{folder}: {path.name}", data)
+
+
+def json_object(where: str, data: bytes) -> dict[str, Any]:
+    """A base's manifest, index or config: a JSON object, or a clear error naming it."""
     try:
         value = json.loads(data)
     except ValueError as error:
-        raise BaseError(f"base {folder}: {path.name} is not JSON: {error}") from None
+        raise BaseError(f"base {where}: not JSON: {error}") from None
     if not isinstance(value, dict):
-        raise BaseError(f"base {folder}: {path.name} is not a JSON object")
+        raise BaseError(f"base {where}: not a JSON object")
     return value
 
 

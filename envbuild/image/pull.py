@@ -10,15 +10,14 @@ the answer); the builder resolves it itself only when the lock has no digest for
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
 from envbuild.errors import CheckFailed, ExternalError, InputError
 from envbuild.image.base import (
-    BaseError,
     BaseImage,
     check_platform,
+    json_object,
     make_base,
     pick_platform,
 )
@@ -82,7 +81,7 @@ def read_registry_base(reference: str, *, os_name: str, architecture: str, store
         else:
             manifest_digest, manifest = digest, top
         config_digest = str(manifest.get("config", {}).get("digest", ""))
-        config = _object(reference, puller.blob(config_digest, "config"))
+        config = json_object(reference, puller.blob(config_digest, "config"))
         check_platform(reference, config, os_name, architecture)
         for position, layer in enumerate(manifest.get("layers", [])):
             puller.blob(str(layer.get("digest", "")), f"layer {position}",
@@ -131,7 +130,7 @@ class _Puller:
                 self.store.commit(tmp, path)
         else:
             self.store.touch(path)  # used now: `cache prune --older-than` keeps it
-        return _object(str(self.ref), _checked(path.read_bytes(), digest, str(self.ref)))
+        return json_object(str(self.ref), _checked(path.read_bytes(), digest, str(self.ref)))
 
     def blob(self, digest: str, what: str, size: int = 0) -> bytes:
         path = self.store.blob_path(digest)
@@ -153,13 +152,3 @@ def _checked(data: bytes, digest: str, where: str) -> bytes:
         raise CheckFailed(f"base {where}: cached blob {digest} does not match its digest",
                           hint="run `envbuild cache prune --all`")
     return data
-
-
-def _object(where: str, data: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except ValueError as error:
-        raise BaseError(f"base {where}: not JSON: {error}") from None
-    if not isinstance(value, dict):
-        raise BaseError(f"base {where}: not a JSON object")
-    return value
