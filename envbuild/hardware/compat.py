@@ -4,8 +4,9 @@
 refusals (exit 2), warnings are printed. Only rows the checks read enter `consulted`.
 
 Driver floor. The lock records the toolkit's own floor for the declared CUDA version
-(`driver_floor`, e.g. 550.54.14 for 12.4), and the lower floor that CUDA minor-version
-compatibility allows (`driver_floor_compat`, 525.60.13 for any 12.x) beside it. The toolkit
+(`driver-floor`, e.g. 550.54.14 for 12.4); the lower floor that CUDA minor-version
+compatibility allows (525.60.13 for any 12.x) is in the report as `driver_floor_compat` and
+in the lock among the target's consulted hardware rows (`cuda-compat:12`). The toolkit
 floor is the one that holds for everything in an ML environment: minor-version compatibility
 explicitly excludes PTX JIT, and torch ships PTX for its newest architecture, NVRTC-compiled
 kernels (torch's jiterator, CuPy) and Triton/torch.compile paths load PTX into the driver,
