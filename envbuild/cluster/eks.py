@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from envbuild.cluster.hcl import Block, Expr, render
+from envbuild.cluster.hcl import Block, Expr
 from envbuild.cluster.instances import ec2_instance_types
-from envbuild.cluster.interface import Emission, EmittedFile, Emitter
+from envbuild.cluster.interface import Emission, Emitter
 from envbuild.cluster.plan import LABEL_PREFIX, ClusterPlan, PoolPlan
-from envbuild.cluster.terraform import HEADER, Variables, versions_file
+from envbuild.cluster.terraform import Variables, module_emission
 
 FOLDER = "eks"
 AMI_TYPES = {"amd64": "AL2023_x86_64_NVIDIA", "arm64": "AL2023_ARM_64_NVIDIA"}
@@ -19,17 +19,8 @@ class EksEmitter(Emitter):
     name = "eks"
 
     def emit(self, plan: ClusterPlan) -> Emission:
-        variables = Variables(provider=self.name)
-        files = []
-        for pool in plan.pools:
-            block = node_group(plan, pool, variables)
-            files.append(EmittedFile(path=f"{FOLDER}/{pool.name}.tf",
-                                     content=render([block], header=HEADER).encode(),
-                                     provider=self.name, pool=pool.name))
-        files += variables.files(FOLDER)
-        files.append(versions_file(FOLDER, self.name, "aws", "hashicorp/aws", ">= 5.0"))
-        return Emission(files=tuple(sorted(files, key=lambda f: f.path)),
-                        placeholders=tuple(variables.placeholders))
+        return module_emission(provider=self.name, folder=FOLDER, plan=plan, block=node_group,
+                               name="aws", source="hashicorp/aws")
 
 
 def node_group(plan: ClusterPlan, pool: PoolPlan, variables: Variables) -> Block:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from envbuild.cluster.hcl import Block, render
+from envbuild.cluster.hcl import Block
 from envbuild.cluster.instances import gke_machine_type
-from envbuild.cluster.interface import ClusterError, Emission, EmittedFile, Emitter
+from envbuild.cluster.interface import ClusterError, Emission, Emitter
 from envbuild.cluster.plan import LABEL_PREFIX, ClusterPlan, PoolPlan
-from envbuild.cluster.terraform import HEADER, Variables, versions_file
+from envbuild.cluster.terraform import Variables, module_emission
 
 FOLDER = "gke"
 
@@ -25,17 +25,8 @@ class GkeEmitter(Emitter):
         problems = [p for pool in plan.pools for p in _accelerator_problems(plan, pool)]
         if problems:
             raise ClusterError("\n".join(problems))
-        variables = Variables(provider=self.name)
-        files = []
-        for pool in plan.pools:
-            block = node_pool(plan, pool, variables)
-            files.append(EmittedFile(path=f"{FOLDER}/{pool.name}.tf",
-                                     content=render([block], header=HEADER).encode(),
-                                     provider=self.name, pool=pool.name))
-        files += variables.files(FOLDER)
-        files.append(versions_file(FOLDER, self.name, "google", "hashicorp/google", ">= 5.0"))
-        return Emission(files=tuple(sorted(files, key=lambda f: f.path)),
-                        placeholders=tuple(variables.placeholders))
+        return module_emission(provider=self.name, folder=FOLDER, plan=plan, block=node_pool,
+                               name="google", source="hashicorp/google")
 
 
 def accelerator(pool: PoolPlan) -> str | None:
