@@ -7,24 +7,9 @@ UTF-8, no floats. Nothing about file layout, timestamps or tool versions enters 
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Any
+from envbuild.runtime.proof import canonical_bytes, digest
 
 HASH_ALGORITHMS = ("sha256", "blake3")
-
-
-def canonical_bytes(value: Any) -> bytes:
-    """Serialise plain data (dict, list, str, int, bool, None) to canonical JSON bytes."""
-    _reject_floats(value)
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-
-
-def digest(value: Any) -> str:
-    """The `sha256:<hex>` digest of a value's canonical bytes."""
-    return "sha256:" + hashlib.sha256(canonical_bytes(value)).hexdigest()
 
 
 def format_hash(algorithm: str, hexdigest: str) -> str:
@@ -42,15 +27,4 @@ def is_hash(text: str, *, algorithms: tuple[str, ...] = HASH_ALGORITHMS) -> bool
     )
 
 
-def _reject_floats(value: Any) -> None:
-    # Floats have no single canonical text form across languages; hashed data never holds one.
-    if isinstance(value, float):
-        raise TypeError("floats are not allowed in canonical data")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"canonical dict keys must be str, got {type(key).__name__}")
-            _reject_floats(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _reject_floats(item)
+__all__ = ["HASH_ALGORITHMS", "canonical_bytes", "digest", "format_hash", "is_hash"]

@@ -1,15 +1,34 @@
-"""Differences between two locks, per target."""
+"""Differences between two locks: by content, field by field, never by recorded hashes.
+
+Two locks whose recorded hashes agree can still differ (a hand edit that kept the old
+hashes): the comparison walks both documents and reports every differing value, and says
+first, for each side, whether its content matches its own hashes (`LockDiff.proof`).
+"""
 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from envbuild.errors import InputError
 from envbuild.lockfile import codec
 from envbuild.lockfile.model import Lock, LockedTarget
+from envbuild.lockfile.reader import Examined, examine, read
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FieldChange:
+    """One differing value: its dotted path and both sides (None: absent on that side)."""
+
+    path: str
+    old: Any
+    new: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "old": self.old, "new": self.new}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -20,14 +39,51 @@ class TargetDiff:
     removed: tuple[str, ...]
     changed: tuple[tuple[str, str, str], ...]  # (name, old version, new version)
     rehashed: tuple[str, ...]  # same version, different file or hash
+    fields: tuple[FieldChange, ...] = ()  # every differing value of the target's table
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "added": list(self.added), "removed": list(self.removed),
                 "changed": [{"name": n, "old": o, "new": w} for n, o, w in self.changed],
-                "rehashed": list(self.rehashed)}
+                "rehashed": list(self.rehashed), "fields": [f.as_dict() for f in self.fields]}
 
 
-def lock_from_git(path: Path, revision: str = "HEAD") -> Lock:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DatasetDiff:
+    name: str
+    status: str  # "added" | "removed" | "changed"
+    old: str | None  # digest
+    new: str | None
+    fields: tuple[FieldChange, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "old": self.old, "new": self.new,
+                "fields": [f.as_dict() for f in self.fields]}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LockDiff:
+    old: Examined
+    new: Examined
+    targets: tuple[TargetDiff, ...]
+    datasets: tuple[DatasetDiff, ...]
+    lock_fields: tuple[FieldChange, ...]  # project, indexes, image, hashes
+    proof: dict[str, tuple[str, ...]] = field(default_factory=dict)  # side -> failures
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.lock_fields or self.datasets or any(t.status != "same" for t in self.targets))
+
+    @property
+    def proved(self) -> bool:
+        return not any(self.proof.values())
+
+
+def read_side(path: Path) -> Examined:
+    """One side of a diff: parsed and checked, its proof recorded (not refused)."""
+    return read(path)
+
+
+def lock_from_git(path: Path, revision: str = "HEAD") -> Examined:
     """The lock at `path` as committed at `revision`."""
     folder = path.resolve().parent
     try:
@@ -39,36 +95,36 @@ def lock_from_git(path: Path, revision: str = "HEAD") -> Lock:
     except (subprocess.CalledProcessError, OSError, ValueError):
         raise InputError(f"{path}: no committed version at {revision} to compare with",
                          hint="pass both locks: envbuild diff OLD NEW") from None
-    return codec.loads(text, source=f"{revision}:{path.name}")
+    return examine(text, source=f"{revision}:{path.name}")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DatasetDiff:
-    name: str
-    status: str  # "added" | "removed" | "changed"
-    old: str | None  # digest
-    new: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "old": self.old, "new": self.new}
+def diff(old: Examined, new: Examined) -> LockDiff:
+    """Every difference of content between two locks, and each side's proof."""
+    a, b = old.lock, new.lock
+    top_old = {k: v for k, v in codec.to_document(a).items() if k not in ("targets", "datasets")}
+    top_new = {k: v for k, v in codec.to_document(b).items() if k not in ("targets", "datasets")}
+    return LockDiff(old=old, new=new, targets=tuple(diff_locks(a, b)), datasets=tuple(diff_datasets(a, b)),
+                    lock_fields=tuple(_walk(top_old, top_new, "")),
+                    proof={"old": old.failures, "new": new.failures})
 
 
 def diff_datasets(old: Lock, new: Lock) -> list[DatasetDiff]:
     out = []
     for name in sorted(set(old.datasets) | set(new.datasets)):
-        before = old.datasets.get(name, {}).get("digest")
-        after = new.datasets.get(name, {}).get("digest")
-        if before != after:
-            status = "added" if before is None else "removed" if after is None else "changed"
-            out.append(DatasetDiff(name=name, status=status, old=before, new=after))
+        before, after = old.datasets.get(name), new.datasets.get(name)
+        if before == after:
+            continue
+        status = "added" if before is None else "removed" if after is None else "changed"
+        out.append(DatasetDiff(name=name, status=status,
+                               old=before.get("digest") if before else None,
+                               new=after.get("digest") if after else None,
+                               fields=tuple(_walk(before or {}, after or {}, ""))))
     return out
 
 
 def diff_locks(old: Lock, new: Lock) -> list[TargetDiff]:
-    out = []
-    for name in sorted(set(old.targets) | set(new.targets)):
-        out.append(_diff_target(name, old.targets.get(name), new.targets.get(name)))
-    return out
+    return [_diff_target(name, old.targets.get(name), new.targets.get(name))
+            for name in sorted(set(old.targets) | set(new.targets))]
 
 
 def _diff_target(name: str, old: LockedTarget | None, new: LockedTarget | None) -> TargetDiff:
@@ -81,11 +137,32 @@ def _diff_target(name: str, old: LockedTarget | None, new: LockedTarget | None) 
                     if before[n].version != after[n].version)
     rehashed = tuple(n for n in both if before[n].version == after[n].version
                      and before[n].artifact != after[n].artifact)
-    if old is None:
-        status = "added"
-    elif new is None:
-        status = "removed"
-    else:
-        status = "same" if old.hash == new.hash else "changed"
+    fields = tuple(_walk(_keyed(old), _keyed(new), "")) if old and new else ()
+    status = "added" if old is None else "removed" if new is None else "changed" if fields else "same"
     return TargetDiff(name=name, status=status, added=added, removed=removed, changed=changed,
-                      rehashed=rehashed)
+                      rehashed=rehashed, fields=fields)
+
+
+def _keyed(target: LockedTarget | None) -> dict[str, Any]:
+    """The target's table with packages keyed by name and hardware rows by row id, so a
+    difference is named `packages.torch.artifact.size`, not by list position."""
+    if target is None:
+        return {}
+    table = codec.target_table(target)
+    table["packages"] = {p["name"]: p for p in table["packages"]}
+    table["hardware"] = {str(r.get("row_id")): r for r in table["hardware"]}
+    return table
+
+
+def _walk(old: Any, new: Any, path: str) -> Iterator[FieldChange]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            where = f"{path}.{key}" if path else key
+            if key not in old:
+                yield FieldChange(path=where, old=None, new=new[key])
+            elif key not in new:
+                yield FieldChange(path=where, old=old[key], new=None)
+            else:
+                yield from _walk(old[key], new[key], where)
+    elif old != new:
+        yield FieldChange(path=path, old=old, new=new)

@@ -23,7 +23,7 @@ class UnsafePath(InputError):
 
 def check_component(name: str, *, what: str) -> str:
     """`name` if it is one plain path component, else UnsafePath naming `what`."""
-    problem = _component_problem(name)
+    problem = component_problem(name)
     if problem:
         raise UnsafePath(f'{what} "{escape(name)}" {problem}',
                          hint="the value was edited or comes from a hostile source; regenerate it")
@@ -52,7 +52,8 @@ def relative(root: Path, relpath: str, *, what: str) -> Path:
     return inside(root, *relpath.split("/"), what=what)
 
 
-def _component_problem(name: str) -> str | None:
+def component_problem(name: str) -> str | None:
+    """Why `name` is not one plain path component (None when it is)."""
     if not name:
         return "is empty"
     if name in (".", ".."):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from envbuild.cli._boundary import emit_json
 from envbuild.cli._options import json_option
+
+if TYPE_CHECKING:
+    from envbuild.lockdiff import FieldChange, LockDiff, TargetDiff
 
 
 @click.command(epilog="""\b
@@ -20,44 +24,101 @@ Examples:
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the locks differ.")
 @json_option
 def diff(old: Path | None, new: Path | None, exit_code: bool, as_json: bool) -> None:
-    """Compare two locks, per target: packages added, removed, changed, re-hashed.
+    """Compare two locks by content, field by field: packages added, removed, changed,
+    re-hashed, and every other value that differs.
 
     With no argument, compares ./envbuild.lock with its version in git HEAD; with one,
-    compares that lock with its version in git HEAD.
+    compares that lock with its version in git HEAD. A side whose content does not match
+    its own hashes (edited by hand) is reported first, and the command exits 1.
     """
-    from envbuild.lockdiff import diff_datasets, diff_locks, lock_from_git
-    from envbuild.lockfile import load
+    from envbuild.lockdiff import diff as compare
+    from envbuild.lockdiff import lock_from_git, read_side
 
     if old is not None and new is None:
         new_path = old
         before = lock_from_git(old)
     else:
         new_path = new or Path("envbuild.lock")
-        before = load(old) if old else lock_from_git(new_path)
-    after = load(new_path)
-    diffs = diff_locks(before, after)
-    data = diff_datasets(before, after)
-    differs = before.lock_hash != after.lock_hash
+        before = read_side(old) if old else lock_from_git(new_path)
+    after = read_side(new_path)
+    result = compare(before, after)
     if as_json:
-        emit_json({"old_lock_hash": before.lock_hash, "new_lock_hash": after.lock_hash,
-                   "differs": differs, "targets": {d.name: d.as_dict() for d in diffs},
-                   "datasets": {d.name: d.as_dict() for d in data}})
+        emit_json(_document(result))
     else:
-        if not differs:
-            click.echo("locks are identical")
-        for d in diffs:
-            if d.status == "same":
-                continue
-            click.echo(f"target {d.name}: {d.status}")
-            for line in d.added:
-                click.echo(f"  + {line}")
-            for line in d.removed:
-                click.echo(f"  - {line}")
-            for n, o, w in d.changed:
-                click.echo(f"  ~ {n} {o} -> {w}")
-            for n in d.rehashed:
-                click.echo(f"  # {n}: same version, different file or hash")
-        for ds in data:
-            click.echo(f"dataset {ds.name}: {ds.status} ({ds.old or '-'} -> {ds.new or '-'})")
-    if exit_code and differs:
+        _render(result)
+    if not result.proved or (exit_code and result.differs):
         raise SystemExit(1)
+
+
+def _document(result: LockDiff) -> dict[str, Any]:
+    return {"old_lock_hash": result.old.lock.lock_hash, "new_lock_hash": result.new.lock.lock_hash,
+            "differs": result.differs, "proved": result.proved,
+            "proof": {side: list(failures) for side, failures in result.proof.items()},
+            "lock": [f.as_dict() for f in result.lock_fields],
+            "targets": {d.name: d.as_dict() for d in result.targets},
+            "datasets": {d.name: d.as_dict() for d in result.datasets}}
+
+
+def _render(result: LockDiff) -> None:
+    from envbuild.scrub import escape
+
+    def echo(line: str) -> None:
+        click.echo(escape(line))
+
+    for side, examined in (("old", result.old), ("new", result.new)):
+        if examined.failures:
+            click.secho(f"!! {side} lock does not prove: its content does not match its hashes "
+                        "(edited after `envbuild lock` wrote it)", fg="red", bold=True)
+            for failure in examined.failures:
+                echo(f"!!   {failure}")
+    if not result.differs:
+        click.echo("locks are identical")
+    for change in result.lock_fields:
+        echo(f"lock: {_field(change)}")
+    for d in result.targets:
+        if d.status != "same":
+            for line in _target_lines(d):
+                echo(line)
+    for ds in result.datasets:
+        echo(f"dataset {ds.name}: {ds.status} ({ds.old or '-'} -> {ds.new or '-'})")
+        for change in ds.fields:
+            if change.path != "digest" and ds.status == "changed":
+                echo(f"    {_field(change)}")
+
+
+def _target_lines(d: TargetDiff) -> list[str]:
+    """A target's summary (+ added, - removed, ~ version changed, # re-hashed, * other
+    values) with each package's differing fields under it, then the target's own fields."""
+    per_package: dict[str, list[FieldChange]] = {}
+    other: list[FieldChange] = []
+    for change in d.fields:
+        kind, _, rest = change.path.partition(".")
+        name, _, leaf = rest.partition(".")
+        if kind == "packages" and leaf:
+            per_package.setdefault(name, []).append(change)
+        elif not (kind == "packages" and (change.old is None or change.new is None)):
+            other.append(change)  # a whole package added or removed is its +/- line
+    lines = [f"target {d.name}: {d.status}"]
+
+    def details(name: str) -> None:
+        lines.extend(f"      {_field(c, strip=f'packages.{name}.')}" for c in per_package.get(name, [])
+                     if not c.path.endswith(".version"))
+
+    lines += [f"  + {line}" for line in d.added] + [f"  - {line}" for line in d.removed]
+    for n, o, w in d.changed:
+        lines.append(f"  ~ {n} {o} -> {w}")
+        details(n)
+    for n in d.rehashed:
+        lines.append(f"  # {n}: same version, different file or hash")
+        details(n)
+    for n in sorted(set(per_package) - {n for n, _, _ in d.changed} - set(d.rehashed)):
+        lines.append(f"  * {n}: same version and file, other values differ")
+        details(n)
+    return lines + [f"  {_field(change)}" for change in other]
+
+
+def _field(change: FieldChange, *, strip: str = "") -> str:
+    def show(value: Any) -> str:
+        return "(absent)" if value is None else str(value)
+
+    return f"{change.path.removeprefix(strip)}: {show(change.old)} -> {show(change.new)}"

@@ -20,7 +20,7 @@ from envbuild.hardware.facts import HardwareFacts, gpu_key
 from envbuild.hardware.rows import GpuRow
 from envbuild.hardware.versions import format_cuda, parse_cuda
 from envbuild.lockfile import Lock, LockedTarget
-from envbuild.lockfile.codec import target_document
+from envbuild.lockfile.codec import target_table
 from envbuild.runtime.target import payload
 
 LABEL_PREFIX = "envbuild.dev"
@@ -153,9 +153,8 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
         problems += pool_problems
         if pool_problems or target is None or row is None:
             continue
-        table = {k: v for k, v in target_document(target).items() if v is not None}
-        document = payload(table, name=target.name, lock_hash=inputs.lock.lock_hash,
-                           datasets=inputs.lock.datasets)
+        document = payload(target_table(target), name=target.name, lock_hash=inputs.lock.lock_hash,
+                           datasets=inputs.lock.datasets, base_digest=inputs.lock.base_digest)
         pools.append(PoolPlan(settings=pool, target=target, gpu=row, object_name=full,
                               image=image, document=document))
     if problems:

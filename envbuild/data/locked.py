@@ -1,12 +1,12 @@
-"""Read the `[datasets]` tables of a lock file and the listings they point to.
+"""The `[datasets]` tables of a proved lock, and the listings they point to.
 
-The data commands read the lock with tomllib on their own, so they need nothing of the
-package-lock code beyond the file.
+The lock comes through the one reader (`envbuild.lockfile.load`), which proves its hashes
+and has checked each table's values; a listing path is joined under the lock's folder only
+through `envbuild.safepath`.
 """
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 from envbuild.data.digest import parse_digest
 from envbuild.data.listing import Listing, parse_listing
 from envbuild.errors import CheckFailed, InputError
+from envbuild.safepath import relative
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -37,16 +38,11 @@ class LockedDataset:
 
 def load_locked(lock_path: Path) -> dict[str, LockedDataset]:
     """Every dataset in the lock; InputError naming the dotted key of a bad value."""
-    try:
-        with open(lock_path, "rb") as handle:
-            document = tomllib.load(handle)
-    except FileNotFoundError:
-        raise InputError(f"lock file {lock_path} does not exist", hint="run `envbuild lock` first") from None
-    except tomllib.TOMLDecodeError as error:
-        raise InputError(f"{lock_path}: not valid TOML: {error}") from None
-    tables = document.get("datasets", {})
-    if not isinstance(tables, dict):
-        raise InputError(f"{lock_path}: datasets must be a table")
+    from envbuild.lockfile import load
+
+    if not lock_path.exists():
+        raise InputError(f"lock file {lock_path} does not exist", hint="run `envbuild lock` first")
+    tables = load(lock_path).datasets
     return {name: _dataset(name, raw, lock_path) for name, raw in sorted(tables.items())}
 
 
@@ -70,7 +66,7 @@ def select(locked: Mapping[str, LockedDataset], names: Sequence[str], lock_path:
 
 def read_listing(dataset: LockedDataset, lock_path: Path) -> Listing:
     """The dataset's listing, checked against the digest the lock records."""
-    path = lock_path.parent / dataset.listing
+    path = relative(lock_path.parent, dataset.listing, what=f"dataset {dataset.name}: listing")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

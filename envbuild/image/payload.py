@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
-from envbuild.lockfile.codec import target_document
+from envbuild.lockfile.codec import target_table
 from envbuild.lockfile.model import Lock, LockedTarget
 from envbuild.lockfile.tomlemit import dumps
 
@@ -26,10 +27,12 @@ _HEADER = "# The lock of this image's target, written by `envbuild image`."
 
 
 def lock_text(lock: Lock, target: LockedTarget) -> bytes:
-    table = {k: v for k, v in target_document(target).items() if v is not None}
-    document = {"version": lock.version,
-                "project": {"name": lock.name, "python": lock.python},
-                "targets": {target.name: table}}
+    document: dict[str, Any] = {"version": lock.version,
+                                "project": {"name": lock.name, "python": lock.python},
+                                "targets": {target.name: target_table(target)}}
+    if lock.base_digest:
+        # The target hash covers the base it is built on: the image's verifier proves it.
+        document["image"] = {"base": lock.base, "base-digest": lock.base_digest}
     return dumps(document, header=_HEADER, inline=frozenset({"artifact"})).encode()
 
 

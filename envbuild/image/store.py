@@ -19,8 +19,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from envbuild.canonical import is_hash
 from envbuild.fileio import exclusive_lock
 from envbuild.paths import cache_dir
+from envbuild.safepath import UnsafePath, inside
+from envbuild.scrub import escape
 
 
 class Store:
@@ -34,7 +37,9 @@ class Store:
         return path
 
     def wheel_path(self, sha256: str, file: str) -> Path:
-        return self.root / "wheels" / "sha256" / _hex(sha256) / file
+        """Where the wheel `file` with this hash lives; the name (from a lock or an index)
+        must be one plain file name, so nothing outside the cache is ever read or removed."""
+        return inside(self.root, "wheels", "sha256", _hex(sha256), file, what="wheel file name")
 
     def blob_path(self, digest: str) -> Path:
         return self.root / "blobs" / "sha256" / _hex(digest)
@@ -80,7 +85,6 @@ class Store:
 
 
 def _hex(digest: str) -> str:
-    algorithm, _, hexpart = digest.partition(":")
-    if algorithm != "sha256" or len(hexpart) != 64:
-        raise ValueError(f"not a sha256 digest: {digest}")
-    return hexpart
+    if not is_hash(digest, algorithms=("sha256",)):
+        raise UnsafePath(f'"{escape(digest[:80])}" is not a sha256 digest')
+    return digest.partition(":")[2]

@@ -1,43 +1,41 @@
-"""The three kinds of hash: manifest input hash, target hash, lock hash.
+"""The hashes a lock records: per target, and the lock hash over the whole document.
 
-Each is a digest of canonical content (envbuild.canonical), never of file bytes: no
-timestamp, tool version, index location or dictionary order can change it.
+Both are digests of the lock's own content (canonical JSON, envbuild.canonical), never of
+file bytes and never of anything the lock does not hold: a lock proves itself, with no
+manifest at hand (`envbuild.lockfile.proof`). A target's hash covers every value of its
+table (and the image base digest it is built on); the lock hash covers every value of the
+document with each target's table standing in by its hash. The target hash's definition
+lives in the portable runtime (`envbuild.runtime.proof`) so that images prove their lock
+with the very same code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import dataclasses
 
-from envbuild.canonical import digest
-from envbuild.lockfile.model import SCHEMA_VERSION, LockedPackage
-
-
-def target_hash(*, inputs: Mapping[str, Any], driver_floor: str | None,
-                hardware: list[dict[str, Any]], packages: list[LockedPackage],
-                base_digest: str | None = None) -> str:
-    """What one target's environment is: its inputs, the facts consulted, the exact files,
-    and the image base it is built on (when the manifest names one)."""
-    extra = {"base-digest": base_digest} if base_digest else {}
-    return digest({
-        **extra,
-        "inputs": dict(inputs),
-        "driver-floor": driver_floor,
-        "hardware": hardware,
-        "packages": [
-            {"name": p.name, "version": p.version, "index": p.index,
-             "dependencies": list(p.dependencies), "kind": p.artifact.kind,
-             "file": p.artifact.file, "size": p.artifact.size, "hash": p.artifact.hash}
-            for p in packages
-        ],
-    })
+from envbuild.lockfile.model import Lock, LockedTarget
+from envbuild.runtime import proof
 
 
-def lock_hash(*, name: str, target_hashes: Mapping[str, str], dataset_digests: Mapping[str, str]) -> str:
-    """The whole environment: every target's hash and every dataset's digest."""
-    return digest({
-        "schema": SCHEMA_VERSION,
-        "name": name,
-        "targets": dict(target_hashes),
-        "datasets": dict(dataset_digests),
-    })
+def target_hash(target: LockedTarget, *, base_digest: str | None) -> str:
+    """What the target's recorded content hashes to (its `hash` field is not read)."""
+    from envbuild.lockfile.codec import target_table
+
+    return proof.target_hash(target_table(target), base_digest=base_digest)
+
+
+def lock_hash(lock: Lock) -> str:
+    """What the lock's recorded content hashes to (its `lock-hash` field is not read)."""
+    from envbuild.lockfile.codec import to_document
+
+    return proof.lock_hash(to_document(lock))
+
+
+def seal_target(target: LockedTarget, *, base_digest: str | None) -> LockedTarget:
+    """The target with its hash set from its content."""
+    return dataclasses.replace(target, hash=target_hash(target, base_digest=base_digest))
+
+
+def seal(lock: Lock) -> Lock:
+    """The lock with its lock hash set from its content (targets must be sealed already)."""
+    return dataclasses.replace(lock, lock_hash=lock_hash(lock))

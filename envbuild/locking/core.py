@@ -14,8 +14,8 @@ if TYPE_CHECKING:  # the network side loads only when a target is resolved
     from envbuild.indexclient import UrlMemo
     from envbuild.resolvers.interface import ResolvedPackage
 from envbuild.fileio import exclusive_lock, write_atomic
-from envbuild.lockfile import codec
-from envbuild.lockfile.hashes import lock_hash, target_hash
+from envbuild.lockfile import codec, reader
+from envbuild.lockfile.hashes import seal, seal_target
 from envbuild.lockfile.model import SCHEMA_VERSION, Artifact, Lock, LockedPackage, LockedTarget
 from envbuild.locking import inputs
 from envbuild.locking.hardware import check_resolution, validate_target
@@ -54,8 +54,8 @@ def check(manifest_path: Path, lock_path: Path) -> tuple[Lock, list[str]]:
     if not lock_path.exists():
         raise CheckFailed(f"{lock_path}: no lock file: the manifest has never been locked here",
                           hint="create it with `envbuild lock`")
-    lock = codec.load(lock_path)
-    return lock, inputs.staleness(manifest, lock, lock_path)
+    examined = reader.read(lock_path)
+    return examined.lock, inputs.staleness(manifest, examined, lock_path)
 
 
 def lock(options: LockOptions, progress: Progress) -> LockResult:
@@ -67,18 +67,19 @@ def lock(options: LockOptions, progress: Progress) -> LockResult:
                          hint=f"targets in {options.manifest_path.name}: {', '.join(manifest.targets)}")
     lock_path = options.lock_path
     with exclusive_lock(lock_path.parent / f".{lock_path.name}.flock"):
-        previous = codec.load(lock_path) if lock_path.exists() else None
+        examined = reader.read(lock_path) if lock_path.exists() else None
+        previous = examined.lock if examined else None
         forced = options.upgrade or bool(options.upgrade_packages)
-        if previous is not None and not forced and not manifest.datasets \
-                and not inputs.staleness(manifest, previous, lock_path):
-            return LockResult(lock=previous, written=False, resolved=(), warnings=())
+        if examined is not None and not forced and not manifest.datasets \
+                and not inputs.staleness(manifest, examined, lock_path):
+            return LockResult(lock=examined.lock, written=False, resolved=(), warnings=())
         # With datasets, every lock looks at them again (stat and ETag hints decide what
         # is re-read), so a changed dataset is re-hashed even when the manifest is not.
-        result = _relock(manifest, options, previous, progress)
+        result = _relock(manifest, options, examined, progress)
         if previous is not None and result.lock == previous:
             return LockResult(lock=previous, written=False, resolved=(), warnings=result.warnings)
         write_atomic(lock_path, codec.dump(result.lock).encode("utf-8"))
-        if inputs.staleness(manifest, result.lock, lock_path):
+        if inputs.staleness(manifest, reader.Examined(lock=result.lock, failures=()), lock_path):
             return result  # --target left another target stale: nothing to remember
         from envbuild.locking import fastpath
 
@@ -94,10 +95,15 @@ def _read_bytes(path: Path) -> bytes | None:
         return None
 
 
-def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
+def _relock(manifest: Manifest, options: LockOptions, examined: reader.Examined | None,
             progress: Progress) -> LockResult:
+    # A lock that does not prove gives preferences (its pins) and nothing else: no target is
+    # kept from it, no hash or dataset digest is reused.
+    previous = examined.lock if examined is not None and examined.proved else None
+    preferred = examined.lock if examined is not None else None
     _, per_target = inputs.all_input_hashes(manifest)
-    chosen = set(options.targets or manifest.targets)
+    # Nothing is kept from a lock that does not prove: every target is resolved again.
+    chosen = set(options.targets or manifest.targets) if previous is preferred else set(manifest.targets)
     forced = options.upgrade or bool(options.upgrade_packages)
     base_digest = _base_digest(manifest, previous, forced, progress)
     if previous is not None and base_digest != previous.base_digest:
@@ -123,7 +129,7 @@ def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
     memo = UrlMemo()
     with tempfile.TemporaryDirectory(prefix="envbuild-lock-") as scratch:
         def one(name: str) -> tuple[LockedTarget, list[str]]:
-            return _lock_target(manifest, name, per_target[name], previous, options,
+            return _lock_target(manifest, name, per_target[name], previous, preferred, options,
                                 Path(scratch) / name, memo, progress, base_digest)
 
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(todo)))) as pool:
@@ -133,11 +139,9 @@ def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
         targets[target.name] = target
         warnings.extend(target_warnings)
     datasets = _datasets(manifest, options.lock_path, previous, progress)
-    target_hashes = {n: t.hash for n, t in sorted(targets.items())}
-    result = Lock(
+    result = seal(Lock(
         version=SCHEMA_VERSION,
-        lock_hash=lock_hash(name=manifest.name, target_hashes=target_hashes,
-                            dataset_digests={n: str(d["digest"]) for n, d in datasets.items()}),
+        lock_hash="",
         # Over the input hashes actually recorded, so a target left stale keeps the lock stale.
         input_hash=inputs.input_hash(manifest, {n: t.input_hash for n, t in sorted(targets.items())}),
         name=manifest.name,
@@ -149,7 +153,7 @@ def _relock(manifest: Manifest, options: LockOptions, previous: Lock | None,
         datasets=datasets,
         base=manifest.registry_base,
         base_digest=base_digest,
-    )
+    ))
     memo.save()
     return LockResult(lock=result, written=True, resolved=tuple(sorted(todo)), warnings=tuple(warnings))
 
@@ -168,14 +172,15 @@ def _base_digest(manifest: Manifest, previous: Lock | None, forced: bool, progre
 
 
 def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock | None,
-                 options: LockOptions, workdir: Path, memo: UrlMemo,
+                 preferred: Lock | None, options: LockOptions, workdir: Path, memo: UrlMemo,
                  progress: Progress, base_digest: str | None) -> tuple[LockedTarget, list[str]]:
     from envbuild.resolvers import get_resolver
     from envbuild.resolvers.interface import ResolveRequest
 
     target = manifest.targets[name]
     old = previous.targets.get(name) if previous else None
-    preferences = {p.name: p.version for p in old.packages} if old else {}
+    pinned = preferred.targets.get(name) if preferred else None
+    preferences = {p.name: p.version for p in pinned.packages} if pinned else {}
     requirements = manifest.requirements_for(target)
     progress(f"resolving {name} ({target.platform}"
              + (f", cuda {target.cuda}" if target.cuda else "") + ")")
@@ -196,15 +201,14 @@ def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock 
                 for p in resolution.packages]
     target_in = inputs.target_inputs(manifest, target)
     hardware = list(report.consulted)
-    locked = LockedTarget(
+    locked = seal_target(LockedTarget(
         name=name,
-        hash=target_hash(inputs=target_in, driver_floor=report.driver_floor,
-                         hardware=hardware, packages=packages, base_digest=base_digest),
+        hash="",
         input_hash=input_hash, platform=target.platform, python=target.python,
         glibc=target.glibc, cuda=target.cuda, gpus=tuple(sorted(target.gpus)),
         driver_floor=report.driver_floor, resolver=target.resolver,
         requirements=tuple(target_in["requirements"]), hardware=tuple(hardware),
-        packages=tuple(packages))
+        packages=tuple(packages)), base_digest=base_digest)
     progress(f"locked {name}: {len(packages)} packages")
     warnings = list(report.warnings)
     if target.cuda and torch is not None and torch_requires is None:

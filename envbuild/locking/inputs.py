@@ -7,13 +7,16 @@ them (a mirror must not make a lock stale), index names and flags are.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
 
 from envbuild.canonical import digest
-from envbuild.lockfile.model import SCHEMA_VERSION, Lock, LockedTarget
+from envbuild.lockfile.model import SCHEMA_VERSION, Lock
 from envbuild.manifest.model import DEFAULT_INDEX, Manifest, Target
+
+if TYPE_CHECKING:
+    from envbuild.lockfile.reader import Examined
 
 
 def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
@@ -66,10 +69,12 @@ def all_input_hashes(manifest: Manifest) -> tuple[str, dict[str, str]]:
     return input_hash(manifest, per_target), per_target
 
 
-def staleness(manifest: Manifest, lock: Lock, lock_path: Path) -> list[str]:
-    """Why the lock no longer matches the manifest, one line per reason; empty when current."""
+def staleness(manifest: Manifest, examined: Examined, lock_path: Path) -> list[str]:
+    """Why the lock no longer matches the manifest, one line per reason; empty when current.
+    A lock that does not prove (its content does not match its hashes) says so first."""
+    lock = examined.lock
     overall, per_target = all_input_hashes(manifest)
-    reasons: list[str] = []
+    reasons: list[str] = list(examined.failures)
     if lock.name != manifest.name:
         reasons.append(f'project name changed: "{lock.name}" -> "{manifest.name}"')
     if lock.python != manifest.python:
@@ -82,8 +87,6 @@ def staleness(manifest: Manifest, lock: Lock, lock_path: Path) -> list[str]:
         locked = lock.targets[name]
         if locked.input_hash != per_target[name]:
             reasons.append(_target_change(name, manifest, locked.requirements, locked))
-        else:
-            reasons.extend(_integrity(name, manifest, locked, lock.base_digest))
         reasons.extend(hardware_changes(name, locked.hardware))
     if manifest.datasets or lock.datasets:
         from envbuild.data.lockstate import check_locked
@@ -94,36 +97,15 @@ def staleness(manifest: Manifest, lock: Lock, lock_path: Path) -> list[str]:
         reasons.append(f"image base changed: {lock.base or '-'} -> {manifest.registry_base or '-'}")
     if not reasons and lock.input_hash != overall:
         reasons.append("the manifest's inputs changed")
-    if not reasons and lock.lock_hash != _lock_hash_of(lock):
-        reasons.append("the lock hash does not match the lock's content (edited by hand?)")
     return reasons
 
 
 def target_is_current(manifest: Manifest, lock: Lock, name: str, input_hash: str) -> bool:
-    """Whether a locked target can be kept as it is by a re-lock."""
+    """Whether a locked target of a proved lock can be kept as it is by a re-lock."""
     locked = lock.targets[name]
-    return (locked.input_hash == input_hash and not _integrity(name, manifest, locked, lock.base_digest)
+    return (locked.input_hash == input_hash
+            and list(locked.requirements) == target_inputs(manifest, manifest.targets[name])["requirements"]
             and not hardware_changes(name, locked.hardware))
-
-
-def _integrity(name: str, manifest: Manifest, locked: LockedTarget, base_digest: str | None) -> list[str]:
-    """A lock whose inputs match can still have been edited: recompute what it claims."""
-    from envbuild.lockfile.hashes import target_hash
-
-    inputs = target_inputs(manifest, manifest.targets[name])
-    claimed = target_hash(inputs=inputs, driver_floor=locked.driver_floor,
-                          hardware=list(locked.hardware), packages=list(locked.packages),
-                          base_digest=base_digest)
-    if claimed != locked.hash or list(locked.requirements) != inputs["requirements"]:
-        return [f'target "{name}": its recorded content does not match its hash (edited by hand?)']
-    return []
-
-
-def _lock_hash_of(lock: Lock) -> str:
-    from envbuild.lockfile.hashes import lock_hash
-
-    return lock_hash(name=lock.name, target_hashes={n: t.hash for n, t in sorted(lock.targets.items())},
-                     dataset_digests={n: str(d.get("digest")) for n, d in sorted(lock.datasets.items())})
 
 
 def _target_change(name: str, manifest: Manifest, locked_reqs: tuple[str, ...], locked: Any) -> str:

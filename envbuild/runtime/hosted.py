@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envbuild.errors import ExternalError, InputError
+from envbuild.errors import CheckFailed, ExternalError, InputError
 from envbuild.paths import cache_dir
 from envbuild.runtime.target import (
+    LockNotProved,
     RuntimeInputError,
     TargetSpec,
     choose_target,
@@ -141,7 +142,7 @@ def check_datasets(spec: TargetSpec, lock_path: Path,
 
 def _target_document(request: VerifyRequest, environ: Mapping[str, str]) -> dict[str, Any]:
     from envbuild.lockfile import load
-    from envbuild.lockfile.codec import target_document
+    from envbuild.lockfile.codec import target_table
 
     lock = load(request.lock_path)
     try:
@@ -149,8 +150,8 @@ def _target_document(request: VerifyRequest, environ: Mapping[str, str]) -> dict
                              source=str(request.lock_path))
     except RuntimeInputError as error:
         raise InputError(str(error), hint="list them with `envbuild show`") from None
-    table = {k: v for k, v in target_document(lock.targets[name]).items() if v is not None}
-    return payload(table, name=name, lock_hash=lock.lock_hash, datasets=lock.datasets)
+    return payload(target_table(lock.targets[name]), name=name, lock_hash=lock.lock_hash, datasets=lock.datasets,
+                   base_digest=lock.base_digest)
 
 
 def _spec(document: dict[str, Any]) -> TargetSpec:
@@ -158,6 +159,8 @@ def _spec(document: dict[str, Any]) -> TargetSpec:
         return spec_from_payload(document, source="envbuild.lock")
     except RuntimeInputError as error:
         raise InputError(str(error)) from None
+    except LockNotProved as error:
+        raise CheckFailed(str(error)) from None
 
 
 def _verify_in(python: Path, document: dict[str, Any], options: VerifyOptions,

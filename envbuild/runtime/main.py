@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .environment import DEFAULT_ALLOW
-from .target import RuntimeInputError, TargetSpec, read_lock, spec_from_payload
+from .target import LockNotProved, RuntimeInputError, TargetSpec, read_lock, spec_from_payload
 from .verdict import Verdict
 from .verifier import VerifyOptions, verify
 
@@ -95,6 +95,9 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         if args.command == "verify":
             return _report(verdict, as_json="--json" in args.flags)
         return _run(spec, verdict, args, env)
+    except LockNotProved as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 1
     except (RuntimeInputError, ValueError) as error:  # ValueError: a bad profile or seed
         sys.stderr.write(f"error: {error}\n{USAGE if isinstance(error, RuntimeInputError) else ''}")
         return BAD_INPUT

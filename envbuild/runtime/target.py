@@ -22,6 +22,10 @@ class RuntimeInputError(Exception):
     """Bad input to the verifier or the runner (exit 2): a lock, a target, an option."""
 
 
+class LockNotProved(Exception):
+    """The lock's content does not match its recorded hashes (exit 1)."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LockedDist:
     name: str  # normalised as the lock writes it
@@ -78,15 +82,29 @@ def read_lock(path: Path, requested: str | None, environ: Mapping[str, str]) -> 
 
 def spec_from_lock_document(data: Mapping[str, Any], requested: str | None,
                             environ: Mapping[str, str], *, source: str) -> TargetSpec:
+    """The chosen target of a whole lock (or an image's one-target lock), proved first:
+    every target hash, and the lock hash where the document has one."""
+    from .proof import prove_document
+
     targets = data.get("targets")
     if not isinstance(targets, dict):
         raise RuntimeInputError(f"{source}: expected a table in 'targets'")
     name = choose_target(sorted(targets), requested, environ, source=source)
+    failures = prove_document(data)
+    if failures:
+        raise _not_proved(source, failures)
     lock_hash = data.get("lock-hash")
     datasets = data.get("datasets", {})
     return spec_from_table(name=name, table=targets[name],
                            lock_hash=lock_hash if isinstance(lock_hash, str) else None,
                            datasets=datasets if isinstance(datasets, dict) else {}, source=source)
+
+
+def _not_proved(source: str, failures: list[str]) -> LockNotProved:
+    lines = "".join(f"\n  {f}" for f in failures)
+    return LockNotProved(f"{source}: the lock does not prove; its content does not match its "
+                         f"hashes:{lines}\nhint: it was edited or damaged after `envbuild lock` "
+                         "wrote it; re-create it with `envbuild lock`")
 
 
 def spec_from_table(*, name: str, table: Any, lock_hash: str | None,
@@ -117,15 +135,25 @@ def spec_from_table(*, name: str, table: Any, lock_hash: str | None,
 
 
 def payload(spec_table: Mapping[str, Any], *, name: str, lock_hash: str | None,
-            datasets: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON document `--target-json` reads: one target table and what surrounds it."""
+            datasets: Mapping[str, Any], base_digest: str | None) -> dict[str, Any]:
+    """The JSON document `--target-json` reads: one target table and what surrounds it
+    (the base digest is part of the target hash, so the table can be proved)."""
     return {"target": name, "table": dict(spec_table), "lock_hash": lock_hash,
-            "datasets": dict(datasets)}
+            "datasets": dict(datasets), "base_digest": base_digest}
 
 
 def spec_from_payload(data: Any, *, source: str) -> TargetSpec:
+    """The target of a `--target-json` document, its table proved against its hash."""
+    from .proof import prove_target
+
     if not isinstance(data, dict) or not isinstance(data.get("target"), str):
         raise RuntimeInputError(f"{source}: expected a target document with 'target' and 'table'")
+    base_digest = data.get("base_digest")
+    if isinstance(data.get("table"), dict):
+        failure = prove_target(data["target"], data["table"],
+                               base_digest=base_digest if isinstance(base_digest, str) else None)
+        if failure:
+            raise _not_proved(source, [failure])
     lock_hash = data.get("lock_hash")
     datasets = data.get("datasets") or {}
     return spec_from_table(name=data["target"], table=data.get("table"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.helpers import Result, run_cli
-from tests.runtime.envs import LOCK_HASH, TARGET_HASH, target, write_lock
+from tests.runtime.envs import target, write_lock
 
 DIGEST = "sha256:" + "1" * 64
 IMAGE = f"registry.example.com/team/app@{DIGEST}"
@@ -62,4 +62,4 @@ def run_cluster(project: Path, *args: str, image: str | None = IMAGE) -> Result:
     return run_cli(argv)
 
 
-__all__ = ["DIGEST", "IMAGE", "LOCK_HASH", "TARGET_HASH", "run_cluster", "write_project"]
+__all__ = ["DIGEST", "IMAGE", "run_cluster", "write_project"]

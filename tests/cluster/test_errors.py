@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from envbuild.cluster.images import write_record
+from envbuild.lockfile import load
 from tests.cluster.support import CLUSTER, RUN, TARGETS, run_cluster, write_project
 
 NOTHING = "hint: nothing was written; fix the problems above\n"
@@ -116,10 +117,11 @@ def test_an_image_of_an_older_lock_is_refused(tmp_path: Path) -> None:
     write_record(project / "envbuild.lock", "h100", ref="registry.example.com/team/app",
                  digest="sha256:" + "2" * 64, image_hash="sha256:" + "3" * 64, target_hash=old)
     result = run_cluster(project, image=None)
+    locked = load(project / "envbuild.lock").targets["h100"].hash
     assert result.code == 2
     assert result.err == (
         'error: target "h100": the image in envbuild.lock.d/images.json was built from target '
-        f"hash {old}, the lock has sha256:{'cd' * 32}; run `envbuild image --push --target h100` "
+        f"hash {old}, the lock has {locked}; run `envbuild image --push --target h100` "
         "or pass --image\n" + NOTHING)
 
 

@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 
 from tests.cluster.support import CLUSTER, DIGEST, IMAGE, RUN, run_cluster, write_project
+from tests.runtime.envs import lock_hash_of
 
 yaml = pytest.importorskip("yaml", reason="PyYAML reads the emitted YAML back")
-LOCK_HASH = "sha256:" + "ef" * 32
+
+
+def lock_hash(project: Path) -> str:
+    return lock_hash_of(project / "envbuild.lock")
 
 
 def emitted(project: Path, *args: str) -> list[dict[str, Any]]:
@@ -53,7 +57,7 @@ def test_job_runs_the_image_by_digest_behind_the_preflight(project: Path) -> Non
     assert container["resources"] == {"limits": {"nvidia.com/gpu": 8}}
     command = container["command"]
     assert command[:4] == ["python3", "-I", "/opt/envbuild/runtime", "run"]
-    assert command[command.index("--lock-hash") + 1] == LOCK_HASH
+    assert command[command.index("--lock-hash") + 1] == lock_hash(project)
     assert command[command.index("--") + 1:] == [
         "torchrun", "--nproc-per-node=8", "--nnodes=2", "--node-rank=$(NODE_RANK)",
         "--master-addr=demo-h100-0.demo-h100", "--master-port=29500", "-m", "train"]
@@ -71,11 +75,11 @@ def test_job_runs_the_image_by_digest_behind_the_preflight(project: Path) -> Non
 def test_lock_hash_in_full_and_as_a_valid_label(project: Path) -> None:
     job = by_kind(emitted(project))["Job"]
     for meta in (job["metadata"], job["spec"]["template"]["metadata"]):
-        assert meta["annotations"]["envbuild.dev/lock-hash"] == LOCK_HASH
+        assert meta["annotations"]["envbuild.dev/lock-hash"] == lock_hash(project)
         label = meta["labels"]["envbuild.dev/lock-hash"]
         assert len(label) == 63 and ":" not in label
         assert re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", label)
-        assert label == "sha256-" + LOCK_HASH.removeprefix("sha256:")[:56]
+        assert label == "sha256-" + lock_hash(project).removeprefix("sha256:")[:56]
 
 
 def test_node_affinity_on_gfd_product_and_driver_floor(project: Path) -> None:
@@ -105,7 +109,7 @@ def test_affinity_on_compute_capability(tmp_path: Path) -> None:
 def test_config_map_holds_the_runner_target_document(project: Path) -> None:
     config = by_kind(emitted(project))["ConfigMap"]
     document = json.loads(config["data"]["target.json"])
-    assert document["target"] == "h100" and document["lock_hash"] == LOCK_HASH
+    assert document["target"] == "h100" and document["lock_hash"] == lock_hash(project)
     from envbuild.runtime.target import spec_from_payload
 
     spec = spec_from_payload(document, source="configmap")
@@ -163,4 +167,4 @@ def test_container_command_verifies_then_starts_the_run_command(tmp_path: Path) 
     assert done.stdout == ("torchrun started: --nproc-per-node=8 --nnodes=2 --node-rank=0 "
                            "--master-addr=demo-h100-0.demo-h100 --master-port=29500 -m train\n")
     record = json.loads((tmp_path / "run.json").read_text())
-    assert record["lock_hash"] == LOCK_HASH and record["started"] is True
+    assert record["lock_hash"] == lock_hash(project) and record["started"] is True

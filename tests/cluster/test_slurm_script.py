@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.support import CLUSTER, DIGEST, run_cluster, write_project
+from tests.runtime.envs import lock_hash_of
 
 
 def emit(tmp_path: Path, slurm: str) -> str:
@@ -41,7 +42,7 @@ def test_venv_mode_runs_envbuild_run_on_the_venv(tmp_path: Path) -> None:
     text = emit(tmp_path, 'mode = "venv"\nvenv = "/shared/venvs/h100"')
     assert "ENVBUILD_VENV=${ENVBUILD_VENV:-/shared/venvs/h100}" in text
     assert ('envbuild run -f envbuild.toml --lock envbuild.lock --target h100 --lock-hash '
-            f"sha256:{'ef' * 32} --python \"$ENVBUILD_VENV/bin/python\" -- \\\n") in text
+            f"{lock_hash_of(tmp_path / 'envbuild.lock')} --python \"$ENVBUILD_VENV/bin/python\" -- \\\n") in text
     assert "--container-image" not in text
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from envbuild.data.lockstate import lock_datasets
 from envbuild.data.manifest import DatasetSpec
-from envbuild.lockfile.tomlemit import dumps
+from tests.support.locks import make_lock, write_lock
 
 
 def make_tree(root: Path, files: Mapping[str, bytes]) -> Path:
@@ -25,7 +25,7 @@ def lock(
     previous: Mapping[str, Mapping[str, Any]] | None = None,
     messages: list[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Lock `specs` as the lead's lock code does: tables under [datasets] in envbuild.lock."""
+    """Lock `specs` as `envbuild lock` does: tables under [datasets] of a sealed envbuild.lock."""
     sink = messages if messages is not None else []
     tables = lock_datasets(
         specs,
@@ -34,7 +34,7 @@ def lock(
         previous=previous,
         progress=sink.append,
     )
-    (tmp / "envbuild.lock").write_text(dumps({"datasets": tables}))
+    write_lock(tmp / "envbuild.lock", make_lock(datasets=tables))
     return tables
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from envbuild.canonical import digest
-from envbuild.lockfile import Artifact, Lock, LockedPackage, LockedTarget, dump
+from envbuild.lockfile import Artifact, LockedPackage, LockedTarget, dump
 from tests.support.indexserver import IndexServer
+from tests.support.locks import make_lock
 from tests.support.wheelfactory import DistSpec, build_wheel
 
 X86 = "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
@@ -69,17 +70,14 @@ class Project:
             dists: Sequence[DistSpec] = spec["packages"]
             packages = tuple(sorted((self._locked(d, tamper) for d in dists),
                                     key=lambda p: p.name))
-            thash = digest([name, [[p.name, p.artifact.hash] for p in packages]])
             targets[name] = LockedTarget(
-                name=name, hash=thash, input_hash=thash, platform=str(spec["platform"]),
+                name=name, hash="", input_hash=digest(name), platform=str(spec["platform"]),
                 python="3.11", glibc="2.28", cuda=spec.get("cuda"),
                 gpus=("A10G",) if spec.get("cuda") else (), driver_floor=None, resolver="uv",
                 requirements=(), hardware=(), packages=packages)
-        h = digest(sorted(t.hash for t in targets.values()))
-        self.lock.write_text(dump(Lock(version=1, lock_hash=h, input_hash=h, name="imgtest",
-                                       python="3.11", exclude_newer=None,
-                                       indexes={"local": {"exclude-newer-exempt": False}},
-                                       targets=targets)))
+        lock = make_lock(targets.values(), name="imgtest", python="3.11",
+                         indexes={"local": {"exclude-newer-exempt": False}})
+        self.lock.write_text(dump(lock))
 
     def _locked(self, spec: DistSpec, tamper: str | None) -> LockedPackage:
         path = build_wheel(spec, self.wheel_dir)

@@ -4,6 +4,7 @@ import pytest
 
 from envbuild.canonical import canonical_bytes, digest, is_hash
 from envbuild.lockfile import (
+    SCHEMA_VERSION,
     Artifact,
     Lock,
     LockedPackage,
@@ -25,7 +26,7 @@ def sample_lock() -> Lock:
                           glibc="2.28", cuda="12.1", gpus=("A10G",), driver_floor="530.30.02",
                           resolver="uv", requirements=("torch==2.5.1",),
                           hardware=({"row_id": "cuda:12.1", "driver_min": "530.30.02"},), packages=(pkg,))
-    return Lock(version=1, lock_hash=H, input_hash=H, name="demo", python="3.11",
+    return Lock(version=SCHEMA_VERSION, lock_hash=H, input_hash=H, name="demo", python="3.11",
                 exclude_newer="2025-06-01T00:00:00Z",
                 indexes={"default": {"exclude-newer-exempt": False},
                          "pytorch-cu121": {"exclude-newer-exempt": True}},
@@ -47,7 +48,7 @@ def test_dump_is_canonical_toml_with_one_table_per_package() -> None:
 
 
 def test_newer_schema_is_refused_with_hint() -> None:
-    text = dump(sample_lock()).replace("version = 1", "version = 9", 1)
+    text = dump(sample_lock()).replace(f"version = {SCHEMA_VERSION}", "version = 9", 1)
     with pytest.raises(LockFormatError) as info:
         loads(text)
     assert "newer than this envbuild reads" in info.value.message

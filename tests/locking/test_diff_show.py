@@ -27,8 +27,15 @@ def test_diff_reports_changes_per_target(eb_env: dict[str, str], tmp_path: Path)
     assert run_cli(["lock", "-f", str(manifest), "--upgrade"]).code == 0
     result = run_cli(["diff", str(old), str(tmp_path / "envbuild.lock")])
     assert result.code == 0
-    assert result.out.splitlines() == ["target arm: changed", "  - filelock 3.16.1", "  ~ beta 1.0 -> 2.0",
-                                       "target linux: changed", "  ~ beta 1.0 -> 2.0"]
+    lines = result.out.splitlines()
+    arm = lines.index("target arm: changed")
+    beta = ["  ~ beta 1.0 -> 2.0",
+            "      artifact.file: beta-1.0-py3-none-any.whl -> beta-2.0-py3-none-any.whl"]
+    assert lines[arm + 1:arm + 4] == ["  - filelock 3.16.1", *beta]
+    assert "  requirements: ['alpha', 'filelock'] -> ['alpha']" in lines
+    assert "lock: project.exclude-newer: 2024-03-01T00:00:00Z -> 2025-01-01T00:00:00Z" in lines
+    linux = lines.index("target linux: changed")
+    assert lines[linux + 1:linux + 3] == beta
     data = json.loads(run_cli(["diff", "--json", str(old), str(tmp_path / "envbuild.lock")]).out)
     assert data["differs"] is True
     assert data["targets"]["linux"]["changed"] == [{"name": "beta", "old": "1.0", "new": "2.0"}]

@@ -10,13 +10,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from envbuild.lockfile import Artifact, Lock, LockedPackage, LockedTarget, dump
+from envbuild.lockfile import Artifact, LockedPackage, LockedTarget
+from envbuild.lockfile.hashes import seal_target
+from tests.support import locks
 from tests.support.fixtures import hermetic_environ
 from tests.support.wheelfactory import DistSpec, build_wheel
 
 H = "sha256:" + "ab" * 32
-TARGET_HASH = "sha256:" + "cd" * 32
-LOCK_HASH = "sha256:" + "ef" * 32
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
 H100_ROW: dict[str, Any] = {
     "row_id": "gpu:H100", "name": "H100", "compute_capability": "9.0", "first_cuda": "11.8",
@@ -82,24 +82,27 @@ def sys_path(python: Path) -> tuple[str, ...]:
 def target(name: str, packages: Mapping[str, str], *, python: str = PY, cuda: str | None = None,
            gpus: tuple[str, ...] = (), driver_floor: str | None = None,
            hardware: tuple[dict[str, Any], ...] = ()) -> LockedTarget:
-    return LockedTarget(
-        name=name, hash=TARGET_HASH, input_hash=H, platform="linux/amd64", python=python,
+    return seal_target(LockedTarget(
+        name=name, hash="", input_hash=H, platform="linux/amd64", python=python,
         glibc="2.28", cuda=cuda, gpus=gpus, driver_floor=driver_floor, resolver="uv",
         requirements=tuple(sorted(packages)), hardware=hardware,
         packages=tuple(
             LockedPackage(name=_norm(n), version=v, index="default", dependencies=(),
-                          artifact=Artifact(kind="wheel", file=f"{n}-{v}-py3-none-any.whl",
+                          artifact=Artifact(kind="wheel", file=f"{_wheel_name(n)}-{v}-py3-none-any.whl",
                                             size=1, hash=H))
-            for n, v in sorted(packages.items(), key=lambda item: _norm(item[0]))))
+            for n, v in sorted(packages.items(), key=lambda item: _norm(item[0])))), base_digest=None)
 
 
 def write_lock(path: Path, *targets: LockedTarget,
                datasets: dict[str, dict[str, Any]] | None = None) -> Path:
-    lock = Lock(version=1, lock_hash=LOCK_HASH, input_hash=H, name="demo", python=PY,
-                exclude_newer=None, indexes={"default": {"exclude-newer-exempt": False}},
-                targets={t.name: t for t in targets}, datasets=datasets or {})
-    path.write_text(dump(lock), encoding="utf-8")
-    return path
+    """A lock sealed with envbuild's own hash code, so every reader proves it."""
+    return locks.write_lock(path, locks.make_lock(targets, python=PY, datasets=datasets))
+
+
+def lock_hash_of(path: Path) -> str:
+    from envbuild.lockfile import load
+
+    return load(path).lock_hash
 
 
 def gpu_targets(packages: Mapping[str, str]) -> tuple[LockedTarget, ...]:
@@ -125,3 +128,13 @@ CLEAN_ENV_KEYS = ("ENVBUILD_TARGET", "ENVBUILD_NO_HARDWARE", "ENVBUILD_NVML_PROB
 
 def clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in CLEAN_ENV_KEYS}
+
+
+def _wheel_name(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "_", name)
+
+
+CPU_HASH = target("cpu", BASE).hash  # the hash of the `cpu` target most tests lock
+H100_HASH = gpu_targets(BASE)[1].hash

@@ -14,7 +14,7 @@ from envbuild.runtime.hardware import check_hardware
 from envbuild.runtime.target import read_lock
 from envbuild.runtime.versions import at_least, same_version
 from tests.helpers import run_cli
-from tests.runtime.envs import BASE, FIXTURES, H100_ROW, TARGET_HASH, gpu_targets, write_lock
+from tests.runtime.envs import BASE, FIXTURES, H100_HASH, H100_ROW, gpu_targets, write_lock
 
 NO_GPU = ("no-gpu: no GPU found ({why}); target h100 needs H100; on machines without GPUs "
           "pass --no-hardware (or set ENVBUILD_NO_HARDWARE=1)")
@@ -34,7 +34,7 @@ def verify_on(lock: Path, python: Path, probe: str, monkeypatch: pytest.MonkeyPa
 
 def test_h100_host_passes(lock: Path, golden_venv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert verify_on(lock, golden_venv, "h100-8x.json", monkeypatch, "--target", "h100") == (
-        0, f"verified: target h100 ({TARGET_HASH})\n")
+        0, f"verified: target h100 ({H100_HASH})\n")
 
 
 def test_old_driver_fails_naming_driver_and_floor(lock: Path, golden_venv: Path,
@@ -61,7 +61,7 @@ def test_no_gpus_fails_unless_no_hardware(lock: Path, golden_venv: Path,
     assert verify_on(lock, golden_venv, "no-gpus.json", monkeypatch, "--target", "h100",
                      "--no-hardware") == (0, (
         "note: hardware not checked (--no-hardware)\n"
-        f"verified: target h100 ({TARGET_HASH})\n"))
+        f"verified: target h100 ({H100_HASH})\n"))
     monkeypatch.setenv("ENVBUILD_NO_HARDWARE", "1")
     assert verify_on(lock, golden_venv, "no-gpus.json", monkeypatch, "--target", "h100")[0] == 0
 

@@ -12,9 +12,9 @@ from envbuild.runtime.bundle import write_zipapp
 from tests.helpers import run_cli
 from tests.runtime.envs import (
     BASE,
-    LOCK_HASH,
-    TARGET_HASH,
+    CPU_HASH,
     clean_environ,
+    lock_hash_of,
     pip_install,
     target,
     write_lock,
@@ -62,14 +62,14 @@ def test_success_writes_the_record_and_returns_the_child_status(
         lock: Path, golden_venv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVBUILD_IMAGE_DIGEST", "sha256:" + "77" * 32)
     marker, record = tmp_path / "marker.json", tmp_path / "runs" / "run.json"
-    code, _ = envbuild_run(lock, golden_venv, record, marker, 3, "--lock-hash", LOCK_HASH)
+    code, _ = envbuild_run(lock, golden_venv, record, marker, 3, "--lock-hash", lock_hash_of(lock))
     assert code == 3
     assert json.loads(marker.read_text()) == {
         "PYTHONHASHSEED": "0", "CUBLAS_WORKSPACE_CONFIG": ":4096:8", "TF_DETERMINISTIC_OPS": "1",
         "XLA_FLAGS": "--xla_gpu_deterministic_ops=true", "ENVBUILD_DETERMINISTIC": "1", "ENVBUILD_SEED": "0"}
     doc = json.loads(record.read_text())
     assert doc["command"] == [str(golden_venv), "-c", CHILD, str(marker), "3"]
-    assert (doc["lock_hash"], doc["target"], doc["target_hash"]) == (LOCK_HASH, "cpu", TARGET_HASH)
+    assert (doc["lock_hash"], doc["target"], doc["target_hash"]) == (lock_hash_of(lock), "cpu", CPU_HASH)
     assert doc["image_digest"] == "sha256:" + "77" * 32
     assert doc["datasets"] == {"val": DIGEST}
     assert (doc["started"], doc["exit_status"]) == (True, 3)

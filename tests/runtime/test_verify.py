@@ -15,10 +15,10 @@ from envbuild.runtime.verifier import VerifyOptions, verify
 from tests.helpers import run_cli
 from tests.runtime.envs import (
     BASE,
-    LOCK_HASH,
-    TARGET_HASH,
+    CPU_HASH,
     clean_environ,
     gpu_targets,
+    lock_hash_of,
     pip_install,
     pip_uninstall,
     site_packages,
@@ -27,7 +27,7 @@ from tests.runtime.envs import (
     write_lock,
 )
 
-OK = f"note: target cpu is a CPU target: hardware not checked\nverified: target cpu ({TARGET_HASH})\n"
+OK = f"note: target cpu is a CPU target: hardware not checked\nverified: target cpu ({CPU_HASH})\n"
 
 
 @pytest.fixture
@@ -126,8 +126,9 @@ def test_lock_hash_must_match(lock: Path, golden_venv: Path) -> None:
     other = "sha256:" + "00" * 32
     code, _, err = verify_cli(lock, golden_venv, "--lock-hash", other)
     assert code == 1
-    assert err.splitlines()[-1] == f"  lock-hash: the lock's hash is {LOCK_HASH}, expected {other}"
-    assert verify_cli(lock, golden_venv, "--lock-hash", LOCK_HASH)[0] == 0
+    actual = lock_hash_of(lock)
+    assert err.splitlines()[-1] == f"  lock-hash: the lock's hash is {actual}, expected {other}"
+    assert verify_cli(lock, golden_venv, "--lock-hash", actual)[0] == 0
 
 
 def test_json_lists_every_mismatch(lock: Path, venv: Path, wheels: Path) -> None:
