@@ -1,7 +1,9 @@
 """The manifest's `[image]` table as frozen data, validated with file, line and fix.
 
-The general manifest loader accepts `[image]` without looking inside; this module owns
-its keys so that image settings change with the image builder and nothing else.
+The manifest package parses every section; the image builder reads the result through
+`envbuild.image.settings`, so image/ imports manifest/ and not the reverse (only the
+image-reference parser, a leaf module that imports nothing of envbuild's but its errors,
+is borrowed to check `base` and `repository`).
 """
 
 from __future__ import annotations
@@ -39,18 +41,9 @@ class ImageSettings:
                 "python": self.python}
 
 
-def load_image_settings(manifest_path: Path) -> ImageSettings:
-    """Read `[image]` from the manifest (all of it is optional). Raises ProblemsError."""
-    from envbuild.manifest.load import parse_toml, read_manifest_text
-
-    text = read_manifest_text(manifest_path)
-    data = parse_toml(text, file=manifest_path.name)
-    return parse_image_settings(data.get("image", {}), file=manifest_path.name,
-                                lines=LineIndex(text), folder=manifest_path.parent)
-
-
 def parse_image_settings(table: Any, *, file: str, lines: LineIndex,
                          folder: Path) -> ImageSettings:
+    """`[image]` as ImageSettings; raises ProblemsError naming each bad key and its line."""
     problems: list[Problem] = []
 
     def problem(key: str, message: str) -> None:
