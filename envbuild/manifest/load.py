@@ -287,7 +287,10 @@ def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
     if not _NAME.match(name):
         r.problem(key, "invalid target name; use letters, digits, '-', '_' and '.'")
         return None
-    spec = r.table(raw, key)
+    if not isinstance(raw, dict):
+        r.table(raw, key)  # "must be a table"; a missing platform would only repeat it
+        return None
+    spec = raw
     r.unknown(spec, key, ("platform", "cuda", "gpus", "sources", "dependencies", "groups",
                           "glibc", "resolver"))
     platform = _platform(r, key, r.string(spec, key, "platform", required=True,
