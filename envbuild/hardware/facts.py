@@ -103,9 +103,18 @@ class HardwareFacts:
         return tuple(row.name for row in self.gpus)
 
     def suggest_gpu(self, name: str) -> str | None:
-        """The canonical name closest to an unknown `name`, for "did you mean" messages."""
-        close = difflib.get_close_matches(gpu_key(name), sorted(self._gpu_keys), n=1, cutoff=0.6)
-        return self._gpu_keys[close[0]].name if close else None
+        """The canonical name closest to an unknown `name`, for "did you mean" messages.
+
+        Names are compared with look-alike characters folded (`A1OO` is A100 typed with the
+        letter O), then by similarity.
+        """
+        folded: dict[str, GpuRow | None] = {}
+        for key, row in self._gpu_keys.items():
+            # Two GPUs that fold alike suggest neither: a wrong "did you mean" misleads.
+            folded[_fold(key)] = row if folded.get(_fold(key), row) is row else None
+        close = difflib.get_close_matches(_fold(gpu_key(name)), sorted(folded), n=1, cutoff=0.6)
+        match = folded.get(_fold(gpu_key(name))) or (folded[close[0]] if close else None)
+        return match.name if match is not None else None
 
     # -- torch -----------------------------------------------------------------------------------
 
@@ -149,6 +158,13 @@ class HardwareFacts:
         if row is not None and consulted is not None:
             consulted.add(row)  # a miss here is the common case and decides nothing
         return row
+
+
+_LOOKALIKES = str.maketrans({"o": "0", "i": "1", "l": "1"})
+
+
+def _fold(key: str) -> str:
+    return key.translate(_LOOKALIKES)
 
 
 def gpu_key(name: str) -> str:

@@ -13,7 +13,13 @@ from packaging.version import InvalidVersion, Version
 
 from envbuild.hardware.facts import HardwareFacts, load_facts
 from envbuild.hardware.rows import GpuRow
-from envbuild.hardware.versions import CudaVersion, format_cuda, linux_arch, parse_cuda
+from envbuild.hardware.versions import (
+    CudaVersion,
+    canonical_cuda,
+    format_cuda,
+    linux_arch,
+    parse_cuda,
+)
 
 _ARCH_PLATFORM = {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}
 
@@ -21,26 +27,43 @@ _ARCH_PLATFORM = {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}
 def validate_cuda(cuda: str, *, facts: HardwareFacts | None = None) -> str | None:
     """A problem with a declared CUDA version, or None if envbuild knows it."""
     facts = facts or load_facts()
-    known = facts.cuda_versions()
-    if parse_cuda(cuda) is None:
-        try:
-            release = Version(cuda).release
-        except InvalidVersion:
-            release = ()
-        guess = f"{release[0]}.{release[1]}" if len(release) > 2 else None
-        if guess in known:
-            return f'cuda "{cuda}" must be major.minor; did you mean "{guess}"?'
-        return f'invalid cuda version "{cuda}"; write major.minor, e.g. "{known[-1]}"'
-    if facts.cuda(cuda) is None:
-        return f'unknown CUDA version "{cuda}"; known versions: {", ".join(known)}'
+    canonical = canonical_cuda(cuda)
+    if canonical is None:
+        return cuda_spelling_problem(cuda, facts=facts)
+    if facts.cuda(canonical) is None:
+        return f'unknown CUDA version "{cuda}"; known versions: {", ".join(facts.cuda_versions())}'
     return None
+
+
+def cuda_spelling_problem(cuda: str, *, facts: HardwareFacts | None = None) -> str:
+    """Why `cuda` is no CUDA release spelling (see `canonical_cuda`), with the fix."""
+    known = (facts or load_facts()).cuda_versions()
+    try:
+        release = Version(cuda).release
+    except InvalidVersion:
+        release = ()
+    guess = f"{release[0]}.{release[1]}" if len(release) > 2 else None
+    if guess in known:
+        return f'cuda "{cuda}" must be major.minor; did you mean "{guess}"?'
+    return f'invalid cuda version "{cuda}"; write major.minor, e.g. "{known[-1]}"'
+
+
+def canonical_gpu(gpu: str, *, facts: HardwareFacts | None = None) -> str | None:
+    """The data's own name of a GPU written in any case or as an alias (`"h100-pcie"` ->
+    `"H100"`); None if unknown. Manifests store this, so every spelling hashes alike."""
+    row = (facts or load_facts()).gpu(gpu)
+    return row.name if row is not None else None
 
 
 def validate_gpu(gpu: str, *, facts: HardwareFacts | None = None) -> str | None:
     """A problem with a declared GPU name (unknown, with a suggestion), or None."""
     facts = facts or load_facts()
-    if facts.gpu(gpu) is not None:
-        return None
+    return None if facts.gpu(gpu) is not None else unknown_gpu_problem(gpu, facts=facts)
+
+
+def unknown_gpu_problem(gpu: str, *, facts: HardwareFacts | None = None) -> str:
+    """The message for a GPU name envbuild does not know: a "did you mean", else the list."""
+    facts = facts or load_facts()
     suggestion = facts.suggest_gpu(gpu)
     if suggestion is not None:
         return f'unknown GPU "{gpu}"; did you mean "{suggestion}"?'
@@ -86,7 +109,7 @@ def validate_hardware(*, platform: str, cuda: str | None, gpus: Sequence[str],
                                      f'"{platform}". Fix: remove cuda, or set platform = '
                                      f'"linux/amd64" or "linux/arm64".'))
     elif gpus:
-        problems.append(("cuda", _missing_cuda(gpus, facts)))
+        problems.append(("gpus", _missing_cuda(platform, gpus, facts)))
     for position, gpu in enumerate(gpus):
         problem = validate_gpu_for_cuda(gpu, cuda, platform=platform, facts=facts)
         if problem is not None:
@@ -109,11 +132,18 @@ def _cuda_range_problem(row: GpuRow, declared: CudaVersion, cuda: str,
     return None
 
 
-def _missing_cuda(gpus: Sequence[str], facts: HardwareFacts) -> str:
+def _missing_cuda(platform: str, gpus: Sequence[str], facts: HardwareFacts) -> str:
+    """Why GPUs without cuda are refused: such a target has no CUDA, so it cannot use them
+    (and a platform without CUDA cannot have it at all)."""
+    if linux_arch(platform) is None:
+        return (f'NVIDIA GPUs need a linux platform with cuda; the target\'s platform is '
+                f'"{platform}". Fix: remove gpus for a CPU-only target, or set platform = '
+                f'"linux/amd64" or "linux/arm64" and declare cuda.')
     rows = [row for row in (facts.gpu(g) for g in gpus) if row is not None]
     verified = [r for r in facts.cudas if r.confidence == "verified"]
     fitting = [r.version for r in sorted(verified, key=lambda r: r.key)
                if all(r.key >= g.first and (g.dropped is None or r.key < g.dropped) for g in rows)]
     example = fitting[-1] if fitting else format_cuda(max(r.key for r in facts.cudas))
-    return (f'gpus are declared but cuda is not, so no GPU check can run. Fix: declare the CUDA '
-            f'version the target runs, e.g. cuda = "{example}".')
+    return (f'gpus are declared but cuda is not, and a target without CUDA cannot use a GPU. '
+            f'Fix: declare the CUDA version the target runs, e.g. cuda = "{example}", or remove '
+            f'gpus for a CPU-only target.')

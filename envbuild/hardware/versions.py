@@ -9,6 +9,7 @@ from packaging.version import InvalidVersion, Version
 CudaVersion = tuple[int, int]
 
 _CUDA = re.compile(r"(\d+)\.(\d+)")
+_CUDA_RELEASE = re.compile(r"([0-9]+)\.([0-9]+)(?:\.0+)?")
 _VARIANT = re.compile(r"cu(\d+)(\d)")
 # Docker-style platforms and the machine names the hardware data uses.
 _LINUX_ARCH = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
@@ -18,6 +19,13 @@ def parse_cuda(text: str) -> CudaVersion | None:
     """`"12.4"` -> (12, 4); anything but `major.minor` -> None."""
     match = _CUDA.fullmatch(text.strip())
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def canonical_cuda(text: str) -> str | None:
+    """The one spelling of a CUDA release: `"12.4"` and `"12.4.0"` -> `"12.4"`; None for
+    anything else (an update release like `"12.4.1"` is not the minor's .0)."""
+    match = _CUDA_RELEASE.fullmatch(text.strip())
+    return f"{int(match.group(1))}.{int(match.group(2))}" if match else None
 
 
 def format_cuda(version: CudaVersion) -> str:

@@ -1,139 +1,19 @@
-"""The manifest's `[image]` table as frozen data, validated with file, line and fix.
-
-The general manifest loader accepts `[image]` without looking inside; this module owns
-its keys so that image settings change with the image builder and nothing else.
-"""
+"""The image builder's view of the manifest's `[image]` table (parsed by envbuild.manifest)."""
 
 from __future__ import annotations
 
-import posixpath
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from envbuild.errors import InputError, Problem, ProblemsError
+from envbuild.manifest.image import ImageSettings, parse_image_settings
+from envbuild.manifest.load import parse_toml, read_manifest_text
 from envbuild.manifest.locate import LineIndex
 
-_KEYS = ("base", "repository", "workdir", "env", "copy", "entrypoint", "python")
-DEFAULT_WORKDIR = "/workspace"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ImageSettings:
-    base: str | None  # "oci:DIR[:TAG]", or "host/repo[:tag][@sha256:...]" in a registry
-    repository: str | None
-    workdir: str
-    env: tuple[tuple[str, str], ...]  # sorted by name
-    copy: tuple[str, ...]  # paths relative to the manifest's folder, as written
-    entrypoint: tuple[str, ...]
-    python: str | None  # the interpreter's path in the image, when declared
-
-    def document(self) -> dict[str, Any]:
-        """Plain data for the image hash (the base enters as its resolved digest).
-
-        `repository` is left out: where an image is pushed does not change its bytes, so
-        the same lock pushed to two repositories is the same digest.
-        """
-        return {"workdir": self.workdir, "env": dict(self.env),
-                "copy": list(self.copy), "entrypoint": list(self.entrypoint),
-                "python": self.python}
+__all__ = ["ImageSettings", "load_image_settings"]
 
 
 def load_image_settings(manifest_path: Path) -> ImageSettings:
     """Read `[image]` from the manifest (all of it is optional). Raises ProblemsError."""
-    from envbuild.manifest.load import parse_toml, read_manifest_text
-
     text = read_manifest_text(manifest_path)
     data = parse_toml(text, file=manifest_path.name)
     return parse_image_settings(data.get("image", {}), file=manifest_path.name,
                                 lines=LineIndex(text), folder=manifest_path.parent)
-
-
-def parse_image_settings(table: Any, *, file: str, lines: LineIndex,
-                         folder: Path) -> ImageSettings:
-    problems: list[Problem] = []
-
-    def problem(key: str, message: str) -> None:
-        problems.append(Problem(file=file, line=lines.line_of(key), key=key, message=message))
-
-    if not isinstance(table, dict):
-        problem("image", "must be a table")
-        table = {}
-    for key in table:
-        if key not in _KEYS:
-            problem(f"image.{key}", f"unknown key; allowed: {', '.join(_KEYS)}")
-
-    def string(key: str) -> str | None:
-        value = table.get(key)
-        if value is not None and not isinstance(value, str):
-            problem(f"image.{key}", "must be a string")
-            return None
-        return value
-
-    def strings(key: str, example: str) -> tuple[str, ...]:
-        value = table.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            problem(f"image.{key}", f"must be an array of strings, for example {example}")
-            return ()
-        return tuple(value)
-
-    base = string("base")
-    if base is not None and not base.startswith("oci:"):
-        from envbuild.image.registry.interface import parse_reference
-
-        try:
-            parse_reference(base)
-        except InputError:
-            problem("image.base", f'"{base}" is neither "oci:DIR[:TAG]" nor a registry '
-                    'reference like "127.0.0.1:5000/base/python:3.11@sha256:..."')
-    repository = string("repository")
-    if repository is not None:
-        from envbuild.image.registry.interface import parse_reference
-
-        try:
-            if parse_reference(repository).tag or "@" in repository:
-                problem("image.repository", "names a repository, without a tag or digest")
-        except InputError:
-            problem("image.repository", f'"{repository}" is not a repository like '
-                    '"registry.example.com/team/app"')
-    workdir = string("workdir") or DEFAULT_WORKDIR
-    if not posixpath.isabs(workdir) or ".." in workdir.split("/"):
-        problem("image.workdir", f'"{workdir}" must be an absolute path without "..", '
-                'for example "/workspace"')
-    python = string("python")
-    if python is not None and not _is_interpreter(python):
-        problem("image.python", f'"{python}" must be the absolute path of a python3.N '
-                'interpreter, for example "/usr/local/bin/python3.11"')
-    env = table.get("env", {})
-    pairs: list[tuple[str, str]] = []
-    if not isinstance(env, dict):
-        problem("image.env", 'must be a table of strings, for example { HF_HOME = "/cache/hf" }')
-    else:
-        for name, value in sorted(env.items()):
-            if not isinstance(value, str):
-                problem(f"image.env.{name}", "must be a string")
-            elif not name or "=" in name:
-                problem(f"image.env.{name}", "is not a valid variable name")
-            else:
-                pairs.append((name, value))
-    copy = strings("copy", '["src/", "configs/"]')
-    for position, item in enumerate(copy):
-        parts = item.replace("\\", "/").split("/")
-        if posixpath.isabs(item) or ".." in parts:
-            problem(f"image.copy[{position}]",
-                    f'"{item}" must be a path inside the project, relative to the manifest')
-        elif not (folder / item).exists():
-            problem(f"image.copy[{position}]", f'"{item}" does not exist beside the manifest')
-    entrypoint = strings("entrypoint", '["python", "-m", "train"]')
-    if problems:
-        raise ProblemsError(problems, hint="fix the [image] table of the manifest")
-    if base is not None and base.startswith("oci:") and not base[4:].startswith("/"):
-        # A layout on disk given relative to the manifest, wherever envbuild runs from.
-        base = f"oci:{(folder / base[4:]).as_posix()}"
-    return ImageSettings(base=base, repository=repository, workdir=workdir,
-                         env=tuple(pairs), copy=copy, entrypoint=entrypoint, python=python)
-
-
-def _is_interpreter(path: str) -> bool:
-    name = posixpath.basename(path)
-    return posixpath.isabs(path) and name.startswith("python3.") and name[8:].isdigit()

@@ -72,7 +72,7 @@ def lock(options: LockOptions, progress: Progress) -> LockResult:
         forced = options.upgrade or bool(options.upgrade_packages)
         if examined is not None and not forced and not manifest.datasets \
                 and not inputs.staleness(manifest, examined, lock_path):
-            return LockResult(lock=examined.lock, written=False, resolved=(), warnings=())
+            return LockResult(lock=examined.lock, written=False, resolved=(), warnings=manifest.warnings)
         # With datasets, every lock looks at them again (stat and ETag hints decide what
         # is re-read), so a changed dataset is re-hashed even when the manifest is not.
         result = _relock(manifest, options, examined, progress)
@@ -125,7 +125,7 @@ def _relock(manifest: Manifest, options: LockOptions, examined: reader.Examined 
 
     from envbuild.indexclient import UrlMemo
 
-    warnings: list[str] = []
+    warnings = list(manifest.warnings)
     memo = UrlMemo()
     with tempfile.TemporaryDirectory(prefix="envbuild-lock-") as scratch:
         def one(name: str) -> tuple[LockedTarget, list[str]]:
@@ -210,11 +210,12 @@ def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock 
         requirements=tuple(target_in["requirements"]), hardware=tuple(hardware),
         packages=tuple(packages)), base_digest=base_digest)
     progress(f"locked {name}: {len(packages)} packages")
+    # The hardware report's warnings already name their target.
     warnings = list(report.warnings)
     if target.cuda and torch is not None and torch_requires is None:
-        warnings.append(f"{torch.artifact.file}: its index serves no metadata file, so the NVIDIA "
-                        "library versions were not checked against the ranges torch declares")
-    return locked, [f'target "{name}": {w}' for w in warnings]
+        warnings.append(f'target "{name}": {torch.artifact.file}: its index serves no metadata file, '
+                        "so the NVIDIA library versions were not checked against the ranges torch declares")
+    return locked, warnings
 
 
 def _locked(p: ResolvedPackage, before: LockedPackage | None, progress: Progress,

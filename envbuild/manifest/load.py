@@ -14,12 +14,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from envbuild.errors import InputError, Problem, ProblemsError
-from envbuild.manifest.locate import LineIndex
-from envbuild.manifest.model import DEFAULT_INDEX, PLATFORMS, Index, Manifest, Target
+from envbuild.hardware.versions import canonical_cuda
+from envbuild.manifest.locate import LineIndex, dotted
+from envbuild.manifest.model import DEFAULT_INDEX, Index, Manifest, Target
+from envbuild.platforms import PLATFORMS, canonical_platform, platform_of_arch, python_problem
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_PYTHON = re.compile(r"^3\.\d{1,2}$")
-_CUDA = re.compile(r"^\d{1,2}\.\d$")
 _GLIBC = re.compile(r"^2\.\d{1,2}$")
 _SECTIONS = ("project", "dependencies", "dependency-groups", "indexes", "targets", "resolution",
              "datasets", "image", "cluster", "run")
@@ -36,9 +36,15 @@ class _Reader:
         self.file = file
         self.lines = lines
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(
+            Problem(file=self.file, line=self.lines.line_of(key), key=key, message=message)
+        )
+
+    def warn(self, key: str, message: str) -> None:
+        self.warnings.append(
             Problem(file=self.file, line=self.lines.line_of(key), key=key, message=message)
         )
 
@@ -55,7 +61,7 @@ class _Reader:
             if name not in allowed:
                 close = difflib.get_close_matches(name, allowed, n=1)
                 fix = f'; did you mean "{close[0]}"?' if close else f"; allowed: {', '.join(allowed)}"
-                self.problem(f"{key}.{name}" if key else name, f"unknown key{fix}")
+                self.problem(f"{key}.{dotted(name)}" if key else dotted(name), f"unknown key{fix}")
 
     def string(self, data: dict[str, Any], key: str, name: str, *, required: bool = False,
                pattern: re.Pattern[str] | None = None, example: str = "") -> str | None:
@@ -151,8 +157,11 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
     r.unknown(project, "project", ("name", "python", "exclude-newer"))
     name = r.string(project, "project", "name", required="project" in data, pattern=_NAME,
                     example='name = "llm-finetune"') or ""
-    python = r.string(project, "project", "python", required="project" in data, pattern=_PYTHON,
+    python = r.string(project, "project", "python", required="project" in data,
                       example='python = "3.11"') or "3.11"
+    python_issue = python_problem(python)
+    if python_issue is not None:
+        r.problem("project.python", python_issue)
     exclude_newer = r.string(project, "project", "exclude-newer",
                              example='exclude-newer = "2025-06-01T00:00:00Z"')
     if exclude_newer is not None:
@@ -196,7 +205,7 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
 
     image_base = None
     if "image" in data:
-        from envbuild.image.settings import parse_image_settings
+        from envbuild.manifest.image import parse_image_settings
 
         try:
             image_base = parse_image_settings(data["image"], file=file, lines=r.lines, folder=path.parent).base
@@ -211,9 +220,11 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
 
     if r.problems:
         raise ProblemsError(r.problems, hint=f"fix the problems above in {path}")
+    warnings = ProblemsError(r.warnings).problems  # sorted as problems are
     return Manifest(path=path, name=name, python=python, exclude_newer=exclude_newer,
                     dependencies=dependencies, groups=groups, indexes=indexes, targets=targets,
-                    allow_sdist=allow_sdist, datasets=datasets, image_base=image_base)
+                    allow_sdist=allow_sdist, datasets=datasets, image_base=image_base,
+                    warnings=tuple(w.render() for w in warnings))
 
 
 def _timestamp(r: _Reader, text: str) -> str | None:
@@ -272,21 +283,24 @@ def _allow_sdist(r: _Reader, resolution: dict[str, Any]) -> tuple[str, ...]:
 
 def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
             groups: dict[str, tuple[str, ...]], indexes: dict[str, Index]) -> Target | None:
-    key = f"targets.{name}"
+    key = dotted("targets", name)
     if not _NAME.match(name):
         r.problem(key, "invalid target name; use letters, digits, '-', '_' and '.'")
         return None
-    spec = r.table(raw, key)
+    if not isinstance(raw, dict):
+        r.table(raw, key)  # "must be a table"; a missing platform would only repeat it
+        return None
+    spec = raw
     r.unknown(spec, key, ("platform", "cuda", "gpus", "sources", "dependencies", "groups",
                           "glibc", "resolver"))
-    platform = r.string(spec, key, "platform", required=True, example='platform = "linux/amd64"')
-    if platform is not None and platform not in PLATFORMS:
-        close = difflib.get_close_matches(platform, PLATFORMS, n=1)
-        fix = f'did you mean "{close[0]}"?' if close else f"use one of: {', '.join(PLATFORMS)}"
-        r.problem(f"{key}.platform", f'unknown platform "{platform}"; {fix}')
-        platform = None
-    cuda = r.string(spec, key, "cuda", pattern=_CUDA, example='cuda = "12.4"')
-    gpus = r.strings(spec, key, "gpus")
+    platform = _platform(r, key, r.string(spec, key, "platform", required=True,
+                                          example='platform = "linux/amd64"'))
+    problems_before = len(r.problems)
+    cuda = _cuda(r, key, r.string(spec, key, "cuda", example='cuda = "12.4"'))
+    gpus = _gpus(r, key, r.strings(spec, key, "gpus"))
+    # Hardware rules judge well-spelled hardware only: a misspelt cuda or GPU is reported
+    # once, not again as "gpus without cuda" or an unsupported pair.
+    hardware_spelled = len(r.problems) == problems_before
     glibc = r.string(spec, key, "glibc", pattern=_GLIBC, example='glibc = "2.28"') or DEFAULT_GLIBC
     target_resolver = r.string(spec, key, "resolver") or resolver
     if target_resolver not in _RESOLVERS:
@@ -295,13 +309,13 @@ def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
     sources = []
     for package, index in sorted(sources_table.items()):
         if not isinstance(index, str):
-            r.problem(f"{key}.sources.{package}", f"must be an index name, not {_kind(index)}")
+            r.problem(f"{key}.sources.{dotted(package)}", f"must be an index name, not {_kind(index)}")
         elif index not in indexes:
             declared = sorted(set(indexes) - {DEFAULT_INDEX})
             close = difflib.get_close_matches(index, declared, n=1)
             fix = (f'did you mean "{close[0]}"?' if close else
                    f'declare it: [indexes] {index} = {{ url = "..." }}')
-            r.problem(f"{key}.sources.{package}", f'unknown index "{index}"; {fix}')
+            r.problem(f"{key}.sources.{dotted(package)}", f'unknown index "{index}"; {fix}')
         else:
             sources.append((canonicalize_name(package), index))
     target_groups = r.strings(spec, key, "groups")
@@ -310,8 +324,52 @@ def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
             r.problem(f"{key}.groups[{position}]",
                       f'unknown dependency group "{group}"; declare it under [dependency-groups]')
     extra = r.requirements(spec, key, "dependencies")
-    if platform is None:
+    if platform is None or not hardware_spelled:
         return None
     return Target(name=name, platform=platform, python=python, glibc=glibc, cuda=cuda,
                   gpus=tuple(gpus), sources=tuple(sources), dependencies=extra,
                   groups=tuple(g for g in target_groups if g in groups), resolver=target_resolver)
+
+
+def _platform(r: _Reader, key: str, platform: str | None) -> str | None:
+    """The canonical platform; another spelling of one (`linux/x86_64`) is read as it, with
+    a warning naming the canonical spelling (both hash alike)."""
+    if platform is None or platform in PLATFORMS:
+        return platform
+    canonical = canonical_platform(platform)
+    if canonical is not None:
+        r.warn(f"{key}.platform", f'"{platform}" is read as "{canonical}"; write '
+                                  f'platform = "{canonical}" to silence this warning')
+        return canonical
+    # A bare machine name ("x86_64") lacks its OS: suggested as linux, never accepted.
+    close = platform_of_arch(platform) or next(iter(difflib.get_close_matches(platform, PLATFORMS, n=1)),
+                                               None)
+    fix = f'did you mean "{close}"?' if close else f"use one of: {', '.join(PLATFORMS)}"
+    r.problem(f"{key}.platform", f'unknown platform "{platform}"; {fix}')
+    return None
+
+
+def _cuda(r: _Reader, key: str, cuda: str | None) -> str | None:
+    """The canonical CUDA `major.minor` (`"12.4.0"` -> `"12.4"`)."""
+    canonical = canonical_cuda(cuda) if cuda is not None else None
+    if cuda is not None and canonical is None:
+        from envbuild.hardware.validate import cuda_spelling_problem
+
+        r.problem(f"{key}.cuda", cuda_spelling_problem(cuda))
+    return canonical
+
+
+def _gpus(r: _Reader, key: str, gpus: tuple[str, ...]) -> tuple[str, ...]:
+    """The GPUs under the hardware data's own names (`h100` -> `H100`), each listed once."""
+    if not gpus:
+        return ()
+    from envbuild.hardware.validate import canonical_gpu, unknown_gpu_problem
+
+    names = [canonical_gpu(gpu) for gpu in gpus]
+    for position, (gpu, name) in enumerate(zip(gpus, names, strict=True)):
+        if name is None:
+            r.problem(f"{key}.gpus[{position}]", unknown_gpu_problem(gpu))
+        elif names.index(name) < position:
+            r.problem(f"{key}.gpus[{position}]", f'"{gpu}" is {name} again '
+                                                 f"(gpus[{names.index(name)}]); list each GPU once")
+    return tuple(name or gpu for gpu, name in zip(gpus, names, strict=True))

@@ -14,6 +14,14 @@ _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
 _INDEX = re.compile(r"\[\d+\]")
 _STRING = re.compile(r""""(?:[^"\\]|\\.)*"|'[^']*'""")
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def dotted(*parts: str) -> str:
+    """A TOML dotted key, quoting the parts that are not bare keys (`targets."a.b".foo`),
+    so that a message names the key as written and `line_of` finds its line."""
+    return ".".join(p if _BARE.fullmatch(p) else '"' + p.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                    for p in parts)
 
 
 def _norm(dotted: str) -> tuple[str, ...]:

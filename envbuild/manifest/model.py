@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_INDEX = "default"
-PLATFORMS = ("linux/amd64", "linux/arm64", "darwin/arm64", "darwin/amd64")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -55,6 +54,9 @@ class Manifest:
     allow_sdist: tuple[str, ...]  # normalised names, or ("*",) for all
     datasets: dict[str, Any] = field(default_factory=dict)  # name -> DatasetSpec
     image_base: str | None = None  # [image] base, as written
+    # Rendered `file:line: key: message` lines for what was read but should be rewritten
+    # (another spelling of a platform); the CLI prints them, they never enter a hash.
+    warnings: tuple[str, ...] = ()
 
     @property
     def registry_base(self) -> str | None:

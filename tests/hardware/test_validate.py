@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from envbuild.hardware.compat import validate_gpu_for_cuda, validate_target
-from envbuild.hardware.validate import validate_cuda, validate_gpu
+from envbuild.hardware.facts import load_facts
+from envbuild.hardware.validate import canonical_gpu, validate_cuda, validate_gpu
+from envbuild.hardware.versions import canonical_cuda
 
 from .support import target
 
@@ -22,6 +24,7 @@ def test_a_sound_target_has_no_problems() -> None:
     ("12.4", None),
     ("12.7", f'unknown CUDA version "12.7"; known versions: {KNOWN}'),
     ("11.7", f'unknown CUDA version "11.7"; known versions: {KNOWN}'),
+    ("12.4.0", None),
     ("12.4.1", 'cuda "12.4.1" must be major.minor; did you mean "12.4"?'),
     ("twelve", 'invalid cuda version "twelve"; write major.minor, e.g. "13.2"'),
 ])
@@ -75,5 +78,35 @@ def test_cuda_needs_linux() -> None:
 
 def test_gpus_without_cuda() -> None:
     assert validate_target(target("g", "V100", "H100", cuda=None)) == (
-        ("cuda", "gpus are declared but cuda is not, so no GPU check can run. Fix: declare the "
-                 'CUDA version the target runs, e.g. cuda = "12.9".'),)
+        ("gpus", "gpus are declared but cuda is not, and a target without CUDA cannot use a GPU. "
+                 'Fix: declare the CUDA version the target runs, e.g. cuda = "12.9", or remove gpus '
+                 "for a CPU-only target."),)
+
+
+def test_gpus_on_a_platform_without_cuda() -> None:
+    assert validate_target(target("mac", "H100", cuda=None, platform="darwin/arm64")) == (
+        ("gpus", 'NVIDIA GPUs need a linux platform with cuda; the target\'s platform is '
+                 '"darwin/arm64". Fix: remove gpus for a CPU-only target, or set platform = '
+                 '"linux/amd64" or "linux/arm64" and declare cuda.'),)
+
+
+@pytest.mark.parametrize(("written", "canonical"), [
+    ("H100", "H100"), ("h100", "H100"), ("NVIDIA H100-PCIe", "H100"), ("rtx pro 6000", "RTX PRO 6000"),
+    ("a100-80gb", "A100-80GB"), ("H1000", None),
+])
+def test_gpus_have_one_canonical_name(written: str, canonical: str | None) -> None:
+    assert canonical_gpu(written) == canonical
+
+
+@pytest.mark.parametrize(("written", "canonical"), [
+    ("12.4", "12.4"), ("12.4.0", "12.4"), (" 13.0 ", "13.0"), ("12.4.1", None), ("12", None),
+    ("twelve", None), ("12.4.0.0", None),
+])
+def test_cuda_versions_have_one_canonical_spelling(written: str, canonical: str | None) -> None:
+    assert canonical_cuda(written) == canonical
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("A1OO", "A100"), ("HI00", "H100"), ("l40s", None),
+                                              ("L4O", "L40S")])
+def test_look_alike_characters_are_suggested(typed: str, meant: str | None) -> None:
+    assert (None if canonical_gpu(typed) else load_facts().suggest_gpu(typed)) == meant

@@ -104,3 +104,15 @@ def test_torch_metadata_feeds_the_library_range_check(eb_env: dict[str, str], tm
     assert code == 0, err
     assert ('warning: target "h100": torch-2.5.1-cp311-cp311-manylinux1_x86_64.whl: its index serves '
             "no metadata file, so the NVIDIA library versions were not checked") in err
+
+
+def test_a_hardware_warning_names_its_target_once(eb_env: dict[str, str], tmp_path: Path) -> None:
+    # PyPI's x86_64 torch 2.5.1 is a CUDA build: on a CPU target it runs, with a warning.
+    code, err, _ = lock(tmp_path, '[dependencies]\npython = ["torch==2.5.1"]\n'
+                                  '[targets.cpu]\nplatform = "linux/amd64"\n')
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        'warning: target "cpu": torch 2.5.1 is a cu124 build (nvidia-cuda-runtime-cu12 12.4.127) on a '
+        "target without cuda; it runs on the CPU but pulls the CUDA runtime wheels. To slim the "
+        'environment, route torch to a CPU index (sources = { torch = "<index>" }).']
