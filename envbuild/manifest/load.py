@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -16,6 +17,7 @@ from packaging.utils import canonicalize_name
 from envbuild.errors import InputError, Problem, ProblemsError
 from envbuild.manifest.locate import LineIndex
 from envbuild.manifest.model import DEFAULT_INDEX, PLATFORMS, Index, Manifest, Target
+from envbuild.scrub import scrub
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PYTHON = re.compile(r"^3\.\d{1,2}$")
@@ -243,12 +245,10 @@ def _indexes(r: _Reader, table: dict[str, Any]) -> dict[str, Index]:
         r.unknown(spec, key, ("url", "exclude-newer-exempt", "explicit"))
         url = r.string(spec, key, "url", required=True, example='url = "https://example.org/simple"')
         if url is not None and not re.match(r"^(https?|file)://", url):
-            r.problem(f"{key}.url", f'"{url}" is not an http(s) or file URL')
+            r.problem(f"{key}.url", f'"{scrub(url)}" is not an http(s) or file URL')
             url = None
-        if url is not None and re.match(r"^[a-z]+://[^/@]*:[^/@]*@", url):
-            r.problem(f"{key}.url", "credentials in an index URL would be written to the lock's inputs; "
-                                    "remove them and use netrc, a keyring or "
-                                    f"UV_INDEX_{name.upper().replace('-', '_')}_USERNAME/_PASSWORD")
+        if url is not None and (secret := _index_url_secret(name, url)) is not None:
+            r.problem(f"{key}.url", secret)
             url = None
         exempt = spec.get("exclude-newer-exempt", False)
         explicit = spec.get("explicit", True)
@@ -259,6 +259,22 @@ def _indexes(r: _Reader, table: dict[str, Any]) -> dict[str, Index]:
             out[name] = Index(name=name, url=url.rstrip("/"), exclude_newer_exempt=exempt is True,
                               explicit=explicit is not False)
     return out
+
+
+def _index_url_secret(name: str, url: str) -> str | None:
+    """Why an index URL may carry a secret (user information or a query string), or None.
+
+    Either would be written to the lock's inputs and shown by uv and pip; the message
+    shows the URL masked."""
+    parts = urlsplit(url)
+    found = [what for what, present in (("user information", "@" in parts.netloc),
+                                        ("a query string", bool(parts.query))) if present]
+    if not found:
+        return None
+    variable = f"UV_INDEX_{re.sub(r'[^A-Z0-9]', '_', name.upper())}"
+    return (f'"{scrub(url)}" has {" and ".join(found)}, where a token or password would be '
+            "written to the lock's inputs and shown in messages; remove it and give the "
+            f"credentials through netrc or {variable}_USERNAME/{variable}_PASSWORD")
 
 
 def _allow_sdist(r: _Reader, resolution: dict[str, Any]) -> tuple[str, ...]:
