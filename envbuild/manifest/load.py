@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from envbuild.cluster.k8snames import target_name_problem
 from envbuild.errors import InputError, Problem, ProblemsError
 from envbuild.manifest.locate import LineIndex
 from envbuild.manifest.model import DEFAULT_INDEX, PLATFORMS, Index, Manifest, Target
@@ -289,8 +290,8 @@ def _allow_sdist(r: _Reader, resolution: dict[str, Any]) -> tuple[str, ...]:
 def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
             groups: dict[str, tuple[str, ...]], indexes: dict[str, Index]) -> Target | None:
     key = f"targets.{name}"
-    if not _NAME.match(name):
-        r.problem(key, "invalid target name; use letters, digits, '-', '_' and '.'")
+    if (problem := target_name_problem(name)) is not None:
+        r.problem(key, problem)
         return None
     spec = r.table(raw, key)
     r.unknown(spec, key, ("platform", "cuda", "gpus", "sources", "dependencies", "groups",
