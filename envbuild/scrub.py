@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import urllib.parse
 
 # A URL's authority runs to the first `/`, `?` or `#`; its user information to the last
 # `@` in it, so a password with a raw `@` is masked whole. Whitespace, `"`, `<`, `>` and
@@ -34,6 +35,14 @@ def scrub(text: str) -> str:
 
     Fragments (`#sha256=...`) are kept: indexes put file hashes there, never secrets."""
     return _BARE_QUERY.sub(_mask_query, _URL.sub(_mask, text))
+
+
+def without_credentials(url: str) -> str:
+    """`url` with its user information and query string removed (not masked): a URL that
+    still works where the credentials come from elsewhere (netrc, a keyring)."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", parts.fragment))
 
 
 def _mask(match: re.Match[str]) -> str:

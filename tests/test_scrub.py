@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envbuild.scrub import scrub
+from envbuild.scrub import scrub, without_credentials
 
 
 @pytest.mark.parametrize(("text", "scrubbed"), [
@@ -44,3 +44,13 @@ def test_a_secret_in_userinfo_or_query_never_survives(secret: str, before: str, 
                 f"https://h.example/simple?token={marker}"):
         out = scrub(f"{before}{url}{after}")
         assert "Zq9" not in out and "Xw7" not in out, out
+
+
+@pytest.mark.parametrize(("url", "plain"), [
+    ("https://user:pass@example.org/simple?token=abc", "https://example.org/simple"),
+    ("https://tok@example.org:8443/simple/", "https://example.org:8443/simple/"),
+    ("https://u%3Ap@example.org/simple#frag", "https://example.org/simple#frag"),
+    ("https://example.org/simple", "https://example.org/simple"),
+])
+def test_without_credentials(url: str, plain: str) -> None:
+    assert without_credentials(url) == plain
