@@ -2,7 +2,9 @@
 
 - `scrub` removes credentials from URLs: the user information (`user:password@`, a bare
   `token@`, percent-encoded forms alike) and the query string, where tokens also travel
-  (`?token=...`, signed URLs).
+  (`?token=...`, signed URLs), masking each (`***@`, `?***`) for messages;
+  `without_credentials` removes both from one URL that is written where it must still work
+  (an export's `--index-url`).
 - `escape` makes control and bidirectional-override characters visible, so a value read
   from a manifest, lock or listing cannot rewrite the terminal or reorder a message.
 """
