@@ -22,7 +22,7 @@ from envbuild.indexclient import UrlMemo, locate_file
 from envbuild.lockfile.model import Lock, LockedPackage, LockedTarget
 from envbuild.lockfile.tomlemit import dumps
 from envbuild.manifest.model import DEFAULT_INDEX, Manifest
-from envbuild.scrub import scrub
+from envbuild.scrub import without_credentials
 
 
 def pick_target(lock: Lock, name: str | None) -> LockedTarget:
@@ -43,10 +43,17 @@ def index_urls(manifest: Manifest) -> dict[str, str]:
 
 
 def default_index_url() -> str:
+    """The user's default index as an export writes it: without credentials (pip finds
+    them in netrc or a keyring), so a file written from the lock carries no secret."""
+    return without_credentials(configured_index_url())
+
+
+def configured_index_url() -> str:
+    """The user's default index exactly as configured, credentials included: only for
+    handing to a resolver, which needs them; never for a message or a file."""
     for variable in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
         if os.environ.get(variable):
-            # Credentials never reach an export: pip finds them in netrc or a keyring.
-            return scrub(os.environ[variable].rstrip("/"))
+            return os.environ[variable].rstrip("/")
     from pip._internal.models.index import PyPI  # the clients' own default
 
     return str(PyPI.simple_url)

@@ -22,7 +22,7 @@ from pathlib import Path
 from envbuild.errors import ExternalError
 from envbuild.fileio import exclusive_lock, write_atomic
 from envbuild.paths import cache_dir
-from envbuild.scrub import scrub
+from envbuild.scrub import scrub, without_credentials
 
 _CHUNK = 1 << 20
 
@@ -82,10 +82,12 @@ class UrlMemo:
     def key(index_url: str, file: str, hash_: str) -> str:
         # Keyed by the index's URL, not its name: after a move to a mirror, exports ask the
         # mirror instead of repeating the old host.
-        return f"{scrub(index_url.rstrip('/'))} {file} {hash_}"
+        # Without credentials: the resolver saw the URL as configured, an export or image
+        # build sees it without them, and both must find the same entry.
+        return f"{without_credentials(index_url.rstrip('/'))} {file} {hash_}"
 
     def remember(self, index_url: str, file: str, hash_: str, url: str) -> None:
-        self._new[self.key(index_url, file, hash_)] = scrub(url)
+        self._new[self.key(index_url, file, hash_)] = without_credentials(url)
 
     def _load(self) -> dict[str, str]:
         try:

@@ -52,7 +52,7 @@ def node_group(plan: ClusterPlan, pool: PoolPlan, variables: Variables) -> Block
     if eks.get("kubernetes-version"):
         body.append(("version", eks.get("kubernetes-version")))
     body += [
-        ("labels", {f"{LABEL_PREFIX}/pool": pool.name}),
+        ("labels", {f"{LABEL_PREFIX}/pool": pool.label}),
         Block(type="scaling_config", body=(("desired_size", settings.nodes_min),
                                            ("max_size", settings.nodes_max),
                                            ("min_size", settings.nodes_min))),

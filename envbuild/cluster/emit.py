@@ -14,12 +14,13 @@ from typing import Any
 from envbuild.cluster.eks import EksEmitter
 from envbuild.cluster.gke import GkeEmitter
 from envbuild.cluster.interface import ClusterError, EmittedFile, Emitter, Placeholder
+from envbuild.cluster.k8snames import target_name_problem
 from envbuild.cluster.karpenter import KarpenterEmitter
 from envbuild.cluster.kubernetes import KubernetesEmitter
 from envbuild.cluster.manifest import ClusterManifest, parse_cluster
 from envbuild.cluster.plan import PlanInputs, build_plan
 from envbuild.cluster.slurm import DEFAULT_MODE, SlurmEmitter
-from envbuild.errors import InputError, ProblemsError
+from envbuild.errors import InputError, Problem, ProblemsError
 from envbuild.fileio import write_atomic
 from envbuild.hardware.facts import load_facts
 from envbuild.lockfile import load
@@ -122,10 +123,22 @@ def read_manifest(path: Path) -> tuple[str, ClusterManifest, LineIndex]:
     data = parse_toml(text, file=path.name)
     lines = LineIndex(text)
     manifest, problems = parse_cluster(data, file=path.name, line_of=lines.line_of)
+    problems += _target_name_problems(data, path.name, lines)
     if problems:
         raise ProblemsError(problems, hint=f"fix the problems above in {path}")
     project = data.get("project", {}).get("name") if isinstance(data.get("project"), dict) else None
     return (project if isinstance(project, str) and project else path.parent.name), manifest, lines
+
+
+def _target_name_problems(data: dict[str, Any], file: str, lines: LineIndex) -> list[Problem]:
+    """The target-name rule of `envbuild lock`, which this command does not run: target
+    names become label values of every emitted object."""
+    targets = data.get("targets")
+    if not isinstance(targets, dict):
+        return []
+    return [Problem(file=file, line=lines.line_of(f"targets.{name}"), key=f"targets.{name}",
+                    message=problem)
+            for name in sorted(targets) if (problem := target_name_problem(name)) is not None]
 
 
 def _locate(file: str, lines: LineIndex, key: str) -> str:

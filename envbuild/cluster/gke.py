@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from envbuild.cluster import k8snames
 from envbuild.cluster.hcl import Block
 from envbuild.cluster.instances import gke_machine_type
 from envbuild.cluster.interface import ClusterError, Emission, Emitter
@@ -64,7 +65,8 @@ def node_pool(plan: ClusterPlan, pool: PoolPlan, variables: Variables) -> Block:
         gke.get("node-version"), key="cluster.gke.node-version", variable="node_version",
         description="GKE node version, pinned: auto-upgrade is off so the driver stays put")
     common: list[tuple[str, Any]] = [
-        ("name", pool.object_name),
+        # GKE allows 40 characters, the Job's name 52: shortened by k8snames' rule.
+        ("name", k8snames.object_name(plan.name, pool.name, limit=k8snames.GKE_NODE_POOL_MAX)),
         ("project", variables.value(gke.get("project"), key="cluster.gke.project",
                                     variable="project", description="Google Cloud project ID")),
         ("location", variables.value(gke.get("location"), key="cluster.gke.location",
@@ -78,7 +80,7 @@ def node_pool(plan: ClusterPlan, pool: PoolPlan, variables: Variables) -> Block:
     config = Block(type="node_config", body=(
         ("machine_type", machine),
         ("spot", settings.capacity == "spot"),
-        ("labels", {f"{LABEL_PREFIX}/pool": pool.name}),
+        ("labels", {f"{LABEL_PREFIX}/pool": pool.label}),
         Block(type="guest_accelerator", body=(
             ("type", kind), ("count", settings.gpus_per_node),
             Block(type="gpu_driver_installation_config", body=(("gpu_driver_version", driver),)),

@@ -77,7 +77,7 @@ def node_pool(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
                      "annotations": plan.annotations(pool)},
         "spec": {
             "template": {
-                "metadata": {"labels": {f"{LABEL_PREFIX}/pool": pool.name}},
+                "metadata": {"labels": {f"{LABEL_PREFIX}/pool": pool.label}},
                 "spec": {
                     "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass",
                                      "name": pool.object_name},

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from envbuild.cluster import yamlemit
+from envbuild.cluster import k8snames, yamlemit
 from envbuild.cluster.interface import ClusterError, Emission, EmittedFile, Emitter
 from envbuild.cluster.plan import LABEL_PREFIX, ClusterPlan, PoolPlan
 from envbuild.cluster.preflight import TARGET_DIR, TARGET_FILE, Rendezvous, image_runner, torchrun
@@ -65,9 +65,14 @@ def objects(plan: ClusterPlan, pool: PoolPlan) -> list[dict[str, Any]]:
     return out
 
 
+def job_label(pool: PoolPlan) -> str:
+    """The `envbuild.dev/job` label value the Service selects the Job's pods by."""
+    return k8snames.label_value(pool.object_name)
+
+
 def _metadata(plan: ClusterPlan, pool: PoolPlan, name: str) -> dict[str, Any]:
     return {"name": name, "namespace": plan.settings.namespace,
-            "labels": {**plan.labels(pool), f"{LABEL_PREFIX}/job": pool.object_name},
+            "labels": {**plan.labels(pool), f"{LABEL_PREFIX}/job": job_label(pool)},
             "annotations": plan.annotations(pool)}
 
 
@@ -82,7 +87,7 @@ def service(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": _metadata(plan, pool, pool.object_name),
             "spec": {"clusterIP": "None", "publishNotReadyAddresses": True,
-                     "selector": {f"{LABEL_PREFIX}/job": pool.object_name},
+                     "selector": {f"{LABEL_PREFIX}/job": job_label(pool)},
                      "ports": [{"name": "rendezvous", "port": plan.settings.rendezvous_port,
                                 "targetPort": plan.settings.rendezvous_port}]}}
 
@@ -97,7 +102,7 @@ def node_affinity(pool: PoolPlan) -> dict[str, Any]:
     floor = pool.driver_floor_major
     driver = ([{"key": GFD_DRIVER_MAJOR, "operator": "Gt", "values": [str(floor - 1)]}]
               if floor is not None else [])
-    own_pool = [{"key": f"{LABEL_PREFIX}/pool", "operator": "In", "values": [pool.name]},
+    own_pool = [{"key": f"{LABEL_PREFIX}/pool", "operator": "In", "values": [pool.label]},
                 {"key": gpu[0]["key"], "operator": "DoesNotExist"}]
     return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
         {"matchExpressions": gpu + driver}, {"matchExpressions": own_pool}]}}
@@ -143,7 +148,7 @@ def job(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
                      "configMap": {"name": f"{pool.object_name}-target"}},
                     {"name": "dshm", "emptyDir": {"medium": "Memory"}}],
     })
-    template_meta = {"labels": {**plan.labels(pool), f"{LABEL_PREFIX}/job": pool.object_name},
+    template_meta = {"labels": {**plan.labels(pool), f"{LABEL_PREFIX}/job": job_label(pool)},
                      "annotations": {"karpenter.sh/do-not-disrupt": "true",
                                      **plan.annotations(pool)}}
     return {"apiVersion": "batch/v1", "kind": "Job",

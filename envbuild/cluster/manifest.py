@@ -13,12 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from envbuild.cluster import PROVIDERS
+from envbuild.cluster import PROVIDERS, k8snames
 from envbuild.errors import Problem
 from envbuild.runtime.determinism import PROFILES
 
 LineOf = Callable[[str], int | None]
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SLURM_TIME = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
 _CLUSTER_KEYS = ("providers", "name", "namespace", "service-account", "image-pull-secrets",
@@ -128,11 +127,10 @@ def _cluster(r: _Reader, raw: Any, targets: tuple[str, ...]) -> ClusterSettings 
             r.problem(f"cluster.providers[{position}]",
                       f'unknown provider "{provider}"{_suggest(provider, PROVIDERS)}')
     name = r.string(table, "cluster", "name")
-    if name is not None and not _DNS_LABEL.match(name):
-        r.problem("cluster.name", f'"{name}" is not a DNS label; use lower-case letters, digits '
-                                  'and "-", e.g. name = "llm-finetune"')
+    if name is not None and (problem := k8snames.pool_name_problem(name, "cluster name")):
+        r.problem("cluster.name", problem)
     namespace = r.string(table, "cluster", "namespace") or "default"
-    if not _DNS_LABEL.match(namespace) or len(namespace) > 63:
+    if not k8snames.is_dns_label(namespace):
         r.problem("cluster.namespace", f'"{namespace}" is not a valid namespace; use a DNS label, '
                                        'e.g. namespace = "training"')
     port = r.integer(table, "cluster", "rendezvous-port", 29500, low=1, high=65535) or 29500
@@ -151,9 +149,23 @@ def _cluster(r: _Reader, raw: Any, targets: tuple[str, ...]) -> ClusterSettings 
     return ClusterSettings(
         providers=tuple(sorted(set(providers), key=PROVIDERS.index)) if not r.problems_at(
             "cluster.providers") else (), name=name, namespace=namespace,
-        service_account=r.string(table, "cluster", "service-account"),
-        image_pull_secrets=r.strings(table, "cluster", "image-pull-secrets") or (),
+        service_account=_object_name(r, "cluster.service-account",
+                                     r.string(table, "cluster", "service-account")),
+        image_pull_secrets=tuple(
+            secret for position, secret in enumerate(
+                r.strings(table, "cluster", "image-pull-secrets") or ())
+            if _object_name(r, f"cluster.image-pull-secrets[{position}]", secret)),
         rendezvous_port=port, pools=pools, **providers_settings)
+
+
+def _object_name(r: _Reader, key: str, name: str | None) -> str | None:
+    """A Kubernetes object's name (a DNS subdomain), or None with a problem recorded."""
+    if name is None or k8snames.is_dns_subdomain(name):
+        return name
+    r.problem(key, f'"{name}" is not a Kubernetes object name; use at most 253 lower-case '
+                   "letters, digits, '-' and '.', each dot-separated part starting and ending "
+                   'with a letter or digit, e.g. "registry-credentials"')
+    return None
 
 
 def _pool(r: _Reader, name: str, raw: Any, targets: tuple[str, ...]) -> PoolSettings | None:
@@ -161,8 +173,8 @@ def _pool(r: _Reader, name: str, raw: Any, targets: tuple[str, ...]) -> PoolSett
     table = r.table(raw, key)
     if table is None:
         return None
-    if not _DNS_LABEL.match(name):
-        r.problem(key, 'invalid pool name; use lower-case letters, digits and "-" (a DNS label)')
+    if problem := k8snames.pool_name_problem(name, "pool name"):
+        r.problem(key, problem)
     r.unknown(table, key, _POOL_KEYS)
     target = r.string(table, key, "target", required=f'target = "{targets[0] if targets else "h100"}"')
     if target is not None and targets and target not in targets:

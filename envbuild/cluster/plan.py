@@ -7,12 +7,12 @@ image by digest, and the target document the in-image runner verifies against.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envbuild.cluster import k8snames
 from envbuild.cluster.images import PinnedImage, parse_image_option, read_record, record_path
 from envbuild.cluster.manifest import ClusterSettings, PoolSettings, RunSettings
 from envbuild.errors import InputError
@@ -24,8 +24,6 @@ from envbuild.lockfile.codec import target_table
 from envbuild.runtime.target import payload
 
 LABEL_PREFIX = "envbuild.dev"
-MAX_NAME = 52  # an Indexed Job's pods are `<name>-<index>` and must stay a 63-character label
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -33,13 +31,18 @@ class PoolPlan:
     settings: PoolSettings
     target: LockedTarget
     gpu: GpuRow
-    object_name: str  # "<cluster name>-<pool>": Job, NodePool, node group names
+    object_name: str  # "<cluster name>-<pool>" (k8snames.object_name): Job, NodePool, node group
     image: PinnedImage | None  # None when no chosen provider runs an image
     document: dict[str, Any]  # the runner's target document (`--target-json`)
 
     @property
     def name(self) -> str:
         return self.settings.name
+
+    @property
+    def label(self) -> str:
+        """The pool's name as a label value (`envbuild.dev/pool`)."""
+        return k8snames.label_value(self.name)
 
     @property
     def driver_floor_major(self) -> int | None:
@@ -64,8 +67,9 @@ class ClusterPlan:
 
     def labels(self, pool: PoolPlan) -> dict[str, str]:
         """Labels every object of a pool carries (values valid as Kubernetes labels)."""
-        return {f"{LABEL_PREFIX}/pool": pool.name, f"{LABEL_PREFIX}/target": pool.target.name,
-                f"{LABEL_PREFIX}/lock-hash": hash_label(self.lock_hash)}
+        return {f"{LABEL_PREFIX}/pool": pool.label,
+                f"{LABEL_PREFIX}/target": k8snames.label_value(pool.target.name),
+                f"{LABEL_PREFIX}/lock-hash": k8snames.hash_label(self.lock_hash)}
 
     def annotations(self, pool: PoolPlan) -> dict[str, str]:
         out = {f"{LABEL_PREFIX}/lock-hash": self.lock_hash,
@@ -73,21 +77,6 @@ class ClusterPlan:
         if pool.image is not None:
             out[f"{LABEL_PREFIX}/image"] = pool.image.pinned
         return out
-
-
-def hash_label(digest: str) -> str:
-    """`sha256:<hex>` as a label value: `sha256-` and the first 56 hex digits (63 characters)."""
-    algorithm, _, hexpart = digest.partition(":")
-    return f"{algorithm}-{hexpart}"[:63]
-
-
-def object_name(cluster: str, pool: str) -> str:
-    return f"{cluster}-{pool}"
-
-
-def default_cluster_name(project: str) -> str:
-    """A project name as a DNS label: lower case, `_` and `.` as `-`."""
-    return re.sub(r"[^a-z0-9-]+", "-", project.lower()).strip("-")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -108,7 +97,7 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
     """The plan; raises InputError listing every pool that cannot be planned."""
     settings = inputs.settings
     at = inputs.locate
-    name = settings.name or default_cluster_name(inputs.project)
+    name = settings.name or k8snames.cluster_name(inputs.project)
     problems: list[str] = []
     if inputs.needs_run and inputs.run is None:
         problems.append(f"{inputs.manifest_path.name}: no [run] section, which the Job and the "
@@ -119,11 +108,7 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
     for pool in settings.pools:
         pool_problems: list[str] = []
         key = f"cluster.pools.{pool.name}"
-        full = object_name(name, pool.name)
-        if len(full) > MAX_NAME or not _DNS_LABEL.match(full):
-            pool_problems.append(
-                f'{at(key)}: object name "{full}" is not a DNS label of at most '
-                f"{MAX_NAME} characters; set a shorter cluster.name or pool name")
+        full = k8snames.object_name(name, pool.name)
         target = inputs.lock.targets.get(pool.target)
         row = facts.gpu(pool.gpu)
         if target is None:
@@ -158,7 +143,9 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
         pools.append(PoolPlan(settings=pool, target=target, gpu=row, object_name=full,
                               image=image, document=document))
     if problems:
-        raise InputError("\n".join(problems), hint="nothing was written; fix the problems above")
+        # Pools that share a target share its image problem: say it once.
+        raise InputError("\n".join(dict.fromkeys(problems)),
+                         hint="nothing was written; fix the problems above")
     return ClusterPlan(name=name, settings=settings, run=inputs.run,
                        lock_hash=inputs.lock.lock_hash, lock_file=inputs.lock_path.name,
                        manifest_file=inputs.manifest_path.name, pools=tuple(pools), locate=at)

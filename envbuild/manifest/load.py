@@ -9,15 +9,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from envbuild.cluster.k8snames import target_name_problem
 from envbuild.errors import InputError, Problem, ProblemsError
 from envbuild.hardware.versions import canonical_cuda
 from envbuild.manifest.locate import LineIndex, dotted
 from envbuild.manifest.model import DEFAULT_INDEX, Index, Manifest, Target
 from envbuild.platforms import PLATFORMS, canonical_platform, platform_of_arch, python_problem
+from envbuild.scrub import scrub
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _GLIBC = re.compile(r"^2\.\d{1,2}$")
@@ -254,12 +257,10 @@ def _indexes(r: _Reader, table: dict[str, Any]) -> dict[str, Index]:
         r.unknown(spec, key, ("url", "exclude-newer-exempt", "explicit"))
         url = r.string(spec, key, "url", required=True, example='url = "https://example.org/simple"')
         if url is not None and not re.match(r"^(https?|file)://", url):
-            r.problem(f"{key}.url", f'"{url}" is not an http(s) or file URL')
+            r.problem(f"{key}.url", f'"{scrub(url)}" is not an http(s) or file URL')
             url = None
-        if url is not None and re.match(r"^[a-z]+://[^/@]*:[^/@]*@", url):
-            r.problem(f"{key}.url", "credentials in an index URL would be written to the lock's inputs; "
-                                    "remove them and use netrc, a keyring or "
-                                    f"UV_INDEX_{name.upper().replace('-', '_')}_USERNAME/_PASSWORD")
+        if url is not None and (secret := _index_url_secret(name, url)) is not None:
+            r.problem(f"{key}.url", secret)
             url = None
         exempt = spec.get("exclude-newer-exempt", False)
         explicit = spec.get("explicit", True)
@@ -270,6 +271,22 @@ def _indexes(r: _Reader, table: dict[str, Any]) -> dict[str, Index]:
             out[name] = Index(name=name, url=url.rstrip("/"), exclude_newer_exempt=exempt is True,
                               explicit=explicit is not False)
     return out
+
+
+def _index_url_secret(name: str, url: str) -> str | None:
+    """Why an index URL may carry a secret (user information or a query string), or None.
+
+    Either would be written to the lock's inputs and shown by uv and pip; the message
+    shows the URL masked."""
+    parts = urlsplit(url)
+    found = [what for what, present in (("user information", "@" in parts.netloc),
+                                        ("a query string", bool(parts.query))) if present]
+    if not found:
+        return None
+    variable = f"UV_INDEX_{re.sub(r'[^A-Z0-9]', '_', name.upper())}"
+    return (f'"{scrub(url)}" has {" and ".join(found)}, where a token or password would be '
+            "written to the lock's inputs and shown in messages; remove it and give the "
+            f"credentials through netrc or {variable}_USERNAME/{variable}_PASSWORD")
 
 
 def _allow_sdist(r: _Reader, resolution: dict[str, Any]) -> tuple[str, ...]:
@@ -284,8 +301,8 @@ def _allow_sdist(r: _Reader, resolution: dict[str, Any]) -> tuple[str, ...]:
 def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
             groups: dict[str, tuple[str, ...]], indexes: dict[str, Index]) -> Target | None:
     key = dotted("targets", name)
-    if not _NAME.match(name):
-        r.problem(key, "invalid target name; use letters, digits, '-', '_' and '.'")
+    if (problem := target_name_problem(name)) is not None:
+        r.problem(key, problem)
         return None
     if not isinstance(raw, dict):
         r.table(raw, key)  # "must be a table"; a missing platform would only repeat it

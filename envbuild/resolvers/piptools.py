@@ -56,9 +56,9 @@ class PipToolsResolver(Resolver):
             raise ResolutionImpossible(
                 f'target "{target.name}": pip-tools cannot route a package to one index (sources)',
                 hint='use resolver = "uv" for targets with sources')
-        from envbuild.export import default_index_url
+        from envbuild.export import configured_index_url
 
-        urls = {DEFAULT_INDEX: default_index_url()}
+        urls = {DEFAULT_INDEX: configured_index_url()}
         extra = [i for n, i in sorted(request.indexes.items())
                  if n != DEFAULT_INDEX and i.url and not i.explicit]
         urls.update({i.name: str(i.url) for i in extra})

@@ -48,3 +48,24 @@ def test_missing_credentials_are_an_external_failure(eb_env: dict[str, str], tmp
     result = run_cli(["lock", "-f", str(manifest(tmp_path, local_index))])
     assert result.code == 3, result.err
     assert "401" in result.err or "credentials" in result.err
+
+
+RELAYED_TOKEN = "tkn-4f9c2e-must-not-leak"
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["plain", "verbose"])
+def test_a_token_the_failing_resolver_prints_is_scrubbed(
+        eb_env: dict[str, str], tmp_path: Path, local_index: LocalIndex,
+        monkeypatch: pytest.MonkeyPatch, verbose: bool) -> None:
+    # The default index comes from the user's environment, which the manifest check cannot
+    # see; the private index answers 401 and uv names the URL, query string and all.
+    monkeypatch.setenv("UV_DEFAULT_INDEX", f"{local_index.url('private')}?token={RELAYED_TOKEN}")
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    path = tmp_path / "envbuild.toml"
+    path.write_text('[project]\nname = "creds"\npython = "3.11"\n'
+                    '[dependencies]\npython = ["private-pkg"]\n'
+                    '[targets.linux]\nplatform = "linux/amd64"\n')
+    result = run_cli(["-v"] * verbose + ["lock", "-f", str(path)])
+    assert result.code == 3, result.err
+    assert f"{local_index.url('private')}?***" in result.err  # uv did print the URL
+    assert RELAYED_TOKEN not in result.err + result.out

@@ -29,6 +29,7 @@ from envbuild.image.registry.interface import (
     RegistryDigestMismatch,
     RegistryError,
 )
+from envbuild.scrub import scrub
 
 CHUNK_BYTES = 64 << 20  # blobs larger than this go up in PATCH chunks of this size
 _BLOCK = 1 << 20
@@ -233,7 +234,7 @@ class DistributionRegistry(Registry):
             response.close()
 
     def _send(self, method: str, url: str, headers: dict[str, str],
-              body: _Body) -> http.client.HTTPResponse:
+              body: _Body, *, token_service: bool = False) -> http.client.HTTPResponse:
         parts = urllib.parse.urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         headers.setdefault("User-Agent", "envbuild")
@@ -249,10 +250,10 @@ class DistributionRegistry(Registry):
                 # A kept-alive connection the server closed: retry once on a fresh one.
                 self._drop(parts.scheme, parts.netloc)
                 if attempt == 1 or not (body is None or isinstance(body, bytes)):
-                    raise self._unreachable(error) from None
+                    raise self._unreachable(error, url if token_service else None) from None
             except (OSError, http.client.HTTPException) as error:
                 self._drop(parts.scheme, parts.netloc)
-                raise self._unreachable(error) from None
+                raise self._unreachable(error, url if token_service else None) from None
         raise AssertionError("unreachable")
 
     def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
@@ -272,9 +273,17 @@ class DistributionRegistry(Registry):
         if connection is not None:
             connection.close()
 
-    def _unreachable(self, error: BaseException) -> RegistryError:
+    def _unreachable(self, error: BaseException, token_url: str | None) -> RegistryError:
         reason = "timed out" if isinstance(error, socket.timeout) else str(error) or \
             type(error).__name__
+        if token_url is not None:
+            # The registry answered; the server it sends clients to for a token did not.
+            parts = urllib.parse.urlsplit(token_url)
+            where = scrub(f"{parts.scheme}://{parts.netloc}{parts.path}")
+            return RegistryError(
+                f"cannot reach the token service {where} of registry {self.registry}: {reason}",
+                hint="the registry names it in its WWW-Authenticate realm; check that it is up "
+                     "and reachable from here")
         return RegistryError(f"cannot reach registry {self.registry}: {reason}",
                              hint="check that it is up and the address is right")
 
@@ -293,7 +302,7 @@ class DistributionRegistry(Registry):
             query["service"] = challenge.params["service"]
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
         headers = {"Authorization": credentials.basic} if credentials else {}
-        response = self._send("GET", url, headers, None)
+        response = self._send("GET", url, headers, None, token_service=True)
         data = response.read()
         if response.status != 200:
             raise RegistryError(f"registry {self.registry}: token request refused "
