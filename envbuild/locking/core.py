@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # the network side loads only when a target is resolved
     from envbuild.indexclient import UrlMemo
     from envbuild.resolvers.interface import ResolvedPackage
 from envbuild.fileio import exclusive_lock, write_atomic
+from envbuild.inputfiles import read_input_bytes
 from envbuild.lockfile import codec
 from envbuild.lockfile.hashes import lock_hash, target_hash
 from envbuild.lockfile.model import SCHEMA_VERSION, Artifact, Lock, LockedPackage, LockedTarget
@@ -89,8 +90,8 @@ def lock(options: LockOptions, progress: Progress) -> LockResult:
 
 def _read_bytes(path: Path) -> bytes | None:
     try:
-        return path.read_bytes()
-    except OSError:
+        return read_input_bytes(path, what="manifest")
+    except InputError:  # load_manifest, right after, names the problem
         return None
 
 

@@ -5,7 +5,8 @@ bytes, envbuild's version and its hardware data. After a full check finds the lo
 the digest of those four is remembered in the cache; the next run that sees the same four
 answers "current" by reading and hashing two files. Any difference, or no memo, falls back
 to the full check, so the memo can make envbuild faster but never change an answer.
-This module imports only the standard library: it runs before anything else is loaded.
+This module imports only the standard library (and envbuild's small input guards): it runs
+before anything else is loaded.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import os
 from pathlib import Path
 
 from envbuild import __version__
+from envbuild.errors import InputError
+from envbuild.inputfiles import read_input_bytes
 from envbuild.paths import cache_dir
 
 
@@ -44,8 +47,8 @@ def key_of(manifest: bytes | None, lock: bytes | None, lock_path: Path) -> str |
         folder = listings_dir(lock_path)
         if folder.is_dir():
             for listing in sorted(folder.iterdir()):
-                parts += [listing.name.encode(), listing.read_bytes()]
-    except OSError:
+                parts += [listing.name.encode(), read_input_bytes(listing, what="listing")]
+    except (OSError, InputError):  # the full check names what is wrong with the file
         return None
     sha = hashlib.sha256(__version__.encode())
     for part in parts:
@@ -55,8 +58,10 @@ def key_of(manifest: bytes | None, lock: bytes | None, lock_path: Path) -> str |
 
 def _key(manifest_path: Path, lock_path: Path) -> str | None:
     try:
-        return key_of(manifest_path.read_bytes(), lock_path.read_bytes(), lock_path)
-    except OSError:
+        # Bounded reads: `-f /dev/zero` or a FIFO must reach the full check, which refuses it.
+        return key_of(read_input_bytes(manifest_path, what="manifest"),
+                      read_input_bytes(lock_path, what="lock"), lock_path)
+    except InputError:
         return None
 
 
