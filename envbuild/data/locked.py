@@ -1,20 +1,21 @@
 """Read the `[datasets]` tables of a lock file and the listings they point to.
 
-The data commands read the lock with tomllib on their own, so they need nothing of the
+The data commands read the lock (bounded, through envbuild.inputfiles) on their own, so they need nothing of the
 package-lock code beyond the file.
 """
 
 from __future__ import annotations
 
-import tomllib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from envbuild.data.digest import parse_digest
-from envbuild.data.listing import Listing, parse_listing
+from envbuild.data.listing import MAX_LISTING_BYTES, Listing, parse_listing
 from envbuild.errors import CheckFailed, InputError
+from envbuild.inputfiles import parse_toml, read_input_bytes, read_input_text
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -37,13 +38,10 @@ class LockedDataset:
 
 def load_locked(lock_path: Path) -> dict[str, LockedDataset]:
     """Every dataset in the lock; InputError naming the dotted key of a bad value."""
-    try:
-        with open(lock_path, "rb") as handle:
-            document = tomllib.load(handle)
-    except FileNotFoundError:
-        raise InputError(f"lock file {lock_path} does not exist", hint="run `envbuild lock` first") from None
-    except tomllib.TOMLDecodeError as error:
-        raise InputError(f"{lock_path}: not valid TOML: {error}") from None
+    if not os.path.lexists(lock_path):
+        raise InputError(f"lock file {lock_path} does not exist", hint="run `envbuild lock` first")
+    # Bounded: `--lock /dev/zero`, a FIFO or a lock nested thousands deep is refused, not read.
+    document = parse_toml(read_input_text(lock_path, what="lock"), source=str(lock_path), what="lock")
     tables = document.get("datasets", {})
     if not isinstance(tables, dict):
         raise InputError(f"{lock_path}: datasets must be a table")
@@ -71,13 +69,12 @@ def select(locked: Mapping[str, LockedDataset], names: Sequence[str], lock_path:
 def read_listing(dataset: LockedDataset, lock_path: Path) -> Listing:
     """The dataset's listing, checked against the digest the lock records."""
     path = lock_path.parent / dataset.listing
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise InputError(
             f"dataset {dataset.name}: listing {path} is missing",
             hint="commit the folder beside the lock file, or run `envbuild lock` again",
-        ) from None
+        )
+    data = read_input_bytes(path, what="listing", limit=MAX_LISTING_BYTES)
     listing = parse_listing(data, where=str(path))
     actual = listing.digest()
     if actual != dataset.digest:

@@ -46,8 +46,11 @@ def key_of(manifest: bytes | None, lock: bytes | None, lock_path: Path) -> str |
         parts = [manifest, lock, (Path(__file__).parent.parent / "hardware" / "hardware.toml").read_bytes()]
         folder = listings_dir(lock_path)
         if folder.is_dir():
+            from envbuild.data.listing import MAX_LISTING_BYTES
+
             for listing in sorted(folder.iterdir()):
-                parts += [listing.name.encode(), read_input_bytes(listing, what="listing")]
+                parts += [listing.name.encode(),
+                          read_input_bytes(listing, what="listing", limit=MAX_LISTING_BYTES)]
     except (OSError, InputError):  # the full check names what is wrong with the file
         return None
     sha = hashlib.sha256(__version__.encode())
