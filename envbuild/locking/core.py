@@ -21,6 +21,7 @@ from envbuild.lockfile.model import SCHEMA_VERSION, Artifact, Lock, LockedPackag
 from envbuild.locking import inputs
 from envbuild.locking.hardware import check_resolution, validate_target
 from envbuild.manifest import Manifest, load_manifest
+from envbuild.scrub import escape
 
 Progress = Callable[[str], None]
 
@@ -52,7 +53,12 @@ def load_checked_manifest(path: Path) -> Manifest:
 def check(manifest_path: Path, lock_path: Path) -> tuple[Lock, list[str]]:
     """Offline: the reasons the lock is stale (empty when current)."""
     manifest = load_checked_manifest(manifest_path)
-    if not lock_path.exists():
+    try:
+        present = lock_path.exists()
+    except OSError as error:  # ENAMETOOLONG, EACCES: `--lock` names no readable place
+        raise InputError(f"{escape(str(lock_path))}: cannot read the lock: "
+                         f"{escape(error.strerror or str(error))}") from None
+    if not present:
         raise CheckFailed(f"{lock_path}: no lock file: the manifest has never been locked here",
                           hint="create it with `envbuild lock`")
     lock = codec.load(lock_path)

@@ -34,7 +34,10 @@ def listings_dir(lock_path: Path) -> Path:
 
 def has_datasets(lock_path: Path) -> bool:
     """Whether the lock pins datasets: then `lock` must look at the data every time."""
-    return listings_dir(lock_path).is_dir()
+    try:
+        return listings_dir(lock_path).is_dir()
+    except OSError:  # a `--lock` name too long: the lock itself is refused right after
+        return False
 
 
 def key_of(manifest: bytes | None, lock: bytes | None, lock_path: Path) -> str | None:
