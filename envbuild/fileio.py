@@ -8,18 +8,29 @@ at any point leaves the previous file intact.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from envbuild.errors import EnvbuildError, ExternalError, InputError
+from envbuild.scrub import escape
+
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically (same-folder temp file, fsync, rename)."""
+    """Replace `path` with `data` atomically (same-folder temp file, fsync, rename).
+
+    An OSError becomes an EnvbuildError naming the file: names reach here from manifests
+    (a 300-character dataset name makes ENAMETOOLONG), and that is bad input, not a bug.
+    """
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as error:
+        raise write_error(path, error) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -27,18 +38,34 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+        _fsync_dir(folder)
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(error, OSError):
+            raise write_error(path, error) from None
         raise
-    _fsync_dir(folder)
+
+
+def write_error(path: Path, error: OSError) -> EnvbuildError:
+    """The error to raise when `path` cannot be written: a full or failing disk is external
+    (exit 3); anything else (a name too long, no permission, a file where a folder must be)
+    is the input's or the user's (exit 2)."""
+    reason = escape(error.strerror or str(error))
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+        return ExternalError(f"{escape(str(path))}: cannot write: {reason}")
+    return InputError(f"{escape(str(path))}: cannot write: {reason}",
+                      hint="check the names in the manifest and the output path")
 
 
 @contextlib.contextmanager
 def exclusive_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive advisory lock on `path` (created if missing) while in the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise write_error(path, error) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

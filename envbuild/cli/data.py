@@ -229,13 +229,11 @@ def _parse_shard(text: str) -> tuple[int, int]:
 
 
 def _read_listing(path: Path) -> Any:
-    from envbuild.data.listing import parse_listing
+    from envbuild.data.listing import MAX_LISTING_BYTES, parse_listing
+    from envbuild.inputfiles import read_input_bytes
 
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise InputError(f"cannot read listing {path}: {error.strerror}") from None
-    return parse_listing(data, where=str(path))
+    return parse_listing(read_input_bytes(path, what="listing", limit=MAX_LISTING_BYTES),
+                         where=str(path))
 
 
 def _write_listing(path: Path, listing: Any) -> None:

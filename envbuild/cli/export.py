@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from envbuild.cli._boundary import info
-from envbuild.cli._options import manifest_options, resolve_lock_path
+from envbuild.cli._boundary import emit_json, info
+from envbuild.cli._options import json_option, manifest_options, resolve_lock_path
 
 
 @click.command(epilog="""\b
@@ -22,8 +22,9 @@ Examples:
               help="pylock: PEP 751 pylock.<target>.toml; requirements: for pip --require-hashes.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write here (atomically) instead of standard output.")
+@json_option
 def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt: str,
-           output: Path | None) -> None:
+           output: Path | None, as_json: bool) -> None:
     """Export one target of the lock as pylock or requirements."""
     from envbuild import export as core
     from envbuild.fileio import write_atomic
@@ -35,8 +36,14 @@ def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt:
     chosen = core.pick_target(lock, target)
     urls = core.index_urls(manifest)
     text = (core.export_pylock if fmt == "pylock" else core.export_requirements)(lock, chosen, urls)
-    if output is None:
+    if output is not None:
+        write_atomic(output, text.encode())
+    if as_json:
+        # Without -o the exported text travels inside the one document on standard output.
+        emit_json({"format": fmt, "target": chosen.name, "packages": len(chosen.packages),
+                   "output": str(output) if output is not None else None,
+                   "text": text if output is None else None})
+    elif output is None:
         click.echo(text, nl=False)
     else:
-        write_atomic(output, text.encode())
         info(f"wrote {output} ({len(chosen.packages)} packages, target {chosen.name})")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from envbuild.cli._boundary import check_failed, emit_json, info
+from envbuild.cli._boundary import check_failed, emit_json, info, warn
 from envbuild.cli._options import json_option, manifest_options, resolve_lock_path
 
 
@@ -40,8 +40,7 @@ def lock(manifest_path: Path, lock_path: Path | None, targets: tuple[str, ...], 
                               check_only=check_only), info)
     lock_file = outcome.lock_path
     for warning in outcome.warnings:
-        click.secho("warning: ", fg="yellow", err=True, nl=False)
-        info(warning)
+        warn(warning)
     if as_json:
         document = {"lock": str(lock_file), "lock_hash": outcome.lock_hash}
         emit_json({**document, "current": not outcome.reasons, "reasons": list(outcome.reasons)}

@@ -16,6 +16,7 @@ image was built from, so an image of an older lock is caught. `write_record` wri
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 from envbuild.canonical import is_hash
 from envbuild.errors import InputError
 from envbuild.fileio import write_atomic
+from envbuild.inputfiles import read_input_text
 
 RECORD_SCHEMA = 1
 _PINNED = re.compile(r"^(?P<ref>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
@@ -90,11 +92,12 @@ def write_record(lock_path: Path, target: str, *, ref: str, digest: str, image_h
 
 
 def _entries(path: Path) -> dict[str, dict[str, str]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return {}
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+    text = read_input_text(path, what="image record")  # bounded: a FIFO or device is refused
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:  # json recurses into nested arrays
         raise InputError(f"{path}: cannot read the image record: {error}",
                          hint="run `envbuild image --push` again to rewrite it") from None
     if not isinstance(data, dict) or data.get("schema") != RECORD_SCHEMA \

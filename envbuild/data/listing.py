@@ -18,6 +18,9 @@ from envbuild.data.digest import ALGORITHMS, FileEntry, check_relpath, dataset_d
 from envbuild.errors import InputError
 
 FORMAT = "envbuild-listing/1"
+# A listing holds one line (~100 bytes) per file: 2 GiB covers datasets of ~20 million
+# files, and still refuses a device or a runaway file before memory does.
+MAX_LISTING_BYTES = 2 * 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

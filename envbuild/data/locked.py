@@ -2,19 +2,21 @@
 
 The lock comes through the one reader (`envbuild.lockfile.load`), which proves its hashes
 and has checked each table's values; a listing path is joined under the lock's folder only
-through `envbuild.safepath`.
+through `envbuild.safepath`, and read bounded.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from envbuild.data.digest import parse_digest
-from envbuild.data.listing import Listing, parse_listing
+from envbuild.data.listing import MAX_LISTING_BYTES, Listing, parse_listing
 from envbuild.errors import CheckFailed, InputError
+from envbuild.inputfiles import read_input_bytes
 from envbuild.safepath import relative
 
 
@@ -40,7 +42,7 @@ def load_locked(lock_path: Path) -> dict[str, LockedDataset]:
     """Every dataset in the lock; InputError naming the dotted key of a bad value."""
     from envbuild.lockfile import load
 
-    if not lock_path.exists():
+    if not os.path.lexists(lock_path):
         raise InputError(f"lock file {lock_path} does not exist", hint="run `envbuild lock` first")
     tables = load(lock_path).datasets
     return {name: _dataset(name, raw, lock_path) for name, raw in sorted(tables.items())}
@@ -67,13 +69,12 @@ def select(locked: Mapping[str, LockedDataset], names: Sequence[str], lock_path:
 def read_listing(dataset: LockedDataset, lock_path: Path) -> Listing:
     """The dataset's listing, checked against the digest the lock records."""
     path = relative(lock_path.parent, dataset.listing, what=f"dataset {dataset.name}: listing")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise InputError(
             f"dataset {dataset.name}: listing {path} is missing",
             hint="commit the folder beside the lock file, or run `envbuild lock` again",
-        ) from None
+        )
+    data = read_input_bytes(path, what="listing", limit=MAX_LISTING_BYTES)
     listing = parse_listing(data, where=str(path))
     actual = listing.digest()
     if actual != dataset.digest:

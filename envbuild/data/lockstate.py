@@ -13,13 +13,14 @@ from typing import Any
 from envbuild.data.cache import Hints, load_hints, save_hints
 from envbuild.data.digest import DEFAULT_ALGORITHM, FileEntry, parse_digest
 from envbuild.data.filters import make_filter
-from envbuild.data.listing import Listing, dump_listing, parse_listing
+from envbuild.data.listing import MAX_LISTING_BYTES, Listing, dump_listing, parse_listing
 from envbuild.data.manifest import DatasetSpec
 from envbuild.data.progress import Ticker
 from envbuild.data.sources import open_source
 from envbuild.data.sources.interface import Source, SourceFile
 from envbuild.errors import CheckFailed, InputError
 from envbuild.fileio import write_atomic
+from envbuild.inputfiles import read_input_bytes
 
 
 def dataset_inputs(spec: DatasetSpec) -> dict[str, Any]:
@@ -224,7 +225,8 @@ def _portable_hints(algorithm: str, old: Mapping[str, Any] | None, lock_path: Pa
     if old is None or not isinstance(old.get("listing"), str):
         return {}
     try:
-        data = (lock_path.parent / old["listing"]).read_bytes()
+        data = read_input_bytes(lock_path.parent / old["listing"], what="listing",
+                                limit=MAX_LISTING_BYTES)
         listing = parse_listing(data, where=old["listing"])
     except (OSError, InputError):
         return {}  # no usable previous listing: hash everything again

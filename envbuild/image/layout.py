@@ -18,6 +18,7 @@ from pathlib import Path
 
 from envbuild.canonical import canonical_bytes
 from envbuild.errors import CheckFailed, InputError
+from envbuild.fileio import write_error
 
 LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
 _CHUNK = 1 << 20
@@ -39,6 +40,14 @@ def sha256(data: bytes) -> str:
 
 
 def write_layout(output: Path, images: list[ImageEntry]) -> None:
+    """Write the images as an OCI layout at `output`, replacing it only when complete."""
+    try:
+        _write_layout(output, images)
+    except OSError as error:  # `--output` is the user's: a name too long, no permission
+        raise write_error(output, error) from None
+
+
+def _write_layout(output: Path, images: list[ImageEntry]) -> None:
     _check_replaceable(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with _staging(output) as tmp:

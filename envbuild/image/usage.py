@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envbuild.errors import InputError
 from envbuild.image.store import Store
+from envbuild.scrub import escape
 
 _SECTIONS = ("wheels", "blobs", "layers", "tmp")
 
@@ -29,9 +31,14 @@ class Usage:
 
 def usage(store: Store) -> Usage:
     rows = []
-    for name in _SECTIONS:
-        files = [p for p in (store.root / name).rglob("*") if p.is_file()]
-        rows.append((name, len(files), sum(p.stat().st_size for p in files)))
+    try:
+        for name in _SECTIONS:
+            files = [p for p in (store.root / name).rglob("*") if p.is_file()]
+            rows.append((name, len(files), sum(p.stat().st_size for p in files)))
+    except OSError as error:  # `--cache-dir` is the user's: a name too long, no permission
+        raise InputError(f"{escape(str(store.root))}: cannot read the cache folder: "
+                         f"{escape(error.strerror or str(error))}",
+                         hint="check --cache-dir or ENVBUILD_CACHE_DIR") from None
     return Usage(root=store.root, sections=tuple(rows))
 
 

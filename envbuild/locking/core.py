@@ -14,12 +14,14 @@ if TYPE_CHECKING:  # the network side loads only when a target is resolved
     from envbuild.indexclient import UrlMemo
     from envbuild.resolvers.interface import ResolvedPackage
 from envbuild.fileio import exclusive_lock, write_atomic
+from envbuild.inputfiles import read_input_bytes
 from envbuild.lockfile import codec, reader
 from envbuild.lockfile.hashes import seal, seal_target
 from envbuild.lockfile.model import SCHEMA_VERSION, Artifact, Lock, LockedPackage, LockedTarget
 from envbuild.locking import inputs
 from envbuild.locking.hardware import check_resolution, validate_target
 from envbuild.manifest import Manifest, load_manifest
+from envbuild.scrub import escape
 
 Progress = Callable[[str], None]
 
@@ -51,7 +53,12 @@ def load_checked_manifest(path: Path) -> Manifest:
 def check(manifest_path: Path, lock_path: Path) -> tuple[Lock, list[str]]:
     """Offline: the reasons the lock is stale (empty when current)."""
     manifest = load_checked_manifest(manifest_path)
-    if not lock_path.exists():
+    try:
+        present = lock_path.exists()
+    except OSError as error:  # ENAMETOOLONG, EACCES: `--lock` names no readable place
+        raise InputError(f"{escape(str(lock_path))}: cannot read the lock: "
+                         f"{escape(error.strerror or str(error))}") from None
+    if not present:
         raise CheckFailed(f"{lock_path}: no lock file: the manifest has never been locked here",
                           hint="create it with `envbuild lock`")
     examined = reader.read(lock_path)
@@ -90,8 +97,8 @@ def lock(options: LockOptions, progress: Progress) -> LockResult:
 
 def _read_bytes(path: Path) -> bytes | None:
     try:
-        return path.read_bytes()
-    except OSError:
+        return read_input_bytes(path, what="manifest")
+    except InputError:  # load_manifest, right after, names the problem
         return None
 
 

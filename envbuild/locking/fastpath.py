@@ -5,7 +5,8 @@ bytes, envbuild's version and its hardware data. After a full check finds the lo
 the digest of those four is remembered in the cache; the next run that sees the same four
 answers "current" by reading and hashing two files. Any difference, or no memo, falls back
 to the full check, so the memo can make envbuild faster but never change an answer.
-This module imports only the standard library: it runs before anything else is loaded.
+This module imports only the standard library (and envbuild's small input guards): it runs
+before anything else is loaded.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import os
 from pathlib import Path
 
 from envbuild import __version__
+from envbuild.errors import InputError
+from envbuild.inputfiles import read_input_bytes
 from envbuild.paths import cache_dir
 
 
@@ -31,7 +34,10 @@ def listings_dir(lock_path: Path) -> Path:
 
 def has_datasets(lock_path: Path) -> bool:
     """Whether the lock pins datasets: then `lock` must look at the data every time."""
-    return listings_dir(lock_path).is_dir()
+    try:
+        return listings_dir(lock_path).is_dir()
+    except OSError:  # a `--lock` name too long: the lock itself is refused right after
+        return False
 
 
 def key_of(manifest: bytes | None, lock: bytes | None, lock_path: Path) -> str | None:
@@ -43,9 +49,12 @@ def key_of(manifest: bytes | None, lock: bytes | None, lock_path: Path) -> str |
         parts = [manifest, lock, (Path(__file__).parent.parent / "hardware" / "hardware.toml").read_bytes()]
         folder = listings_dir(lock_path)
         if folder.is_dir():
+            from envbuild.data.listing import MAX_LISTING_BYTES
+
             for listing in sorted(folder.iterdir()):
-                parts += [listing.name.encode(), listing.read_bytes()]
-    except OSError:
+                parts += [listing.name.encode(),
+                          read_input_bytes(listing, what="listing", limit=MAX_LISTING_BYTES)]
+    except (OSError, InputError):  # the full check names what is wrong with the file
         return None
     sha = hashlib.sha256(__version__.encode())
     for part in parts:
@@ -55,8 +64,10 @@ def key_of(manifest: bytes | None, lock: bytes | None, lock_path: Path) -> str |
 
 def _key(manifest_path: Path, lock_path: Path) -> str | None:
     try:
-        return key_of(manifest_path.read_bytes(), lock_path.read_bytes(), lock_path)
-    except OSError:
+        # Bounded reads: `-f /dev/zero` or a FIFO must reach the full check, which refuses it.
+        return key_of(read_input_bytes(manifest_path, what="manifest"),
+                      read_input_bytes(lock_path, what="lock"), lock_path)
+    except InputError:
         return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from envbuild import inputfiles
 from envbuild.cluster.k8snames import target_name_problem
 from envbuild.errors import InputError, Problem, ProblemsError
 from envbuild.hardware.versions import canonical_cuda
@@ -122,21 +124,26 @@ def _kind(value: Any) -> str:
 
 
 def read_manifest_text(path: Path) -> str:
-    """The manifest's text; a missing or unreadable file is bad input with a hint."""
+    """The manifest's text; a missing, unreadable, oversized or non-regular file is bad input."""
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such manifest",
-                         hint="run envbuild in the folder holding envbuild.toml, or pass -f PATH") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read the manifest: {error}") from None
+        return inputfiles.read_input_text(path, what="manifest")
+    except InputError as error:
+        if os.path.lexists(path):
+            raise
+        raise InputError(error.message, hint="run envbuild in the folder holding envbuild.toml, "
+                                              "or pass -f PATH") from None
 
 
 def parse_toml(text: str, *, file: str) -> dict[str, Any]:
-    """TOML to data; a syntax error becomes a Problem with its line."""
+    """TOML to data, nesting bounded; a syntax error becomes a Problem with its line."""
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+        return inputfiles.parse_toml(text, source=file, what="manifest")
+    except InputError as refused:
+        # The shared parser raises `from None`; the TOMLDecodeError stays on __context__
+        # and still carries the line the Problem names. Other refusals (nesting) pass as they are.
+        error = refused.__context__
+        if not isinstance(error, tomllib.TOMLDecodeError):
+            raise
         match = re.search(r"\(at line (\d+), column \d+\)", str(error))
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error))
         raise ProblemsError([Problem(file=file, line=int(match.group(1)) if match else None,

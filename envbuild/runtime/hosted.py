@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,10 +94,10 @@ def run_settings(manifest_path: Path, environ: Mapping[str, str]) -> tuple[str, 
 
     table: Any = {}
     if manifest_path.is_file():
-        try:
-            table = tomllib.loads(manifest_path.read_text(encoding="utf-8")).get("run", {})
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-            raise InputError(f"{manifest_path}: cannot read the manifest: {error}") from None
+        from envbuild.inputfiles import parse_toml, read_input_text
+
+        text = read_input_text(manifest_path, what="manifest")
+        table = parse_toml(text, source=str(manifest_path), what="manifest").get("run", {})
     if not isinstance(table, dict):
         raise InputError(f"{manifest_path}: expected a table in 'run'")
     profile = table.get("determinism", "strict")

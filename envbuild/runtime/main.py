@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .environment import DEFAULT_ALLOW
+from .safetext import MAX_INPUT_BYTES, escape, read_bounded
 from .target import LockNotProved, RuntimeInputError, TargetSpec, read_lock, spec_from_payload
 from .verdict import Verdict
 from .verifier import VerifyOptions, verify
@@ -96,10 +97,11 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             return _report(verdict, as_json="--json" in args.flags)
         return _run(spec, verdict, args, env)
     except LockNotProved as error:
-        sys.stderr.write(f"error: {error}\n")
+        sys.stderr.write(f"error: {escape(str(error))}\n")
         return 1
     except (RuntimeInputError, ValueError) as error:  # ValueError: a bad profile or seed
-        sys.stderr.write(f"error: {error}\n{USAGE if isinstance(error, RuntimeInputError) else ''}")
+        sys.stderr.write(f"error: {escape(str(error))}\n"
+                         f"{USAGE if isinstance(error, RuntimeInputError) else ''}")
         return BAD_INPUT
 
 
@@ -130,9 +132,9 @@ def _run(spec: TargetSpec, verdict: Verdict, args: Args, env: Mapping[str, str])
         determinism=args.values.get("--determinism", "strict"),
         seed=int(args.values.get("--seed") or env.get(SEED_ENV) or 0)), environ=env)
     for note in verdict.notes:
-        sys.stderr.write(f"note: {note}\n")
+        sys.stderr.write(f"note: {escape(note)}\n")
     if not verdict.ok:
-        sys.stderr.write(f"{verdict.render()}\n{args.cmd[0]} was not started; "
+        sys.stderr.write(f"{escape(verdict.render())}\n{escape(args.cmd[0])} was not started; "
                          f"run record: {outcome.record_path}\n")
         return 1
     return outcome.exit_status if outcome.exit_status is not None else 1
@@ -147,9 +149,12 @@ def _spec(args: Args, env: Mapping[str, str]) -> TargetSpec:
                          args.values.get("--target"), env)
     source = "stdin" if target_json == "-" else target_json
     try:
-        text = sys.stdin.read() if target_json == "-" else Path(source).read_text("utf-8")
-        return spec_from_payload(json.loads(text), source=source)
-    except (OSError, ValueError) as error:
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1) if target_json == "-" \
+            else read_bounded(source)
+        if len(data) > MAX_INPUT_BYTES:
+            raise OSError(f"more than the {MAX_INPUT_BYTES} bytes envbuild reads")
+        return spec_from_payload(json.loads(data.decode("utf-8")), source=source)
+    except (OSError, ValueError, RecursionError) as error:  # json.loads recurses
         raise RuntimeInputError(f"{source}: cannot read the target document: {error}") from None
 
 
@@ -157,6 +162,6 @@ def _report(verdict: Verdict, *, as_json: bool) -> int:
     if as_json:
         sys.stdout.write(json.dumps(verdict.as_json(), indent=2, sort_keys=True) + "\n")
     for note in verdict.notes:
-        sys.stderr.write(f"note: {note}\n")
-    sys.stderr.write(verdict.render() + "\n")
+        sys.stderr.write(f"note: {escape(note)}\n")
+    sys.stderr.write(escape(verdict.render()) + "\n")
     return 0 if verdict.ok else 1

@@ -18,8 +18,8 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
+from .safetext import read_bounded
 from .target import RuntimeInputError
 
 TYPE_CHECKING = False  # typing itself is not imported: start-up time
@@ -98,8 +98,8 @@ def read(environ: Mapping[str, str]) -> HostGpus:
     recorded = environ.get(PROBE_ENV)
     if recorded:
         try:
-            data = json.loads(Path(recorded).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
+            data = json.loads(read_bounded(recorded).decode("utf-8"))
+        except (OSError, ValueError, RecursionError) as error:
             raise ProbeFileError(
                 f"{PROBE_ENV}={recorded}: cannot read the probe: {error}") from None
         return from_probe(data, source=f"probe:{recorded}")

@@ -71,11 +71,13 @@ def read_lock(path: Path, requested: str | None, environ: Mapping[str, str]) -> 
     """Read the lock at `path` and return the chosen target's spec."""
     import tomllib  # imported here: `--target-json` runs, the fast path, never parse TOML
 
+    from .safetext import read_bounded
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_bounded(str(path)).decode("utf-8"))
     except FileNotFoundError:
         raise RuntimeInputError(f"{path}: no lock file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as error:
         raise RuntimeInputError(f"{path}: cannot read the lock: {error}") from None
     return spec_from_lock_document(data, requested, environ, source=str(path))
 

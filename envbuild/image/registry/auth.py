@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from envbuild.image.registry.interface import RegistryError
+from envbuild.inputfiles import read_input_text
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
@@ -49,11 +50,12 @@ def docker_config_path() -> Path:
 def find_credentials(registry: str, config_path: Path | None = None) -> Credentials | None:
     """The user's credentials for `registry` (host[:port]), or None."""
     path = config_path or docker_config_path()
-    try:
-        config: Any = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None
-    except (OSError, ValueError) as error:
+    try:
+        # Bounded: a FIFO or device in DOCKER_CONFIG is refused, not read forever.
+        config: Any = json.loads(read_input_text(path, what="Docker config"))
+    except (ValueError, RecursionError) as error:
         raise RegistryError(f"cannot read the Docker config {path}: {error}",
                             hint="fix or move the file; envbuild reads auths and "
                                  "credential helpers from it") from None
