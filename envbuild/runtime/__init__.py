@@ -15,5 +15,5 @@ same verdicts on the same environment.
 
 PORTABLE = (
     "__init__", "__main__", "bundle", "determinism", "environment", "gpus", "hardware",
-    "main", "nvml", "record", "runner", "target", "verdict", "verifier", "versions",
+    "main", "nvml", "platformcheck", "record", "runner", "target", "verdict", "verifier", "versions",
 )
