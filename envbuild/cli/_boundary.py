@@ -70,6 +70,12 @@ def info(message: str) -> None:
     click.echo(message, err=True)
 
 
+def warn(message: str) -> None:
+    """A warning on standard error, marked as `lock` marks its warnings."""
+    click.secho("warning: ", fg="yellow", err=True, nl=False)
+    click.echo(message, err=True)
+
+
 def check_failed(message: str) -> NoReturn:
     """Exit 1 after a message: a check ran and found a mismatch."""
     click.echo(message, err=True)

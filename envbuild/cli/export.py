@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from envbuild.cli._boundary import info
+from envbuild.cli._boundary import info, warn
 from envbuild.cli._options import manifest_options, resolve_lock_path
 
 
@@ -35,6 +35,8 @@ def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt:
     chosen = core.pick_target(lock, target)
     urls = core.index_urls(manifest)
     text = (core.export_pylock if fmt == "pylock" else core.export_requirements)(lock, chosen, urls)
+    for warning in core.export_warnings(chosen):
+        warn(warning)
     if output is None:
         click.echo(text, nl=False)
     else:
