@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from envbuild.runtime.bundle import write_zipapp
 from envbuild.runtime.environment import installed
 from envbuild.runtime.platformcheck import check_wheel_tags
 from envbuild.runtime.target import spec_from_table
@@ -19,6 +20,7 @@ from tests.runtime.envs import (
     FOREIGN_PLATFORM,
     HOST_PLATFORM,
     PY,
+    clean_environ,
     pip_env,
     site_packages,
     target,
@@ -56,6 +58,12 @@ def test_environment_of_another_machine_fails_naming_the_platform(
     assert verdict["facts"]["platform"] == HOST_PLATFORM
     assert verdict["facts"]["glibc"] == HOST_GLIBC
     assert verdict["facts"]["implementation"] == "cpython"
+    # The image's own verifier (the bundle, run by the environment's python) says the same.
+    bundle = write_zipapp(tmp_path / "envbuild-runtime.pyz")
+    done = subprocess.run([str(golden_venv), "-I", str(bundle), "verify", "--lock", str(lock),
+                           "--json"], capture_output=True, text=True, env=clean_environ())
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["mismatches"] == verdict["mismatches"]
 
 
 def test_glibc_older_than_the_targets_floor_fails(tmp_path: Path, golden_venv: Path) -> None:
