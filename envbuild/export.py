@@ -2,8 +2,12 @@
 
 Exports carry URLs (they are generated, never committed). The lock names files by index
 name; their URLs come from the memo that `envbuild lock` leaves in the cache, else from the
-index's simple API. The default index's URL is whatever the installed clients use by
-default (pip's own constant), so no host is written in envbuild.
+index's simple API.
+
+The default index is the installer's own configuration (pip.conf, PIP_INDEX_URL, a mirror):
+an export names no URL for it, so it installs through whatever mirror the installing
+machine uses. Named indexes are written as the manifest declares them, less credentials.
+Each file's hash, not its index, is what makes the install exact.
 """
 
 from __future__ import annotations
@@ -67,14 +71,39 @@ def index_url_of(urls: dict[str, str], index: str, package: str) -> str:
     return urls[index]
 
 
+def describe_platform(target: LockedTarget) -> str:
+    """`linux/arm64, CPython 3.11, glibc 2.28 or newer`: where the target's files run."""
+    glibc = f", glibc {target.glibc} or newer" if target.platform.startswith("linux/") else ""
+    return f"{target.platform}, CPython {target.python}{glibc}"
+
+
+def export_warnings(target: LockedTarget) -> list[str]:
+    """What the user should know before installing the export on this machine."""
+    from envbuild.runtime.platformcheck import host_facts
+
+    host = host_facts().platform
+    if host == target.platform:
+        return []
+    # pip on this machine picks this machine's wheels, which no hash in the export matches.
+    return [f'target "{target.name}" is for {target.platform}, not this machine ({host}): '
+            f"install the export on a {target.platform} machine (elsewhere pip finds other "
+            'wheels of platform-specific packages and reports that they "do not match the '
+            'hashes")']
+
+
 def export_requirements(lock: Lock, target: LockedTarget, urls: dict[str, str]) -> str:
-    """A file that `pip install --require-hashes --no-deps` installs exactly."""
+    """A file that `pip install --require-hashes --no-deps` installs exactly.
+
+    No `--index-url`: the default index is the installing machine's own configuration.
+    """
     lines = [f"# Exported by envbuild: target {target.name} of {lock.name}, "
              f"target hash {target.hash}",
-             "# Install with: pip install --no-deps --require-hashes -r <this file>"]
+             f"# For {describe_platform(target)}; the hashes below are of that platform's files.",
+             "# Install with: pip install --no-deps --require-hashes -r <this file>",
+             "# The default index is the installer's own (pip.conf, PIP_INDEX_URL, a mirror)."]
     used = sorted({p.index for p in target.packages} - {DEFAULT_INDEX})
-    lines.append(f"--index-url {urls[DEFAULT_INDEX]}")
-    lines += [f"--extra-index-url {index_url_of(urls, n, _first_of(target, n))}" for n in used]
+    lines += [f"--extra-index-url {without_credentials(index_url_of(urls, n, _first_of(target, n)))}"
+              for n in used]
     if all(p.artifact.kind == "wheel" for p in target.packages):
         lines.append("--only-binary :all:")
     for p in target.packages:
@@ -105,12 +134,16 @@ def _package(p: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> Package:
     index_url = index_url_of(urls, p.index, p.name)
     url = locate_file(memo, index_name=p.index, index_url=index_url, project=p.name,
                       file=p.artifact.file, hash_=p.artifact.hash)
+    url = without_credentials(url)
     hashes = {"sha256": p.artifact.hash.split(":", 1)[1]}
+    # `index` is optional (PEP 751); for the default index any URL written would be this
+    # machine's configuration, not the installer's, so none is.
+    index = None if p.index == DEFAULT_INDEX else without_credentials(index_url)
     if p.artifact.kind == "wheel":
-        return Package(name=canonicalize_name(p.name), version=Version(p.version), index=index_url,
+        return Package(name=canonicalize_name(p.name), version=Version(p.version), index=index,
                        wheels=[PackageWheel(name=p.artifact.file, url=url, size=p.artifact.size,
                                             hashes=hashes)])
-    return Package(name=canonicalize_name(p.name), version=Version(p.version), index=index_url,
+    return Package(name=canonicalize_name(p.name), version=Version(p.version), index=index,
                    sdist=PackageSdist(name=p.artifact.file, url=url, size=p.artifact.size,
                                       hashes=hashes))
 

@@ -63,8 +63,8 @@ def test_export_never_writes_credentials_from_the_environment(eb_env: dict[str, 
     result = run_cli(["export", "-f", str(manifest), "--format", "requirements"])
     assert result.code == 0, result.err
     assert "s3cret" not in result.out and "alice" not in result.out and "t0k3n" not in result.out
-    # Removed, not masked: the file still works where netrc or a keyring has the login.
-    assert f"--index-url {plain}\n" in result.out
+    # The default index is the installer's own configuration: no URL of it is written at all.
+    assert "--index-url" not in result.out and "127.0.0.1" not in result.out
 
 
 def test_export_of_a_lock_naming_an_undeclared_index_is_refused(eb_env: dict[str, str],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from envbuild.cli._boundary import emit_json, info
+from envbuild.cli._boundary import emit_json, info, warn
 from envbuild.cli._options import json_option, manifest_options, resolve_lock_path
 
 
@@ -36,6 +36,8 @@ def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt:
     chosen = core.pick_target(lock, target)
     urls = core.index_urls(manifest)
     text = (core.export_pylock if fmt == "pylock" else core.export_requirements)(lock, chosen, urls)
+    for warning in core.export_warnings(chosen):
+        warn(warning)
     if output is not None:
         write_atomic(output, text.encode())
     if as_json:

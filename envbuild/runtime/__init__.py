@@ -15,6 +15,6 @@ same verdicts on the same environment.
 
 PORTABLE = (
     "__init__", "__main__", "bundle", "determinism", "environment", "gpus", "hardware",
-    "main", "nvml", "proof", "record", "runner", "safetext", "target", "verdict", "verifier",
-    "versions",
+    "main", "nvml", "platformcheck", "proof", "record", "runner", "safetext", "target", "verdict",
+    "verifier", "versions",
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from envbuild.runtime.target import (
 )
 from envbuild.runtime.verdict import Mismatch, Verdict
 from envbuild.runtime.verifier import VerifyOptions, no_hardware_requested
+from envbuild.scrub import escape
 
 if TYPE_CHECKING:
     from envbuild.runtime.runner import RunOutcome
@@ -185,15 +187,46 @@ def _verify_in(python: Path, document: dict[str, Any], options: VerifyOptions,
                               check=False)
     except OSError as error:
         raise InputError(f"--python {python}: cannot run it: {error}") from None
-    if done.returncode == 2:
-        raise InputError(f"--python {python}: {done.stderr.strip().removeprefix('error: ')}")
-    if done.returncode not in (0, 1):
+    if done.returncode == 2 and done.stderr.startswith("error: "):  # the verifier's bad input
+        raise InputError(f"--python {python}: {escape(done.stderr.strip().removeprefix('error: '))}")
+    if done.returncode in (0, 1):
+        try:
+            return Verdict.from_json(json.loads(done.stdout))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass  # no verdict: which kind of failure is told by asking the interpreter below
+    raise _no_verdict(python, done, environ)
+
+
+def _no_verdict(python: Path, done: subprocess.CompletedProcess[str],
+                environ: Mapping[str, str]) -> InputError | ExternalError:
+    """Bad input when `python` is no Python 3.11+ (/bin/true, a script, Python 3.8);
+    an external failure when it is one and the verifier still gave no verdict."""
+    version = _python_version(python, environ)
+    if version is not None and version[:2] >= (3, 11):
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ExternalError(f"--python {python}: the verifier exited {done.returncode}: {tail}",
-                            hint="it needs Python 3.11 or newer")
+        return ExternalError(f"--python {python}: the verifier exited {done.returncode} "
+                             f"without a verdict: {escape(tail[:200])}")
+    if version is not None:
+        what = f"it is Python {'.'.join(map(str, version))}"
+    else:
+        shown = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        what = (f"it exited {done.returncode} and printed {shown[-1][:80]!r}"
+                if shown else f"it exited {done.returncode} with no output")
+    return InputError(f"--python {python}: not a Python 3.11+ interpreter ({what})",
+                      hint="give the python of the virtual environment to check, "
+                           "e.g. --python .venv/bin/python")
+
+
+def _python_version(python: Path, environ: Mapping[str, str]) -> tuple[int, ...] | None:
+    """The version `python` reports, asked the way every Python since 2.x answers; None
+    when it is no Python. Only asked after a failure, so a good run pays nothing for it."""
+    script = "import sys; sys.stdout.write('%d.%d.%d' % tuple(sys.version_info[:3]))"
     try:
-        return Verdict.from_json(json.loads(done.stdout))
-    except (ValueError, KeyError, TypeError) as error:
-        raise ExternalError(f"--python {python}: unreadable verdict: {error}") from None
+        done = subprocess.run([str(python), "-E", "-s", "-c", script], env=dict(environ),
+                              capture_output=True, text=True, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", done.stdout.strip())
+    return tuple(int(x) for x in found.groups()) if found and done.returncode == 0 else None
 
 

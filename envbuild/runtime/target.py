@@ -46,6 +46,8 @@ class TargetSpec:
     packages: tuple[LockedDist, ...]
     hardware: tuple[dict[str, Any], ...]  # the hardware-data rows the lock consulted
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    platform: str | None = None  # "linux/amd64"; None: not recorded, not checked
+    glibc: str | None = None  # the oldest glibc the target's wheels need ("2.28")
 
     @property
     def needs_gpu(self) -> bool:
@@ -133,6 +135,8 @@ def spec_from_table(*, name: str, table: Any, lock_hash: str | None,
         gpus=tuple(gpus), driver_floor=_get(table, "driver-floor", str, source, path, None),
         packages=tuple(packages), hardware=tuple(h for h in hardware if isinstance(h, dict)),
         datasets={str(k): dict(v) for k, v in datasets.items() if isinstance(v, dict)},
+        platform=_get(table, "platform", str, source, path, None),
+        glibc=_get(table, "glibc", str, source, path, None),
     )
 
 

@@ -8,11 +8,12 @@ TYPE_CHECKING = False  # typing itself is not imported: start-up time
 if TYPE_CHECKING:
     from typing import Any
 
-# The order mismatches are listed in: the lock first, then the interpreter, the packages,
-# their files, the hardware and the data.
+# The order mismatches are listed in: the lock first, then the interpreter and its platform,
+# the packages (and the wheels they came from), their files, the hardware and the data.
 KINDS = (
-    "lock-hash", "target-hash", "python", "missing", "version", "unlocked", "file-missing",
-    "file-modified", "no-gpu", "gpu-model", "compute-capability", "driver", "dataset",
+    "lock-hash", "target-hash", "python", "platform", "glibc", "missing", "version",
+    "unlocked", "wheel-tag", "file-missing", "file-modified", "no-gpu", "gpu-model",
+    "compute-capability", "driver", "dataset",
 )
 
 

@@ -2,7 +2,9 @@
 
 Standard library only (see `envbuild.runtime`): images run this module with their own
 Python. Checks: the lock and target hashes when expected ones are given, the Python
-major.minor, every locked distribution at its locked version and nothing unlocked beside it,
+major.minor and implementation, the OS, machine and glibc floor of the target's platform,
+every locked distribution at its locked version and nothing unlocked beside it, the tags
+of the wheels they were installed from (recorded in each dist-info's WHEEL),
 with `deep` every installed file against its RECORD sha256, and for GPU targets the host's
 GPUs and driver through `nvml`.
 """
@@ -57,14 +59,19 @@ def verify(spec: TargetSpec, options: VerifyOptions, *, environ: Mapping[str, st
                                    detail=f"Python {running} does not match "
                                           f"target {spec.name}'s {spec.python}"))
     from .environment import check_packages, check_records, installed
+    from .platformcheck import check_platform, check_wheel_tags, host_facts
 
+    platform = host_facts()
+    mismatches += check_platform(spec, platform)
     present = installed(_paths(options.paths))
     mismatches += check_packages(spec, present, options.allow)
+    mismatches += check_wheel_tags(spec, present.values())
     if options.deep:
         found, skipped = check_records(present.values())
         mismatches += found
         notes += skipped
-    facts: dict[str, object] = {"python": running,
+    facts: dict[str, object] = {"python": running, "implementation": platform.implementation,
+                                "platform": platform.platform, "glibc": platform.glibc,
                                 "executable": sys.executable, "installed": len(present),
                                 "locked": len(spec.packages)}
     if not spec.needs_gpu:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,11 @@ from tests.support.wheelfactory import DistSpec, build_wheel
 
 H = "sha256:" + "ab" * 32
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
+# This machine as a target names it (platform.machine(), not the verifier's own reading).
+HOST_PLATFORM = f"{sys.platform}/" + {"x86_64": "amd64", "aarch64": "arm64"}.get(
+    platform.machine(), platform.machine())
+# The other Linux machine: a target this machine cannot run.
+FOREIGN_PLATFORM = "linux/arm64" if HOST_PLATFORM.endswith("/amd64") else "linux/amd64"
 H100_ROW: dict[str, Any] = {
     "row_id": "gpu:H100", "name": "H100", "compute_capability": "9.0", "first_cuda": "11.8",
     "aliases": ["H100-SXM", "H100-PCIe", "H100-NVL", "H100-80GB-HBM3", "NVIDIA H100"],
@@ -81,10 +87,11 @@ def sys_path(python: Path) -> tuple[str, ...]:
 
 def target(name: str, packages: Mapping[str, str], *, python: str = PY, cuda: str | None = None,
            gpus: tuple[str, ...] = (), driver_floor: str | None = None,
-           hardware: tuple[dict[str, Any], ...] = ()) -> LockedTarget:
+           hardware: tuple[dict[str, Any], ...] = (), platform: str = HOST_PLATFORM,
+           glibc: str = "2.28") -> LockedTarget:
     return seal_target(LockedTarget(
-        name=name, hash="", input_hash=H, platform="linux/amd64", python=python,
-        glibc="2.28", cuda=cuda, gpus=gpus, driver_floor=driver_floor, resolver="uv",
+        name=name, hash="", input_hash=H, platform=platform, python=python,
+        glibc=glibc, cuda=cuda, gpus=gpus, driver_floor=driver_floor, resolver="uv",
         requirements=tuple(sorted(packages)), hardware=hardware,
         packages=tuple(
             LockedPackage(name=_norm(n), version=v, index="default", dependencies=(),

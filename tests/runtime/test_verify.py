@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -189,3 +190,41 @@ def test_python_that_does_not_exist_is_bad_input(lock: Path, tmp_path: Path) -> 
     code, _, err = verify_cli(lock, tmp_path / "nope" / "python")
     assert (code, err) == (2, f"error: --python {tmp_path / 'nope' / 'python'}: "
                               "not an executable interpreter\n")
+
+
+NOT_A_PYTHON_HINT = "hint: give the python of the virtual environment to check, e.g. --python .venv/bin/python\n"
+
+
+def test_python_that_is_not_a_python_is_bad_input(lock: Path) -> None:
+    true = Path(shutil.which("true") or "/bin/true")
+    assert verify_cli(lock, true) == (2, "", (
+        f"error: --python {true}: not a Python 3.11+ interpreter (it exited 0 with no output)\n"
+        + NOT_A_PYTHON_HINT))
+
+
+def test_python_that_prints_garbage_is_bad_input(lock: Path, tmp_path: Path) -> None:
+    script = tmp_path / "python"
+    script.write_text("#!/bin/sh\necho 'hello from a script'\n")
+    script.chmod(0o755)
+    assert verify_cli(lock, script) == (2, "", (
+        f"error: --python {script}: not a Python 3.11+ interpreter "
+        "(it exited 0 and printed 'hello from a script')\n" + NOT_A_PYTHON_HINT))
+
+
+def _old_python() -> Path | None:
+    candidates = [shutil.which(f"python3.{minor}") for minor in (8, 9)]
+    candidates += [str(p) for p in sorted(Path.home().glob(".pyenv/versions/3.[89].*/bin/python3"))]
+    for candidate in filter(None, candidates):
+        if subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False).returncode == 0:
+            return Path(candidate)
+    return None
+
+
+OLD_PYTHON = _old_python()
+
+
+@pytest.mark.skipif(OLD_PYTHON is None, reason="no Python 3.8 or 3.9 on this machine")
+def test_python_too_old_for_the_verifier_is_bad_input(lock: Path) -> None:
+    # The bundle's own guard answers before any 3.11 syntax is reached.
+    assert verify_cli(lock, OLD_PYTHON or Path()) == (2, "", (
+        f"error: --python {OLD_PYTHON}: the envbuild verifier needs Python 3.11 or newer\n"))
