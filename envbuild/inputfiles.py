@@ -24,15 +24,14 @@ MAX_INPUT_BYTES = 16 * 1024 * 1024
 MAX_TOML_DEPTH = 64
 
 
-def read_input_bytes(path: Path, *, what: str, limit: int = MAX_INPUT_BYTES,
-                     missing_hint: str | None = None) -> bytes:
+def read_input_bytes(path: Path, *, what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
     """The bytes of the regular file `path`, refusing devices, FIFOs, folders and files
     larger than `limit` (without reading more than `limit + 1` bytes)."""
     shown = escape(str(path))
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
-        raise InputError(f"{shown}: no {what} file", hint=missing_hint) from None
+        raise InputError(f"{shown}: no such {what}") from None
     except OSError as error:
         raise InputError(f"{shown}: cannot read the {what}: {escape(error.strerror or str(error))}") from None
     try:
@@ -61,9 +60,8 @@ def read_input_bytes(path: Path, *, what: str, limit: int = MAX_INPUT_BYTES,
         os.close(fd)
 
 
-def read_input_text(path: Path, *, what: str, limit: int = MAX_INPUT_BYTES,
-                    missing_hint: str | None = None) -> str:
-    data = read_input_bytes(path, what=what, limit=limit, missing_hint=missing_hint)
+def read_input_text(path: Path, *, what: str, limit: int = MAX_INPUT_BYTES) -> str:
+    data = read_input_bytes(path, what=what, limit=limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

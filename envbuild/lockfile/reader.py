@@ -10,10 +10,11 @@ match its hash, and the fix. Only `envbuild lock`, which rewrites the lock, and
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from envbuild.errors import CheckFailed
+from envbuild.errors import CheckFailed, InputError
 from envbuild.inputfiles import read_input_text
 from envbuild.lockfile import codec
 from envbuild.lockfile.model import SCHEMA_VERSION, Lock
@@ -55,7 +56,9 @@ def examine(text: str, *, source: str) -> Examined:
 def read(path: Path) -> Examined:
     """Read, parse, check and prove the lock at `path`, without refusing one that does not
     prove: for `envbuild lock` (which rewrites it) and `lock --check` (which reports it) only."""
-    text = read_input_text(path, what="lock", missing_hint="create it with `envbuild lock`")
+    if not os.path.lexists(path):
+        raise InputError(f"{escape(str(path))}: no lock file", hint="create it with `envbuild lock`")
+    text = read_input_text(path, what="lock")
     return examine(text, source=str(path))
 
 

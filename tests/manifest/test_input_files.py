@@ -114,7 +114,8 @@ def test_control_and_bidi_characters_from_the_manifest_are_escaped(tmp_path: Pat
     assert lines[1:3] == [
         "envbuild.toml: datasets.d\\x1b[2J: dataset names use letters, digits, '.', '_' and '-'; "
         "rename it",
-        "envbuild.toml: targets.a\\x1b[2J\\u202eb: invalid target name; use letters, digits, "
-        "'-', '_' and '.'",
+        'envbuild.toml: targets."a\\x1b[2J\\u202eb": invalid target name; use at most 40 lower-case '
+        "letters, digits and '-', starting and ending with a letter or digit (it becomes a "
+        "Kubernetes label value and a folder name), e.g. [targets.a-2j-b]",
     ]
     assert not any(c in "\n".join(lines) for c in "\x1b\u202e")
