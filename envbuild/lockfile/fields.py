@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from packaging.utils import (
+    InvalidName,
     InvalidSdistFilename,
     InvalidWheelFilename,
     canonicalize_name,
@@ -138,7 +139,11 @@ def project_name(d: Doc, table: Any, key: str, path: str) -> str:
 
 
 def normalised(d: Doc, value: str, path: str) -> None:
-    if not value or canonicalize_name(value, validate=True) != value:
+    try:
+        valid = bool(value) and canonicalize_name(value, validate=True) == value
+    except InvalidName:
+        valid = False
+    if not valid:
         raise d.fail(path, f'"{value}" is not a normalised project name')
 
 

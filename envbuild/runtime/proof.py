@@ -61,7 +61,8 @@ def lock_hash(document: Mapping[str, Any]) -> str:
 
 def prove_document(document: Mapping[str, Any]) -> list[str]:
     """Every reason a lock document's hashes do not match its content (empty: it proves).
-    The lock hash is checked where the document has one (an image's lock has none)."""
+    Every target hash is checked, and the lock hash; only an image's one-target lock (no
+    input hash, indexes or datasets) has none."""
     image = document.get("image")
     base = image.get("base-digest") if isinstance(image, dict) else None
     targets = document.get("targets")
@@ -69,6 +70,12 @@ def prove_document(document: Mapping[str, Any]) -> list[str]:
                 and (reason := prove_target(name, table, base_digest=base if isinstance(base, str) else None))
                 ] if isinstance(targets, dict) else []
     recorded = document.get("lock-hash")
+    whole = any(key in document for key in ("input-hash", "indexes", "datasets")) or \
+        (isinstance(targets, dict) and len(targets) != 1)
+    if recorded is None and whole:
+        # Only an image's one-target lock goes without one (another target or a dataset
+        # must not change the image); a whole lock without its hash is not proved.
+        failures.append("the lock has no lock hash")
     if recorded is not None:
         try:
             actual = lock_hash(document)

@@ -93,10 +93,10 @@ def spec_from_lock_document(data: Mapping[str, Any], requested: str | None,
     targets = data.get("targets")
     if not isinstance(targets, dict):
         raise RuntimeInputError(f"{source}: expected a table in 'targets'")
-    name = choose_target(sorted(targets), requested, environ, source=source)
-    failures = prove_document(data)
+    failures = prove_document(data)  # before anything of it is used, even a target's name
     if failures:
         raise _not_proved(source, failures)
+    name = choose_target(sorted(targets), requested, environ, source=source)
     lock_hash = data.get("lock-hash")
     datasets = data.get("datasets", {})
     return spec_from_table(name=name, table=targets[name],

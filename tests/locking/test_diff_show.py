@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,37 @@ def test_runs_by_full_path_without_path_or_an_activated_venv(eb_env: dict[str, s
     done = subprocess.run([str(Path(sys.executable).parent / "envbuild"), "lock", "-f", str(manifest)],
                           env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_diff_compares_content_not_recorded_hashes(eb_env: dict[str, str], tmp_path: Path) -> None:
+    """A hand edit that keeps every recorded hash is shown field by field, after a loud line
+    saying the edited side does not prove; the command exits 1 with or without --exit-code."""
+    manifest = tmp_path / "envbuild.toml"
+    manifest.write_text(BODY.format(when=BETWEEN_BETAS))
+    assert run_cli(["lock", "-f", str(manifest)]).code == 0
+    old = tmp_path / "old.lock"
+    old.write_bytes((tmp_path / "envbuild.lock").read_bytes())
+    edited = tmp_path / "envbuild.lock"
+    text = edited.read_text()
+    beta = text.index('name = "beta"', text.index("[[targets.linux.packages]]"))
+    found = re.compile(r"size = (\d+)").search(text, beta)
+    assert found is not None
+    old_size = int(found.group(1))
+    edited.write_text(text[:found.start()] + f"size = {old_size + 1}" + text[found.end():])
+    for argv in (["diff", str(old), str(edited)], ["diff", "--exit-code", str(old), str(edited)]):
+        result = run_cli(argv)
+        assert result.code == 1, result.err
+        lines = result.out.splitlines()
+        assert lines[0] == ("!! new lock does not prove: its content does not match its hashes "
+                            "(edited after `envbuild lock` wrote it)")
+        assert lines[1].startswith('!!   target "linux": its content does not match its recorded hash')
+        assert "locks are identical" not in result.out
+        assert "target linux: changed" in lines
+        assert "  # beta: same version, different file or hash" in lines
+        assert f"      artifact.size: {old_size} -> {old_size + 1}" in lines
+    data = json.loads(run_cli(["diff", "--json", str(old), str(edited)]).out)
+    assert data["proved"] is False and data["proof"]["old"] == [] and len(data["proof"]["new"]) == 1
+    assert data["differs"] is True
+    assert data["old_lock_hash"] == data["new_lock_hash"]  # the recorded hashes agree; the content does not
+    assert {"path": "packages.beta.artifact.size", "old": old_size, "new": old_size + 1} in \
+        data["targets"]["linux"]["fields"]
