@@ -2,7 +2,7 @@
 
 A symlink is followed only when it ends at a regular file inside the dataset root; a link
 leaving the root, a dangling link, a link to a folder, a device, a socket or a FIFO is
-refused, and every refusal in the tree is reported together.
+refused, a symlink loop too, and every refusal in the tree is reported together.
 """
 
 # os.* on str paths throughout: a Path object per file costs more than the hash of a
@@ -11,6 +11,7 @@ refused, and every refusal in the tree is reported together.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -35,6 +36,12 @@ def enumerate_files(root: Path, include: PathFilter) -> list[LocalFile]:
         ) from None
     except PermissionError:
         raise _denied(top) from None
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise InputError(
+            f"dataset path {top} is a symlink loop", hint="point the link at the dataset itself"
+        ) from None
     if stat.S_ISREG(mode):
         name = os.path.basename(os.path.abspath(top))
         return [(name, top)] if include.matches(name) else []
@@ -106,6 +113,10 @@ def _odd_entry(path: str, real_root: str) -> str | None:
         target_mode = os.stat(path).st_mode
     except FileNotFoundError:
         return f"is a dangling symlink to {target}; remove it"
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        return "is a symlink loop; remove it or point it at a file"
     if stat.S_ISREG(target_mode):
         return None
     if stat.S_ISDIR(target_mode):
