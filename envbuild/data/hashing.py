@@ -9,7 +9,9 @@ hash of neither version. Each file's open descriptor is stat'ed before and after
 size, mtime and ctime (which every write and every link change moves) must agree. A file
 that changed is hashed once more with the path's stat compared too (its inode: a rename
 over it); if it changes again, hashing fails with exit 1 ("changed while hashing: FILE").
-Nothing here imports more than hashing needs.
+Limits: the kernel stamps ctime from a clock that ticks every few milliseconds, so a write
+within the tick of the first stat can go unseen; a file truncated while it is mapped kills
+the process with SIGBUS (as it does b3sum). Nothing here imports more than hashing needs.
 """
 
 # os.* on str paths: see envbuild/data/walk.py.
@@ -39,12 +41,6 @@ _FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 after_read: Callable[[str], None] | None = None
 
 
-def hash_file(abspath: str, algorithm: str) -> tuple[int, str]:
-    """(size, hex hash) of one file's content."""
-    size, hexhash = FileHasher(algorithm, threaded=True).hash_all([abspath])
-    return size[0], hexhash[0]
-
-
 def hash_files(
     files: Sequence[LocalFile],
     algorithm: str,
@@ -53,7 +49,7 @@ def hash_files(
 ) -> list[FileEntry]:
     """Hash each file, in order; `on_file(size)` is called once per file (in this
     process's share as it goes, a worker's share when it is collected)."""
-    from envbuild.data.workers import hash_split
+    from envbuild.data.workers import hash_split  # here: workers imports FileHasher
 
     sizes, hashes = hash_split([abspath for _, abspath in files], algorithm, on_file)
     return file_entries([path for path, _ in files], sizes, hashes)
