@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from operator import itemgetter
 from pathlib import Path
 
 from envbuild.data.digest import check_relpath
@@ -22,6 +23,7 @@ from envbuild.errors import InputError, Problem, ProblemsError
 
 # (path in the dataset, path on disk): plain tuples, as a tree may hold millions of files.
 LocalFile = tuple[str, str]
+_PATH = itemgetter(0)
 
 
 def enumerate_files(root: Path, include: PathFilter) -> list[LocalFile]:
@@ -75,14 +77,14 @@ def enumerate_files(root: Path, include: PathFilter) -> list[LocalFile]:
     problems.extend(_undecodable(files))
     if problems:
         raise ProblemsError(problems, hint=_REFUSE_HINT)
-    files.sort()
+    files.sort(key=_PATH)  # paths are unique: the same order as sorting the tuples, at half the cost
     return files
 
 
 def _undecodable(files: list[LocalFile]) -> list[Problem]:
     # One encode of all names is cheap; names from scandir never hold '/' or NUL.
     try:
-        "\0".join(path for path, _ in files).encode("utf-8")
+        "\0".join(map(_PATH, files)).encode("utf-8")
     except UnicodeEncodeError:
         return [
             _problem(os.fsdecode(os.fsencode(abspath)), f"cannot be stored in a listing: {why}")

@@ -22,7 +22,6 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 from . import PORTABLE
@@ -87,7 +86,8 @@ def write_tree(folder: Path) -> Path:
     return folder
 
 
-def cached_tree(cache: Path, staging: Callable[[], AbstractContextManager[Path]] | None = None) -> Path:
+def cached_tree(cache: Path,
+                staging: Callable[[], contextlib.AbstractContextManager[Path]] | None = None) -> Path:
     """A bundle folder under `cache`, named by its content; written once, then reused.
     `staging` gives the empty folder it is written in first (on the cache's file system):
     envbuild passes its scratch folders, which a killed run does not leave behind."""
