@@ -106,8 +106,6 @@ def _new(prefix: str, root: Path | None) -> Path:
     if folder not in _swept:
         _swept.add(folder)
         sweep(folder)
-    if not _open:
-        atexit.register(_remove_open)
     path = folder / f"{prefix}-{owner()}-{secrets.token_hex(4)}"
     _open.add(path)
     return path
@@ -126,6 +124,7 @@ def _delete(path: Path) -> None:
             path.unlink()
 
 
+@atexit.register
 def _remove_open() -> None:
     for path in list(_open):
         _remove(path)
