@@ -9,8 +9,9 @@ or enumeration order enter it, so a copy on another machine has the same digest.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Protocol
 
 ALGORITHMS = ("blake3", "sha256")
@@ -33,6 +34,30 @@ class FileEntry:
     size: int
     hash: str
     hint: str | None = None  # a change hint (remote ETag); never part of the identity
+
+
+def file_entries(paths: Sequence[str], sizes: Sequence[int], hashes: Sequence[str]) -> list[FileEntry]:
+    """`FileEntry(path=p, size=s, hash=h)` for parallel sequences, twice as fast: the frozen
+    dataclass `__init__` goes through `object.__setattr__` per field, the slot descriptors
+    set them directly (100,000 files spent a tenth of a second there)."""
+    new, entry = object.__new__, FileEntry
+    set_path, set_size, set_hash, set_hint = (
+        _SLOTS[name].__set__ for name in ("path", "size", "hash", "hint")
+    )
+    entries: list[FileEntry] = []
+    append = entries.append
+    for path, size, hexhash in zip(paths, sizes, hashes, strict=True):
+        item = new(entry)
+        set_path(item, path)
+        set_size(item, size)
+        set_hash(item, hexhash)
+        set_hint(item, None)
+        append(item)
+    return entries
+
+
+_SLOTS = vars(FileEntry)
+_ROW = attrgetter("path", "size", "hash")
 
 
 def new_hasher(algorithm: str, *, threaded: bool = False) -> Hasher:
@@ -70,14 +95,14 @@ def bytes_hasher(algorithm: str) -> Callable[[Any], str]:
 
 def dataset_digest(algorithm: str, entries: Iterable[FileEntry]) -> str:
     """`<algorithm>:<hex>` over the sorted listing; `entries` may come in any order."""
-    rows = sorted([entry.path, entry.size, entry.hash] for entry in entries)
+    rows = sorted(map(_ROW, entries))  # tuples: json writes them as arrays
     hasher = new_hasher(algorithm)
     hasher.update(_DOMAIN)
     hasher.update(rows_bytes(rows))
     return f"{algorithm}:{hasher.hexdigest()}"
 
 
-def rows_bytes(rows: list[list[Any]]) -> bytes:
+def rows_bytes(rows: Sequence[Sequence[Any]]) -> bytes:
     """`envbuild.canonical.canonical_bytes(rows)` for rows of str and int, without its
     per-item type walk (a 100,000-file listing would spend most of its time there)."""
     return json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

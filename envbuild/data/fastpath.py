@@ -4,8 +4,9 @@ The acceptance bar is 0.9x `b3sum` on a 2 GiB file, where hashing takes a few te
 second and click's import alone costs tens of milliseconds. The entry point may call
 `try_hash(argv)` first: it answers only the plain form `data hash FILE [--algorithm A]`
 for a readable regular file and returns None for anything else (folders, other options,
-errors), which then goes through click and the full implementation as usual. Its digest
-is the one `envbuild.data.digest.dataset_digest` defines; a test holds them equal.
+errors, a file that changed while it was hashed), which then goes through click and the
+full implementation as usual. Its digest is the one `envbuild.data.digest.dataset_digest`
+defines; a test holds them equal.
 This module imports only the standard library and blake3.
 """
 
@@ -38,11 +39,15 @@ def try_hash(argv: list[str]) -> int | None:
     except OSError:
         return None
     try:
-        size = os.fstat(fd).st_size
-        if not stat.S_ISREG(os.fstat(fd).st_mode) or size == 0:
+        before = os.fstat(fd)
+        size = before.st_size
+        if not stat.S_ISREG(before.st_mode) or size == 0:
             return None
         with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
             hexhash = _hasher(algorithm, threaded=True, data=mapped)
+        after = os.fstat(fd)
+        if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (size, before.st_mtime_ns, before.st_ctime_ns):
+            return None  # written to while mapped: the full command hashes it again, or fails
     except OSError:
         return None
     finally:

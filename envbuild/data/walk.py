@@ -2,7 +2,7 @@
 
 A symlink is followed only when it ends at a regular file inside the dataset root; a link
 leaving the root, a dangling link, a link to a folder, a device, a socket or a FIFO is
-refused, and every refusal in the tree is reported together.
+refused, a symlink loop too, and every refusal in the tree is reported together.
 """
 
 # os.* on str paths throughout: a Path object per file costs more than the hash of a
@@ -11,8 +11,10 @@ refused, and every refusal in the tree is reported together.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+from operator import itemgetter
 from pathlib import Path
 
 from envbuild.data.digest import check_relpath
@@ -21,6 +23,7 @@ from envbuild.errors import InputError, Problem, ProblemsError
 
 # (path in the dataset, path on disk): plain tuples, as a tree may hold millions of files.
 LocalFile = tuple[str, str]
+_PATH = itemgetter(0)
 
 
 def enumerate_files(root: Path, include: PathFilter) -> list[LocalFile]:
@@ -35,6 +38,12 @@ def enumerate_files(root: Path, include: PathFilter) -> list[LocalFile]:
         ) from None
     except PermissionError:
         raise _denied(top) from None
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise InputError(
+            f"dataset path {top} is a symlink loop", hint="point the link at the dataset itself"
+        ) from None
     if stat.S_ISREG(mode):
         name = os.path.basename(os.path.abspath(top))
         return [(name, top)] if include.matches(name) else []
@@ -68,14 +77,14 @@ def enumerate_files(root: Path, include: PathFilter) -> list[LocalFile]:
     problems.extend(_undecodable(files))
     if problems:
         raise ProblemsError(problems, hint=_REFUSE_HINT)
-    files.sort()
+    files.sort(key=_PATH)  # paths are unique: the same order as sorting the tuples, at half the cost
     return files
 
 
 def _undecodable(files: list[LocalFile]) -> list[Problem]:
     # One encode of all names is cheap; names from scandir never hold '/' or NUL.
     try:
-        "\0".join(path for path, _ in files).encode("utf-8")
+        "\0".join(map(_PATH, files)).encode("utf-8")
     except UnicodeEncodeError:
         return [
             _problem(os.fsdecode(os.fsencode(abspath)), f"cannot be stored in a listing: {why}")
@@ -106,6 +115,10 @@ def _odd_entry(path: str, real_root: str) -> str | None:
         target_mode = os.stat(path).st_mode
     except FileNotFoundError:
         return f"is a dangling symlink to {target}; remove it"
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        return "is a symlink loop; remove it or point it at a file"
     if stat.S_ISREG(target_mode):
         return None
     if stat.S_ISDIR(target_mode):

@@ -20,6 +20,7 @@ import queue
 import stat
 import tarfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,22 +228,43 @@ def _add_rootfs(tar: tarfile.TarFile, name: str, path: Path, epoch: int,
 
 
 class LayerCache:
-    """Built layers by input key: a hit reuses the compressed blob as it is."""
+    """Built layers by input key: a hit reuses the compressed blob as it is.
 
-    def __init__(self, store: Store) -> None:
+    A blob is trusted only as its record last saw it: its size always, and, whenever its
+    stat (inode, size, mtime, ctime) moved since the last check, its sha256 too. Any write
+    to the blob moves ctime, so an edited or truncated blob is hashed, found wrong,
+    dropped with a warning and rebuilt; an untouched one costs one stat per build.
+    """
+
+    _TOUCH_EVERY = 3600  # s: blobs are touched for `prune --older-than DAYS`, not more often
+
+    def __init__(self, store: Store, warn: Callable[[str], None] | None = None) -> None:
         self.store = store
+        self.warn = warn or (lambda _: None)
 
     def get(self, key: str, name: str) -> Layer | None:
         record = self.store.layer_record(key)
         try:
             data = json.loads(record.read_text())
             blob = self.store.blob_path(data["digest"])
-            if blob.stat().st_size != data["size"]:
-                return None
+            seen = blob.stat()
+            sound = seen.st_size == data["size"] and (
+                data.get("checked") == _stamp(seen) or _file_sha256(blob) == data["digest"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        self.store.touch(record)
-        self.store.touch(blob)
+        if not sound:
+            self.warn(f"warning: cached layer {name} ({data['digest']}) does not match its "
+                      "digest; dropped, rebuilding it")
+            blob.unlink(missing_ok=True)
+            record.unlink(missing_ok=True)
+            return None
+        if time.time() - seen.st_mtime > self._TOUCH_EVERY:
+            self.store.touch(blob)
+        stamp = _stamp(blob.stat())
+        if data.get("checked") != stamp:
+            self._record(key, {**data, "checked": stamp})
+        else:
+            self.store.touch(record)
         return Layer(digest=data["digest"], diff_id=data["diff_id"], size=data["size"],
                      name=name, reused=True)
 
@@ -255,8 +277,24 @@ class LayerCache:
             diff_id, blob_digest, size = write_tar_gz(root, tmp, epoch=epoch)
             self.store.commit(tmp, self.store.blob_path(blob_digest))
         layer = Layer(digest=blob_digest, diff_id=diff_id, size=size, name=name)
-        record = {"digest": blob_digest, "diff_id": diff_id, "size": size}
+        stamp = _stamp(self.store.blob_path(blob_digest).stat())  # hashed as it was written
+        self._record(key, {"digest": blob_digest, "diff_id": diff_id, "size": size,
+                           "checked": stamp})
+        return layer
+
+    def _record(self, key: str, record: dict[str, Any]) -> None:
         with self.store.temp_file() as tmp_record:
             tmp_record.write_text(json.dumps(record, sort_keys=True))
             self.store.commit(tmp_record, self.store.layer_record(key))
-        return layer
+
+
+def _stamp(st: os.stat_result) -> list[int]:
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            sha.update(chunk)
+    return "sha256:" + sha.hexdigest()

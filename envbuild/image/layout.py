@@ -2,7 +2,8 @@
 
 The layout is built in a temporary folder beside the output and renamed into place; an
 existing layout is replaced only once the new one is complete, and a folder that is not an
-OCI layout is never replaced.
+OCI layout is never replaced. The temporary folders are scratch folders (`envbuild.scratch`):
+what a killed write leaves beside the output is removed by the next write there.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from envbuild.canonical import canonical_bytes
 from envbuild.errors import CheckFailed, InputError
 from envbuild.fileio import write_error
+from envbuild.scratch import scratch_dir
 
 LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
 _CHUNK = 1 << 20
@@ -86,11 +86,8 @@ def _check_replaceable(output: Path) -> None:
 
 @contextlib.contextmanager
 def _staging(output: Path) -> Iterator[Path]:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
-    try:
+    with scratch_dir(f".{output.name}.tmp", root=output.parent) as tmp:
         yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _swap(tmp: Path, output: Path) -> None:
@@ -98,15 +95,13 @@ def _swap(tmp: Path, output: Path) -> None:
     if not output.exists():
         tmp.replace(output)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
-    output.replace(old / "layout")
-    try:
-        tmp.replace(output)
-    except BaseException:
-        (old / "layout").replace(output)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
+    with scratch_dir(f".{output.name}.old", root=output.parent) as old:
+        output.replace(old / "layout")
+        try:
+            tmp.replace(output)
+        except BaseException:
+            (old / "layout").replace(output)
+            raise
 
 
 def _copy_checked(source: Path, target: Path, expected: str) -> None:

@@ -8,7 +8,6 @@ tree and epoch give the same digest.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from envbuild.canonical import canonical_bytes
 from envbuild.image.config import CONFIG, MANIFEST, timestamp
 from envbuild.image.layers import LAYER_MEDIA_TYPE, write_tar_gz
 from envbuild.image.layout import ImageEntry, sha256, write_layout
+from envbuild.scratch import scratch_dir
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -33,8 +33,8 @@ def pack_rootfs(root: Path, output: Path, *, epoch: int, architecture: str = "am
                 created_by: str = "rootfs") -> RootfsImage:
     """Write `root` as an OCI image layout at `output` (replaced only on success)."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".rootfs-", dir=output.parent) as tmp:
-        blob = Path(tmp) / "layer"
+    with scratch_dir("rootfs") as tmp:
+        blob = tmp / "layer"
         diff_id, layer_digest, size = write_tar_gz(root, blob, epoch=epoch, rootfs=True)
         created = timestamp(epoch)
         config = canonical_bytes({

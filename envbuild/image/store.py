@@ -8,14 +8,13 @@
 
 Every entry is written under tmp/ and renamed into place, so a killed run leaves no
 half-written entry; entries are touched when used, so `prune --older-than` drops unused ones.
+What a killed run leaves in tmp/ is removed by the next run (`envbuild.scratch`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from envbuild.canonical import is_hash
 from envbuild.fileio import exclusive_lock
 from envbuild.paths import cache_dir
 from envbuild.safepath import UnsafePath, inside
+from envbuild.scratch import scratch_dir, scratch_file
 from envbuild.scrub import escape
 
 
@@ -50,21 +50,13 @@ class Store:
     @contextlib.contextmanager
     def temp_file(self) -> Iterator[Path]:
         """A fresh path under tmp/, removed afterwards unless it was renamed away."""
-        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="part-")
-        os.close(fd)
-        path = Path(name)
-        try:
+        with scratch_file("part", root=self.tmp) as path:
             yield path
-        finally:
-            path.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def temp_dir(self) -> Iterator[Path]:
-        path = Path(tempfile.mkdtemp(dir=self.tmp, prefix="stage-"))
-        try:
+        with scratch_dir("stage", root=self.tmp) as path:
             yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

@@ -45,19 +45,28 @@ def usage(store: Store) -> Usage:
 def prune(store: Store, *, older_than_days: float | None) -> tuple[int, int]:
     """Remove entries unused for the given days (None: everything). Returns (files, bytes).
 
-    Partial files under tmp/ always go; a layer record goes with its blob.
+    What tmp/ holds goes, except the scratch entries of runs still going (a lock's
+    resolver folders: a lock holds no cache lock); a layer record goes with its blob.
     """
+    from envbuild.scratch import in_use
+
     removed = freed = 0
     cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
     with store.locked():
         for name in _SECTIONS:
             section = store.root / name
             for path in sorted(p for p in section.rglob("*") if p.is_file()):
+                if name == "tmp" and in_use(path.relative_to(section).parts[0]):
+                    continue
                 if name != "tmp" and cutoff is not None and path.stat().st_mtime >= cutoff:
                     continue
                 freed += path.stat().st_size
                 removed += 1
                 path.unlink()
-            if name == "tmp" or cutoff is None:
+            if name == "tmp":
+                for entry in section.glob("*"):
+                    if not in_use(entry.name):
+                        shutil.rmtree(entry, ignore_errors=True)
+            elif cutoff is None:
                 shutil.rmtree(section, ignore_errors=True)
     return removed, freed

@@ -127,14 +127,14 @@ def _relock(manifest: Manifest, options: LockOptions, examined: reader.Examined 
             # Current, or stale but not chosen with --target: kept as locked; `lock --check`
             # still reports a stale one until it is re-locked.
             kept[name] = old
-    import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
     from envbuild.indexclient import UrlMemo
+    from envbuild.scratch import scratch_dir
 
     warnings = list(manifest.warnings)
     memo = UrlMemo()
-    with tempfile.TemporaryDirectory(prefix="envbuild-lock-") as scratch:
+    with scratch_dir("lock") as scratch:
         def one(name: str) -> tuple[LockedTarget, list[str]]:
             return _lock_target(manifest, name, per_target[name], previous, preferred, options,
                                 Path(scratch) / name, memo, progress, base_digest)

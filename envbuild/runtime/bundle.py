@@ -16,10 +16,12 @@ layer needs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import PORTABLE
@@ -84,8 +86,11 @@ def write_tree(folder: Path) -> Path:
     return folder
 
 
-def cached_tree(cache: Path) -> Path:
-    """A bundle folder under `cache`, named by its content; written once, then reused."""
+def cached_tree(cache: Path,
+                staging: Callable[[], contextlib.AbstractContextManager[Path]] | None = None) -> Path:
+    """A bundle folder under `cache`, named by its content; written once, then reused.
+    `staging` gives the empty folder it is written in first (on the cache's file system):
+    envbuild passes its scratch folders, which a killed run does not leave behind."""
     content = members()
     digest = hashlib.sha256()
     for name, data in sorted(content.items()):
@@ -94,13 +99,20 @@ def cached_tree(cache: Path) -> Path:
     if (folder / "__main__.py").is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder.parent))
-    try:
-        write_tree(staging / "tree")
-        (staging / "tree").replace(folder)  # atomic: a racing writer's copy is identical
-    except OSError:
-        if not (folder / "__main__.py").is_file():
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with (staging or (lambda: _beside(folder.parent)))() as tmp:
+        try:
+            write_tree(tmp / "tree")
+            (tmp / "tree").replace(folder)  # atomic: a racing writer's copy is identical
+        except OSError:
+            if not (folder / "__main__.py").is_file():
+                raise
     return folder
+
+
+@contextlib.contextmanager
+def _beside(parent: Path) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -170,6 +170,7 @@ def _verify_in(python: Path, document: dict[str, Any], options: VerifyOptions,
     if not os.access(python, os.X_OK) or python.is_dir():
         raise InputError(f"--python {python}: not an executable interpreter")
     from envbuild.runtime.bundle import cached_tree
+    from envbuild.scratch import scratch_dir
 
     args = ["verify", "--target-json", "-", "--json",
             *(["--deep"] if options.deep else []),
@@ -177,7 +178,7 @@ def _verify_in(python: Path, document: dict[str, Any], options: VerifyOptions,
             *(a for name in allow for a in ("--allow", name)),
             *(["--lock-hash", options.lock_hash] if options.lock_hash else [])]
     try:
-        bundle = cached_tree(cache_dir())
+        bundle = cached_tree(cache_dir(), lambda: scratch_dir("runtime"))
     except OSError as error:
         raise ExternalError(f"cannot write the verifier into the cache: {error}",
                             hint="set ENVBUILD_CACHE_DIR to a writable folder") from None

@@ -59,7 +59,7 @@ class NativeOciBuilder(Builder):
     def build(self, request: BuildRequest) -> BuildResult:
         with request.store.locked():
             prepared = [self._prepare(request, name) for name in request.targets]
-            cache = LayerCache(request.store)
+            cache = LayerCache(request.store, warn=request.progress)
             built: dict[str, Layer] = {}
             todo: dict[str, tuple[_Prepared, PlannedLayer]] = {}
             for item in prepared:
