@@ -26,6 +26,7 @@ from envbuild.data.sources import open_source
 from envbuild.data.sources.interface import Source, SourceError, TransferInterrupted
 from envbuild.errors import CheckFailed, EnvbuildError, InputError
 from envbuild.paths import cache_dir
+from envbuild.safepath import relative
 
 _RETRIES = 5
 
@@ -204,7 +205,9 @@ def _expose(entries: Sequence[FileEntry], algorithm: str, cache: BlobCache, targ
             hint="choose another folder with --to, or grant write access",
         ) from None
     for entry in entries:
-        destination = target.joinpath(*entry.path.split("/"))
+        # A listing's path becomes a path only through the one helper: inside `target`,
+        # even when a folder on the way is a symlink someone placed there.
+        destination = relative(target, entry.path, what="listed file")
         destination.parent.mkdir(parents=True, exist_ok=True)
         temporary = destination.with_name(f".{destination.name}.envbuild-tmp")
         try:

@@ -185,3 +185,17 @@ def test_permission_denied_is_reported() -> None:
             result = run_cli(["data", "hash", str(root)])
     assert result.code == 2, result.err
     assert result.err == (f"error: permission denied reading {root}/secret\nhint: grant read access to it\n")
+
+
+def test_pull_never_writes_through_a_symlink_out_of_the_destination(locked: Path) -> None:
+    """A folder on the way that is a symlink (planted, or left by an earlier tool) must not
+    carry the pulled files outside the destination."""
+    outside = locked / "outside"
+    outside.mkdir()
+    (outside / "b.bin").write_bytes(b"keep")
+    (locked / "out" / "ds").mkdir(parents=True)
+    (locked / "out" / "ds" / "sub").symlink_to(outside)
+    result = run_cli(data(locked, "pull", "--to", str(locked / "out")))
+    assert result.code == 2
+    assert f'error: listed file "sub/b.bin" resolves outside {locked / "out" / "ds"}' in result.err
+    assert (outside / "b.bin").read_bytes() == b"keep" and sorted(os.listdir(outside)) == ["b.bin"]
