@@ -198,4 +198,4 @@ def test_pull_never_writes_through_a_symlink_out_of_the_destination(locked: Path
     result = run_cli(data(locked, "pull", "--to", str(locked / "out")))
     assert result.code == 2
     assert f'error: listed file "sub/b.bin" resolves outside {locked / "out" / "ds"}' in result.err
-    assert (outside / "b.bin").read_bytes() == b"keep" and sorted(os.listdir(outside)) == ["b.bin"]
+    assert (outside / "b.bin").read_bytes() == b"keep" and [p.name for p in outside.iterdir()] == ["b.bin"]
