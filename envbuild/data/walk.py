@@ -39,11 +39,12 @@ def enumerate_files(root: Path, include: PathFilter) -> list[LocalFile]:
     except PermissionError:
         raise _denied(top) from None
     except OSError as error:
-        if error.errno != errno.ELOOP:
-            raise
-        raise InputError(
-            f"dataset path {top} is a symlink loop", hint="point the link at the dataset itself"
-        ) from None
+        if error.errno == errno.ELOOP:
+            raise InputError(
+                f"dataset path {top} is a symlink loop", hint="point the link at the dataset itself"
+            ) from None
+        # ENAMETOOLONG, ENOTDIR, EIO...: a path that cannot be read is the user's to fix.
+        raise InputError(f"dataset path {top}: {error.strerror or error}") from None
     if stat.S_ISREG(mode):
         name = os.path.basename(os.path.abspath(top))
         return [(name, top)] if include.matches(name) else []

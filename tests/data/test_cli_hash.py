@@ -51,3 +51,12 @@ def test_bad_include(tmp_path: Path) -> None:
     result = run_cli(["data", "hash", str(tmp_path / "ds"), "--include", "/abs"])
     assert result.code == 2
     assert "include pattern '/abs': patterns are relative" in result.err
+
+
+def test_a_path_that_cannot_be_read_is_bad_input_not_a_crash(tmp_path: Path) -> None:
+    too_long = tmp_path / ("x" * 300)
+    result = run_cli(["data", "hash", str(too_long)])
+    assert (result.code, result.err) == (2, f"error: dataset path {too_long}: File name too long\n")
+    (tmp_path / "file").write_text("x")
+    result = run_cli(["data", "hash", str(tmp_path / "file" / "below")])
+    assert (result.code, result.err) == (2, f"error: dataset path {tmp_path}/file/below: Not a directory\n")
