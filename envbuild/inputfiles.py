@@ -10,16 +10,16 @@ raise RecursionError).
 from __future__ import annotations
 
 import os
-import stat
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from envbuild.errors import InputError
+from envbuild.runtime.safetext import MAX_INPUT_BYTES, NotRegular, TooLarge, read_bounded
 from envbuild.scrub import escape
 
-# Manifests are a few KiB; the largest real locks (many targets of CUDA stacks) are ~1 MiB.
-MAX_INPUT_BYTES = 16 * 1024 * 1024
+# MAX_INPUT_BYTES (16 MiB): manifests are a few KiB, the largest real locks (many targets
+# of CUDA stacks) about 1 MiB.
 # Deeper than any envbuild document needs (locks nest 5 levels), far below the recursion limit.
 MAX_TOML_DEPTH = 64
 
@@ -29,35 +29,19 @@ def read_input_bytes(path: Path, *, what: str, limit: int = MAX_INPUT_BYTES) -> 
     larger than `limit` (without reading more than `limit + 1` bytes)."""
     shown = escape(str(path))
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        return read_bounded(os.fspath(path), limit=limit)
     except FileNotFoundError:
         raise InputError(f"{shown}: no such {what}") from None
+    except NotRegular as error:
+        raise InputError(f"{shown}: the {what} is {error.kind}, not a regular file",
+                         hint=f"pass the path of a {what} file") from None
+    except TooLarge as error:
+        size = f"{error.size} bytes" if error.size is not None else f"more than {limit} bytes"
+        raise InputError(f"{shown}: the {what} is {size}" + (f", more than the {limit} bytes envbuild reads"
+                                                              if error.size is not None else ""),
+                         hint=f"is this really a {what}?") from None
     except OSError as error:
         raise InputError(f"{shown}: cannot read the {what}: {escape(error.strerror or str(error))}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = ("a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
-                    else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
-                    else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
-            raise InputError(f"{shown}: the {what} is {kind}, not a regular file",
-                             hint=f"pass the path of a {what} file")
-        if info.st_size > limit:
-            raise InputError(f"{shown}: the {what} is {info.st_size} bytes, more than the "
-                             f"{limit} bytes envbuild reads", hint=f"is this really a {what}?")
-        chunks = []
-        size = 0
-        while chunk := os.read(fd, 1 << 20):
-            size += len(chunk)
-            if size > limit:  # grew while being read
-                raise InputError(f"{shown}: the {what} is more than {limit} bytes",
-                                 hint=f"is this really a {what}?")
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError as error:
-        raise InputError(f"{shown}: cannot read the {what}: {escape(error.strerror or str(error))}") from None
-    finally:
-        os.close(fd)
 
 
 def read_input_text(path: Path, *, what: str, limit: int = MAX_INPUT_BYTES) -> str:

@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 import urllib.parse
+
+# One definition, shared with the portable runtime that images carry.
+from envbuild.runtime.safetext import escape
 
 # A URL's authority runs to the first `/`, `?` or `#`; its user information to the last
 # `@` in it, so a password with a raw `@` is masked whole. Whitespace, `"`, `<`, `>` and
@@ -65,19 +67,4 @@ def _masked_query(query: str | None) -> str:
     return "?***" + (query[-1] if len(query) > 2 and query[-1] in _TRAILING else "")
 
 
-def escape(text: str) -> str:
-    """Control characters (C0, C1, DEL) and Unicode format characters (bidi overrides,
-    zero-width joiners, ...) as `\\xNN` / `\\uNNNN`; newlines and tabs are kept."""
-    if text.isprintable():
-        return text
-    out = []
-    for c in text:
-        if c in "\n\t" or c.isprintable() or (c == " "):
-            out.append(c)
-        elif unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            code = ord(c)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
-                       else f"\\U{code:08x}")
-        else:
-            out.append(c)
-    return "".join(out)
+__all__ = ["escape", "scrub", "without_credentials"]

@@ -1,9 +1,9 @@
-"""Escaped messages and bounded reads for the portable runtime (standard library only).
+"""Escaped messages and bounded reads: the one definition, standard library only.
 
-A deliberate twin of `envbuild.scrub.escape` and `envbuild.inputfiles.read_input_bytes`:
-the portable modules run inside images and other interpreters, where envbuild is not
-installed, and may import only the standard library and each other. The rules are the
-same, and tests/runtime/test_safetext.py holds `escape` equal to envbuild's.
+The portable modules run inside images and other interpreters, where envbuild is not
+installed, and may import only the standard library and each other; envbuild itself uses
+these same functions (`envbuild.scrub.escape`, `envbuild.inputfiles`), as it uses
+`proof` for its hashes, so the rules cannot drift apart.
 """
 
 from __future__ import annotations
@@ -35,22 +35,50 @@ def escape(text: str) -> str:
     return "".join(out)
 
 
+class NotRegular(OSError):
+    """The path is not a regular file; `kind` says what it is."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"{kind}, not a regular file")
+        self.kind = kind
+
+
+class TooLarge(OSError):
+    """The file is larger than the bound; `size` is what was seen (None: grew while read)."""
+
+    def __init__(self, size: int | None, limit: int) -> None:
+        super().__init__(f"{size} bytes, more than the {limit} bytes envbuild reads" if size is not None
+                         else f"more than the {limit} bytes envbuild reads")
+        self.size, self.limit = size, limit
+
+
 def read_bounded(path: str, *, limit: int = MAX_INPUT_BYTES) -> bytes:
-    """The bytes of the regular file `path`; OSError (with a reason) for a device, a FIFO,
-    a folder or a file over `limit`, without reading more than `limit + 1` bytes."""
+    """The bytes of the regular file `path`, without reading more than `limit + 1` bytes;
+    NotRegular for a device, a FIFO, a folder or a socket (opened without blocking),
+    TooLarge over `limit`, the OSError of the system call otherwise."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise OSError("not a regular file")
+            raise NotRegular(_kind(info.st_mode))
         if info.st_size > limit:
-            raise OSError(f"{info.st_size} bytes, more than the {limit} bytes envbuild reads")
+            raise TooLarge(info.st_size, limit)
         chunks, size = [], 0
         while chunk := os.read(fd, 1 << 20):
             size += len(chunk)
             if size > limit:  # grew while being read
-                raise OSError(f"more than the {limit} bytes envbuild reads")
+                raise TooLarge(None, limit)
             chunks.append(chunk)
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
