@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +67,15 @@ class LockDiff:
     targets: tuple[TargetDiff, ...]
     datasets: tuple[DatasetDiff, ...]
     lock_fields: tuple[FieldChange, ...]  # project, indexes, image, hashes
-    proof: dict[str, tuple[str, ...]] = field(default_factory=dict)  # side -> failures
 
     @property
     def differs(self) -> bool:
         return bool(self.lock_fields or self.datasets or any(t.status != "same" for t in self.targets))
+
+    @property
+    def proof(self) -> dict[str, tuple[str, ...]]:
+        """Side ("old", "new") -> why it does not prove (empty when it does)."""
+        return {"old": self.old.failures, "new": self.new.failures}
 
     @property
     def proved(self) -> bool:
@@ -104,8 +108,7 @@ def diff(old: Examined, new: Examined) -> LockDiff:
     top_old = {k: v for k, v in codec.to_document(a).items() if k not in ("targets", "datasets")}
     top_new = {k: v for k, v in codec.to_document(b).items() if k not in ("targets", "datasets")}
     return LockDiff(old=old, new=new, targets=tuple(diff_locks(a, b)), datasets=tuple(diff_datasets(a, b)),
-                    lock_fields=tuple(_walk(top_old, top_new, "")),
-                    proof={"old": old.failures, "new": new.failures})
+                    lock_fields=tuple(_walk(top_old, top_new, "")))
 
 
 def diff_datasets(old: Lock, new: Lock) -> list[DatasetDiff]:
