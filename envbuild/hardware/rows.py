@@ -220,3 +220,6 @@ class Consulted:
     def rows(self) -> tuple[dict[str, Any], ...]:
         """The canonical dicts, sorted by row_id."""
         return tuple(self._entries[key] for key in sorted(self._entries))
+
+
+ROW_TYPES = (CudaRow, CudaCompatRow, GpuRow, TorchBuildRow, PypiDefaultRow, RuntimeWheelRow)

@@ -123,9 +123,9 @@ def _lock(d: Doc, data: dict[str, Any], version: int) -> Lock:
         version=version,
         lock_hash=d.hash(data, "lock-hash", ""),
         input_hash=d.hash(data, "input-hash", ""),
-        name=fields.nonempty(d, project, "name", "project"),
+        name=fields.project_title(d, project, "name", "project"),
         python=fields.python(d, project, "python", "project"),
-        exclude_newer=d.get(project, "exclude-newer", "project", str, optional=True),
+        exclude_newer=fields.timestamp(d, project, "exclude-newer", "project"),
         indexes=indexes,
         targets={name: _target(d, name, t, indexes) for name, t in sorted(targets_table.items())},
         datasets=datasets,
@@ -168,9 +168,8 @@ def _target(d: Doc, name: str, t: Any, indexes: dict[str, Any]) -> LockedTarget:
     packages = d.get(t, "packages", path, list, optional=True) or []
     hardware = d.get(t, "hardware", path, list, optional=True) or []
     for position, row in enumerate(hardware):
-        if not isinstance(row, dict):
-            raise d.fail(f"{path}.hardware[{position}]", "expected a table")
-        fields.plain(d, row, f"{path}.hardware[{position}]")
+        fields.hardware_row(d, row, f"{path}.hardware[{position}]")
+    cuda = fields.cuda(d, t, "cuda", path)
     locked = tuple(_package(d, f"{path}.packages[{i}]", p, indexes) for i, p in enumerate(packages))
     seen: set[str] = set()
     for position, package in enumerate(locked):
@@ -184,11 +183,11 @@ def _target(d: Doc, name: str, t: Any, indexes: dict[str, Any]) -> LockedTarget:
         platform=fields.platform(d, t, "platform", path),
         python=fields.python(d, t, "python", path),
         glibc=fields.dotted(d, t, "glibc", path),
-        cuda=fields.optional_dotted(d, t, "cuda", path),
-        gpus=d.strings(t, "gpus", path),
-        driver_floor=fields.optional_dotted(d, t, "driver-floor", path),
-        resolver=fields.nonempty(d, t, "resolver", path),
-        requirements=d.strings(t, "requirements", path),
+        cuda=cuda,
+        gpus=fields.gpus(d, t, "gpus", path),
+        driver_floor=fields.driver_floor(d, t, path, cuda_version=cuda, rows=tuple(hardware)),
+        resolver=fields.resolver(d, t, "resolver", path),
+        requirements=fields.requirements(d, t, "requirements", path),
         hardware=tuple(hardware),
         packages=locked,
     )

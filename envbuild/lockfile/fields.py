@@ -9,8 +9,11 @@ sdist file names, `packaging.version` for versions).
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from functools import cache
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import (
     InvalidName,
     InvalidSdistFilename,
@@ -27,8 +30,10 @@ from envbuild.safepath import component_problem
 from envbuild.scrub import escape
 
 _HINT = "the lock is damaged or hand-edited; regenerate it with `envbuild lock`"
+_TITLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_ROW_ID = re.compile(r"[a-z][a-z-]*:[!-~]{1,160}")  # printable ASCII, no spaces
+
 _DOTTED = re.compile(r"[0-9]+(\.[0-9]+){1,3}")
-_PYTHON = re.compile(r"3\.[0-9]{1,2}")
 _INDEX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _PLATFORMS = frozenset({"linux/amd64", "linux/arm64", "darwin/arm64", "darwin/amd64"})
 _MAX_NAME = 63
@@ -85,13 +90,6 @@ class Doc:
         return tuple(values)
 
 
-def nonempty(d: Doc, table: Any, key: str, path: str) -> str:
-    value: str = d.get(table, key, path, str)
-    if not value.strip() or escape(value) != value:
-        raise d.fail(f"{path}.{key}", f'"{value}" is not a name')
-    return value
-
-
 def component(d: Doc, name: str, path: str, *, what: str) -> str:
     """A key that becomes a file or folder name (target, dataset)."""
     problem = component_problem(name) or (f"is longer than {_MAX_NAME} characters"
@@ -108,9 +106,118 @@ def index_name(d: Doc, name: str, path: str) -> str:
 
 
 def python(d: Doc, table: Any, key: str, path: str) -> str:
+    from envbuild.platforms import python_problem
+
     value: str = d.get(table, key, path, str)
-    if not _PYTHON.fullmatch(value):
-        raise d.fail(f"{path}.{key}", f'"{value}" is not a Python minor version (3.N)')
+    if python_problem(value) is not None:
+        raise d.fail(f"{path}.{key}", f'"{value}" is not a released CPython minor envbuild supports')
+    return value
+
+
+def project_title(d: Doc, table: Any, key: str, path: str) -> str:
+    """The project's name: it is written into export headers and image labels."""
+    value: str = d.get(table, key, path, str)
+    if not _TITLE.fullmatch(value):
+        raise d.fail(f"{path}.{key}", f'"{value[:80]}" is not a project name (letters, digits, ".", "_", "-")')
+    return value
+
+
+def timestamp(d: Doc, table: Any, key: str, path: str) -> str | None:
+    value: str | None = d.get(table, key, path, str, optional=True)
+    if value is None:
+        return None
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        valid = escape(value) == value and len(value) <= 40
+    except ValueError:
+        valid = False
+    if not valid:
+        raise d.fail(f"{path}.{key}", f'"{value[:80]}" is not an RFC 3339 time')
+    return value
+
+
+def resolver(d: Doc, table: Any, key: str, path: str) -> str:
+    from envbuild.resolvers import RESOLVERS
+
+    value: str = d.get(table, key, path, str)
+    if value not in RESOLVERS:
+        raise d.fail(f"{path}.{key}", f'unknown resolver "{value}"')
+    return value
+
+
+def cuda(d: Doc, table: Any, key: str, path: str) -> str | None:
+    """A CUDA version the hardware data knows, in its one spelling (major.minor)."""
+    from envbuild.hardware.validate import validate_cuda
+    from envbuild.hardware.versions import canonical_cuda
+
+    if not isinstance(table, dict) or key not in table:
+        return None
+    value: str = d.get(table, key, path, str)
+    if canonical_cuda(value) != value or validate_cuda(value) is not None:
+        raise d.fail(f"{path}.{key}", f'"{value}" is not a known CUDA version in its one spelling (12.4)')
+    return value
+
+
+def gpus(d: Doc, table: Any, key: str, path: str) -> tuple[str, ...]:
+    """GPU names as the hardware data names them, sorted, each once."""
+    from envbuild.hardware.validate import canonical_gpu
+
+    values = d.strings(table, key, path)
+    for position, name in enumerate(values):
+        if canonical_gpu(name) != name:
+            raise d.fail(f"{path}.{key}[{position}]", f'"{name}" is not a known GPU in its one spelling')
+    if list(values) != sorted(set(values)):
+        raise d.fail(f"{path}.{key}", "GPU names are not sorted and unique")
+    return values
+
+
+def requirements(d: Doc, table: Any, key: str, path: str) -> tuple[str, ...]:
+    """Requirement strings in the normal form the lock writes, sorted, each once."""
+    values = d.strings(table, key, path)
+    for position, text in enumerate(values):
+        try:
+            valid = str(Requirement(text)) == text
+        except InvalidRequirement:
+            valid = False
+        if not valid:
+            raise d.fail(f"{path}.{key}[{position}]", f'"{text[:120]}" is not a requirement in normal form')
+    if list(values) != sorted(set(values)):
+        raise d.fail(f"{path}.{key}", "requirements are not sorted and unique")
+    return values
+
+
+def hardware_row(d: Doc, row: Any, path: str) -> None:
+    """A consulted hardware-data row: a row id, known fields, plain printable values."""
+    if not isinstance(row, dict):
+        raise d.fail(path, "expected a table")
+    plain(d, row, path)
+    row_id = row.get("row_id")
+    if not isinstance(row_id, str) or not _ROW_ID.fullmatch(row_id):
+        raise d.fail(f"{path}.row_id", f'"{str(row_id)[:80]}" is not a hardware row id')
+    unknown = sorted(set(row) - _row_keys())
+    if unknown:
+        raise d.fail(f"{path}.{unknown[0]}", "unknown key (a newer envbuild, or an edit?)")
+
+
+@cache
+def _row_keys() -> frozenset[str]:
+    """Every field a hardware row's canonical form can hold: the row types' own fields."""
+    import dataclasses
+
+    from envbuild.hardware.rows import ROW_TYPES
+
+    return frozenset({"row_id", "missing"} | {f.name for t in ROW_TYPES for f in dataclasses.fields(t)})
+
+
+def driver_floor(d: Doc, table: Any, path: str, *, cuda_version: str | None,
+                 rows: tuple[dict[str, Any], ...]) -> str | None:
+    """The floor is the declared CUDA toolkit's own, as its consulted row records it."""
+    value = optional_dotted(d, table, "driver-floor", path)
+    row = next((r for r in rows if r.get("row_id") == f"cuda:{cuda_version}"), None)
+    expected = row.get("driver_min") if row is not None and cuda_version is not None else None
+    if value != expected:
+        raise d.fail(f"{path}.driver-floor", f'"{value}" is not the floor its hardware row records '
+                     f'({expected or "none"})')
     return value
 
 

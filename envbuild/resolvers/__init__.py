@@ -9,6 +9,7 @@ from envbuild.resolvers.interface import Resolver
 
 _BACKENDS = {"uv": ("envbuild.resolvers.uv", "UvResolver"),
              "pip-tools": ("envbuild.resolvers.piptools", "PipToolsResolver")}
+RESOLVERS = tuple(_BACKENDS)
 
 
 def get_resolver(name: str) -> Resolver:

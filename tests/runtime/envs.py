@@ -89,6 +89,10 @@ def target(name: str, packages: Mapping[str, str], *, python: str = PY, cuda: st
            gpus: tuple[str, ...] = (), driver_floor: str | None = None,
            hardware: tuple[dict[str, Any], ...] = (), platform: str = HOST_PLATFORM,
            glibc: str = "2.28") -> LockedTarget:
+    if cuda is not None and driver_floor is not None:
+        # As `envbuild lock` records it: the floor comes from the CUDA toolkit's own row.
+        cuda_row = {"row_id": f"cuda:{cuda}", "version": cuda, "driver_min": driver_floor}
+        hardware = tuple(sorted((cuda_row, *hardware), key=lambda row: str(row["row_id"])))
     return seal_target(LockedTarget(
         name=name, hash="", input_hash=H, platform=platform, python=python,
         glibc=glibc, cuda=cuda, gpus=gpus, driver_floor=driver_floor, resolver="uv",
