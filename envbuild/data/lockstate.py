@@ -82,9 +82,22 @@ def check_locked(
             reasons.append(f"dataset {name} is declared but not locked")
         elif table.get("inputs") != digest(dataset_inputs(specs[name])):
             reasons.append(f"dataset {name}: its manifest entry changed")
+        elif (changed := _recorded_change(specs[name], table)) is not None:
+            reasons.append(f"dataset {name}: the lock records {changed}")
         else:
             reasons.extend(_listing_reason(name, table, lock_path))
     return reasons
+
+
+def _recorded_change(spec: DatasetSpec, table: Mapping[str, Any]) -> str | None:
+    """A recorded value that is not the manifest's (an edit with the hashes recomputed)."""
+    recorded = {"source": table.get("source"), "include": list(table.get("include") or []),
+                "mount": table.get("mount")}
+    declared = {"source": spec.source, "include": list(spec.include), "mount": spec.mount}
+    for key, value in recorded.items():
+        if value != declared[key]:
+            return f"{key} {value!r}, the manifest says {declared[key]!r}"
+    return None
 
 
 def _lock_one(

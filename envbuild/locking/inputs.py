@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from envbuild.canonical import digest
-from envbuild.lockfile.model import SCHEMA_VERSION, Lock
+from envbuild.lockfile.model import SCHEMA_VERSION, Lock, LockedTarget
 from envbuild.manifest.model import DEFAULT_INDEX, Manifest, Target
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ def staleness(manifest: Manifest, examined: Examined, lock_path: Path) -> list[s
         locked = lock.targets[name]
         if locked.input_hash != per_target[name]:
             reasons.append(_target_change(name, manifest, locked.requirements, locked))
+        else:
+            reasons.extend(_recorded_changes(name, manifest, locked))
         reasons.extend(hardware_changes(name, locked.hardware))
     if manifest.datasets or lock.datasets:
         from envbuild.data.lockstate import check_locked
@@ -106,6 +109,34 @@ def target_is_current(manifest: Manifest, lock: Lock, name: str, input_hash: str
     return (locked.input_hash == input_hash
             and list(locked.requirements) == target_inputs(manifest, manifest.targets[name])["requirements"]
             and not hardware_changes(name, locked.hardware))
+
+
+def _recorded_changes(name: str, manifest: Manifest, locked: LockedTarget) -> list[str]:
+    """A lock whose input hash matches can still record other values than its inputs imply
+    (an edit with the hashes recomputed): each recorded value is compared with the
+    manifest, and each top-level requirement with the version locked for it."""
+    target = manifest.targets[name]
+    expected = target_inputs(manifest, target)
+    recorded = {"platform": locked.platform, "python": locked.python, "glibc": locked.glibc,
+                "cuda": locked.cuda, "gpus": sorted(locked.gpus), "resolver": locked.resolver,
+                "requirements": list(locked.requirements)}
+    reasons = [f'target "{name}": the lock records {key} {value}, the manifest says {expected[key]}'
+               for key, value in recorded.items() if expected[key] != value]
+    from envbuild.platforms import environment_markers
+
+    markers = environment_markers(target.platform, target.python)
+    versions = {p.name: p.version for p in locked.packages}
+    for text in expected["requirements"]:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate({**markers, "extra": ""}):
+            continue
+        version = versions.get(canonicalize_name(requirement.name))
+        if version is None:
+            reasons.append(f'target "{name}": {requirement.name} is required but not locked')
+        elif not requirement.specifier.contains(version, prereleases=True):
+            reasons.append(f'target "{name}": {requirement.name} {version} is locked, the manifest '
+                           f"requires {requirement.specifier}")
+    return reasons
 
 
 def _target_change(name: str, manifest: Manifest, locked_reqs: tuple[str, ...], locked: Any) -> str:

@@ -24,10 +24,10 @@ import pytest
 
 from envbuild.lockfile import codec
 from envbuild.lockfile.tomlemit import dumps
+from envbuild.runtime import proof
 from envbuild.runtime.bundle import write_tree
 from tests.helpers import run_cli
 from tests.support.fixtures import LocalIndex, hermetic_environ
-from tests.support.locks import sealed
 
 SENTINEL_TEXT = b"notes that envbuild must never touch\n"
 IMAGE = "registry.example.com/team/app@sha256:" + "1" * 64
@@ -40,7 +40,7 @@ name = "hostile"
 python = "3.11"
 
 [dependencies]
-python = ["alpha", "greeter"]
+python = ["alpha==1.0", "greeter"]
 
 [indexes]
 mirror = {{ url = "{index_url}", explicit = true }}
@@ -180,32 +180,17 @@ def hostile_lock(golden: Path, folder: Path, edit: str, *, reseal: bool = False)
     else:
         change(doc)
     if reseal:
-        # Build the model without the checks that would refuse it, seal it, write it back.
-        model = _unchecked(doc)
-        doc = codec.to_document(sealed(model))
-        doc = {k: v for k, v in doc.items() if v is not None}
+        reseal_document(doc)
     lock.write_text(dumps(doc, header=codec.HEADER, inline=frozenset({"artifact"})))
     return project
 
 
-def _unchecked(doc: dict[str, Any]) -> Any:
-    from envbuild.lockfile.model import Artifact, Lock, LockedPackage, LockedTarget
-
-    t = doc["targets"]["cpu"]
-    packages = tuple(LockedPackage(name=p["name"], version=p["version"], index=p["index"],
-                                   dependencies=tuple(p["dependencies"]),
-                                   artifact=Artifact(kind=p["artifact"]["kind"], file=p["artifact"]["file"],
-                                                     size=p["artifact"]["size"], hash=p["artifact"]["hash"],
-                                                     hash_origin=p["artifact"]["hash-origin"]))
-                     for p in t["packages"])
-    target = LockedTarget(name="cpu", hash=t["hash"], input_hash=t["input-hash"], platform=t["platform"],
-                          python=t["python"], glibc=t["glibc"], cuda=None, gpus=(), driver_floor=None,
-                          resolver=t["resolver"], requirements=tuple(t["requirements"]),
-                          hardware=tuple(t["hardware"]), packages=packages)
-    return Lock(version=doc["version"], lock_hash=doc["lock-hash"], input_hash=doc["input-hash"],
-                name=doc["project"]["name"], python=doc["project"]["python"], exclude_newer=None,
-                indexes=doc["indexes"], targets={"cpu": target}, datasets=doc.get("datasets", {}),
-                base=doc.get("image", {}).get("base"), base_digest=doc.get("image", {}).get("base-digest"))
+def reseal_document(doc: dict[str, Any]) -> None:
+    """Recompute every hash of a lock document, as an attacker who read the README would."""
+    base = doc.get("image", {}).get("base-digest")
+    for table in doc["targets"].values():
+        table["hash"] = proof.target_hash(table, base_digest=base)
+    doc["lock-hash"] = proof.lock_hash(doc)
 
 
 def commands(project: Path) -> dict[str, list[str]]:
@@ -274,3 +259,63 @@ def test_the_golden_lock_passes_every_reader(golden: Path, tmp_path: Path) -> No
         assert result.code == 0, f"{argv}: {result.err}"
     shown = json.loads(run_cli(["show", "-f", str(project / "envbuild.toml"), "--json"]).out)
     assert shown["targets"]["cpu"]["packages"] == 3  # alpha, its dependency beta, greeter
+
+
+def _edit_target_python(doc: dict[str, Any]) -> None:
+    doc["targets"]["cpu"]["python"] = "3.12"
+
+
+def _edit_pin(doc: dict[str, Any]) -> None:
+    package = _package(doc, "alpha")
+    package["version"] = "1.1"
+    package["artifact"]["file"] = package["artifact"]["file"].replace("-1.0-", "-1.1-")
+
+
+def _edit_dataset_source(doc: dict[str, Any]) -> None:
+    doc["datasets"]["mini"]["source"] = "/etc"
+
+
+def _edit_requirements(doc: dict[str, Any]) -> None:
+    doc["targets"]["cpu"]["requirements"] = ["alpha==1.0"]
+
+
+STALE: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "target-python": (_edit_target_python, 'target "cpu": the lock records python 3.12, the manifest says 3.11'),
+    "pin": (_edit_pin, 'target "cpu": alpha 1.1 is locked, the manifest requires ==1.0'),
+    "dataset-source": (_edit_dataset_source, "dataset mini: the lock records source '/etc', the manifest says "
+                                             "'data'"),
+    "requirements": (_edit_requirements, "target \"cpu\": the lock records requirements ['alpha==1.0'], the "
+                                         "manifest says ['alpha==1.0', 'greeter']"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(STALE))
+def test_lock_check_compares_every_recorded_value_with_the_manifest(edit: str, golden: Path, tmp_path: Path) -> None:
+    """An edit whose hashes were recomputed proves, and its values are each well formed: only
+    the manifest can say it is wrong. `lock --check` (what CI runs) does, offline."""
+    project = tmp_path / "project"
+    subprocess.run(["cp", "-a", str(golden), str(project)], check=True)
+    lock = project / "envbuild.lock"
+    doc = tomllib.loads(lock.read_text())
+    change, reason = STALE[edit]
+    change(doc)
+    reseal_document(doc)
+    lock.write_text(dumps(doc, header=codec.HEADER, inline=frozenset({"artifact"})))
+    assert run_cli(["show", "-f", str(project / "envbuild.toml")]).code == 0  # it proves
+    result = run_cli(["lock", "--check", "-f", str(project / "envbuild.toml")])
+    assert result.code == 1, result.err
+    assert f"  - {reason}\n" in result.err
+
+
+def test_a_removed_dependency_is_refused_even_resealed(golden: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    subprocess.run(["cp", "-a", str(golden), str(project)], check=True)
+    lock = project / "envbuild.lock"
+    doc = tomllib.loads(lock.read_text())
+    packages = doc["targets"]["cpu"]["packages"]
+    packages.remove(_package(doc, "beta"))
+    reseal_document(doc)
+    lock.write_text(dumps(doc, header=codec.HEADER, inline=frozenset({"artifact"})))
+    result = run_cli(["show", "-f", str(project / "envbuild.toml")])
+    assert result.code == 2
+    assert '"beta", a dependency of alpha, is not locked in \'targets.cpu.packages[0].dependencies\'' in result.err
