@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +120,8 @@ def _target_lines(d: TargetDiff) -> list[str]:
 
 def _field(change: FieldChange, *, strip: str = "") -> str:
     def show(value: Any) -> str:
-        return "(absent)" if value is None else str(value)
+        if value is None:
+            return "(absent)"
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
     return f"{change.path.removeprefix(strip)}: {show(change.old)} -> {show(change.new)}"

@@ -73,5 +73,7 @@ def refuse(examined: Examined, *, source: str) -> None:
     """Raise LockNotProved when `examined` did not prove."""
     if examined.failures:
         lines = "\n".join(f"  {f}" for f in examined.failures)
+        old = examined.lock.version < SCHEMA_VERSION
         raise LockNotProved(escape(f"{source}: the lock does not prove; its content does not match "
-                                   f"its hashes:\n{lines}"), hint=FIX)
+                                   f"its hashes:\n{lines}"),
+                            hint="re-lock it with `envbuild lock` (its pins are kept)" if old else FIX)

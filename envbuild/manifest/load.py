@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -281,17 +281,28 @@ def _indexes(r: _Reader, table: dict[str, Any]) -> dict[str, Index]:
 
 
 def _index_url_secret(name: str, url: str) -> str | None:
-    """Why an index URL may carry a secret (user information or a query string), or None.
+    """Why an index URL is malformed or may carry a secret (user information, a query
+    string, a fragment or `;` parameters: an index URL needs none), or None.
 
     Either would be written to the lock's inputs and shown by uv and pip; the message
     shows the URL masked."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parses the port, which raises on a malformed one)
+    except ValueError as error:
+        return f'"{scrub(url)}" is not a valid URL ({error})'
     found = [what for what, present in (("user information", "@" in parts.netloc),
-                                        ("a query string", bool(parts.query))) if present]
+                                        ("a query string", bool(parts.query)),
+                                        ("a fragment", bool(parts.fragment)),
+                                        ("parameters", ";" in parts.path)) if present]
     if not found:
         return None
     variable = f"UV_INDEX_{re.sub(r'[^A-Z0-9]', '_', name.upper())}"
-    return (f'"{scrub(url)}" has {" and ".join(found)}, where a token or password would be '
+    # Every part that may hold the secret is masked in the message.
+    path, params, _ = parts.path.partition(";")
+    shown = scrub(urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))) \
+        + (";***" if params else "") + ("#***" if parts.fragment else "")
+    return (f'"{shown}" has {" and ".join(found)}, where a token or password would be '
             "written to the lock's inputs and shown in messages; remove it and give the "
             f"credentials through netrc or {variable}_USERNAME/{variable}_PASSWORD")
 

@@ -154,7 +154,9 @@ def _run_uv(args: list[str], cwd: Path, request: ResolveRequest) -> None:
         raise ResolverError(f"cannot run uv: {error}") from None
     if proc.returncode == 0:
         return
-    message = scrub(proc.stderr.strip() or proc.stdout.strip())
+    # uv's own "error: " prefixes would double envbuild's; its lines are indented under ours.
+    relayed = scrub(proc.stderr.strip() or proc.stdout.strip()).splitlines()
+    message = "\n".join("  " + line.removeprefix("error: ") for line in relayed)
     target = request.target.name
     if any(sign in message for sign in _EXTERNAL_SIGNS):
         # uv reports an unreachable or refusing index inside "No solution found" too.

@@ -183,7 +183,9 @@ def _verify_in(python: Path, document: dict[str, Any], options: VerifyOptions,
         raise ExternalError(f"cannot write the verifier into the cache: {error}",
                             hint="set ENVBUILD_CACHE_DIR to a writable folder") from None
     try:
-        done = subprocess.run([str(python), "-I", str(bundle), *args], env=dict(environ),
+        # By absolute path (not resolved: a venv's python is a symlink that must stay one):
+        # `--python py` names the file here, never a `py` found on PATH.
+        done = subprocess.run([str(python.absolute()), "-I", str(bundle), *args], env=dict(environ),
                               input=json.dumps(document), capture_output=True, text=True,
                               check=False)
     except OSError as error:
@@ -223,7 +225,7 @@ def _python_version(python: Path, environ: Mapping[str, str]) -> tuple[int, ...]
     when it is no Python. Only asked after a failure, so a good run pays nothing for it."""
     script = "import sys; sys.stdout.write('%d.%d.%d' % tuple(sys.version_info[:3]))"
     try:
-        done = subprocess.run([str(python), "-E", "-s", "-c", script], env=dict(environ),
+        done = subprocess.run([str(python.absolute()), "-E", "-s", "-c", script], env=dict(environ),
                               capture_output=True, text=True, check=False, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None

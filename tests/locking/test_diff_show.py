@@ -33,7 +33,7 @@ def test_diff_reports_changes_per_target(eb_env: dict[str, str], tmp_path: Path)
     beta = ["  ~ beta 1.0 -> 2.0",
             "      artifact.file: beta-1.0-py3-none-any.whl -> beta-2.0-py3-none-any.whl"]
     assert lines[arm + 1:arm + 4] == ["  - filelock 3.16.1", *beta]
-    assert "  requirements: ['alpha', 'filelock'] -> ['alpha']" in lines
+    assert '  requirements: ["alpha", "filelock"] -> ["alpha"]' in lines
     assert "lock: project.exclude-newer: 2024-03-01T00:00:00Z -> 2025-01-01T00:00:00Z" in lines
     linux = lines.index("target linux: changed")
     assert lines[linux + 1:linux + 3] == beta

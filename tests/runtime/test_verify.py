@@ -45,6 +45,13 @@ def test_matching_environment_passes(lock: Path, golden_venv: Path) -> None:
     assert verify_cli(lock, golden_venv) == (0, "", OK)
 
 
+def test_a_python_named_without_a_slash_is_the_file_here(lock: Path, golden_venv: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--python python` in the venv's bin folder checks that file, not a python on PATH."""
+    monkeypatch.chdir(golden_venv.parent)
+    assert verify_cli(lock, Path(golden_venv.name)) == (0, "", OK)
+
+
 def test_swapped_version_fails_naming_it(lock: Path, venv: Path, wheels: Path) -> None:
     pip_install(venv, wheels, ["alpha==1.1"])
     assert verify_cli(lock, venv) == (1, "", (
