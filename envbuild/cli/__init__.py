@@ -23,6 +23,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "image": ("envbuild.cli.image", "image", "Build bit-for-bit OCI images of locked targets."),
     "verify": ("envbuild.cli.verify", "verify", "Check an environment and host against the lock."),
     "run": ("envbuild.cli.run", "run", "Verify, then run a command reproducibly."),
+    "sync": ("envbuild.cli.sync", "sync", "Make a virtual environment here exactly from the lock."),
     "cluster": ("envbuild.cli.cluster", "cluster", "Emit node pools and jobs pinned to the lock."),
     "cache": ("envbuild.cli.cache", "cache", "Show or prune the cache of wheels and layers."),
 }
