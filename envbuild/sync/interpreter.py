@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envbuild.errors import ExternalError, InputError
-from envbuild.scrub import escape, scrub
+from envbuild.scrub import scrub
 
 # Run with -I: no PYTHON* variables, no user site; the answer is the environment's own.
 _PROBE = ("import json, sys, sysconfig; print(json.dumps({"
@@ -60,9 +60,10 @@ def run_uv(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def relayed(done: subprocess.CompletedProcess[str]) -> str:
-    """uv's message, indented under ours, without its own "error: " prefix."""
+    """uv's message, indented under ours, without its own "error: " prefix (the CLI
+    boundary escapes it with the rest of the message)."""
     lines = scrub(done.stderr.strip() or done.stdout.strip() or "no output").splitlines()
-    return "\n".join("  " + escape(line.removeprefix("error: ")) for line in lines[:20])
+    return "\n".join("  " + line.removeprefix("error: ") for line in lines[:20])
 
 
 def probe(python: Path, *, what: str) -> Interpreter:

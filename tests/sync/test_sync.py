@@ -26,9 +26,9 @@ _DISTS = ("import importlib.metadata as m, json; "
 
 
 def lock_project(tmp_path: Path, *, platform: str = HOST_PLATFORM, extra: str = "",
-                 deps: str = '"alpha", "greeter"') -> Path:
+                 deps: str = '"alpha", "greeter"', python: str = PY) -> Path:
     manifest = tmp_path / "envbuild.toml"
-    manifest.write_text(f'[project]\nname = "demo"\npython = "{PY}"\n'
+    manifest.write_text(f'[project]\nname = "demo"\npython = "{python}"\n'
                         f'[dependencies]\npython = [{deps}]\n'
                         f'[targets.here]\nplatform = "{platform}"\n{extra}')
     result = run_cli(["lock", "-f", str(manifest)])
@@ -193,6 +193,22 @@ def test_python_outside_a_venv_is_refused(eb_env: dict[str, str], tmp_path: Path
         f"error: --python {system}: not in a virtual environment; sync removes every "
         "distribution the lock does not name, so it only changes virtual environments",
         "hint: sync into a new one with --venv DIR"]
+
+
+def test_a_venv_of_another_python_minor_is_refused_not_replaced(
+        eb_env: dict[str, str], tmp_path: Path, local_index: LocalIndex) -> None:
+    other = "3.12" if PY != "3.12" else "3.11"
+    manifest = lock_project(tmp_path, deps='"alpha"', python=other)
+    venv = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    result = run_cli(["sync", "-f", str(manifest), "--venv", str(venv)])
+    assert result.code == 2
+    version = ".".join(map(str, sys.version_info[:3]))
+    assert result.err.splitlines() == [
+        f"error: --venv {venv}/bin/python: it is cpython {version}; target here is locked for "
+        f"CPython {other}",
+        f"hint: remove {venv} to have sync make it again, or name another --venv"]
+    assert dists(venv / "bin" / "python") == {}
 
 
 def test_offline_with_an_empty_cache_names_the_missing_wheels(
