@@ -73,7 +73,8 @@ def _nearest(row: TorchVariantsRow, torch_version: str, arch: str, need: CudaVer
     fitting = []
     for variant in row.variants:
         cuda = cuda_of_variant(variant)
-        if cuda is None or not allowed(cuda, gpus):
+        # A cuda envbuild has no driver floor for (11.7) cannot be declared: not offered.
+        if cuda is None or not allowed(cuda, gpus) or facts.cuda(format_cuda(cuda)) is None:
             continue
         build = facts.torch_build(torch_version, variant, arch)
         if build is None or all(build.runs(g.cc) for g in gpus):

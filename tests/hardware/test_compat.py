@@ -365,3 +365,17 @@ def test_another_majors_wheels_are_never_told_to_take_this_majors_version() -> N
         'target "t": nvidia-nvjitlink-cu12 12.4.127, nvidia-nvtx-cu12 12.4.127 (pulled in by '
         "jax-cuda12-plugin) carry CUDA 12.4, but the target declares cuda 11.8 (they must match "
         "major.minor). Fix: use CUDA 11 builds of jax-cuda12-plugin or declare cuda = \"12.4\".",)
+
+
+def test_a_cuda_envbuild_cannot_declare_is_never_offered() -> None:
+    # A release with a cu127 build: 12.7 has no driver floor in the data, so it cannot be
+    # declared, and the nearest build offered is cu124.
+    future = {"torch": ">=3.0,<3.1", "arch": "x86_64", "variants": ["cpu", "cu124", "cu127"],
+              "source": "test", "confidence": "verified"}
+    report = check_target(target("t", "H100", cuda="12.8"), index_torch("3.0.0+cu124"),
+                          facts=facts_with(torch_variants=[future]))
+    assert report.problems == (
+        'target "t": torch 3.0.0+cu124 is a cu124 build (local version +cu124), but the target '
+        'declares cuda 12.8. Fix: torch 3.0.0 has no cu128 build: declare cuda = "12.4" (its '
+        "cu124 build), or pin torch<2.10 (the last releases with cu128 builds) and route it to a "
+        f"cu128 index ({ROUTE}).",)
