@@ -27,6 +27,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from envbuild.errors import InputError
+from envbuild.hardware.advice import INDEX as _INDEX
+from envbuild.hardware.advice import or_declare, torch_fix
 from envbuild.hardware.facts import HardwareFacts, load_facts
 from envbuild.hardware.rows import Consulted, GpuRow, TorchBuildRow
 from envbuild.hardware.validate import (
@@ -51,9 +53,6 @@ __all__ = [
     "check_target", "judge_torch_build", "refuse", "validate_cuda", "validate_gpu",
     "validate_gpu_for_cuda", "validate_target",
 ]
-
-_INDEX = 'sources = { torch = "<index>" }'
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ResolvedPackage:
@@ -164,9 +163,16 @@ def check_target(target: HardwareTarget, packages: Mapping[str, ResolvedPackage]
                 f"CUDA runtime wheels. To slim the environment, route torch to a CPU index "
                 f"({_INDEX}).")
     else:
+        groups = _wheel_groups(declared, packages, facts, seen)
+        # The wheels of torch's own toolkit that it pulls share its root cause: one line says both.
+        along = [g for g in groups if build is not None and build.cuda is not None
+                 and build.cuda != declared and g.carried == build.cuda
+                 and "torch" in g.pullers]
         if build is not None and build.variant is not None:
-            problems += _torch_problems(target, declared, build, gpus, arch, facts, seen, warnings)
-        problems += _runtime_problems(target, declared, gpus, packages, facts, seen)
+            problems += _torch_problems(target, declared, build, gpus, arch, facts, seen,
+                                        warnings, along)
+        problems += [_wheel_problem(target, declared, g, gpus, packages, arch, facts)
+                     for g in groups if g not in along]
         if torch is not None and torch_requires:
             problems += _library_problems(target, torch, torch_requires, packages, facts)
     return CompatReport(target=target.name, driver_floor=floor, driver_floor_compat=floor_compat,
@@ -216,36 +222,45 @@ def judge_torch_build(torch: ResolvedPackage, packages: Mapping[str, ResolvedPac
                       evidence=f"PyPI's default build of torch {version}")
 
 
-def _route(variant: str) -> str:
-    return (f"route torch to a {variant} index ({_INDEX}) or pin a torch release that ships "
-            f"{variant} builds.")
-
-
 def _torch_problems(target: HardwareTarget, declared: CudaVersion, build: TorchBuild,
                     gpus: list[GpuRow], arch: str | None, facts: HardwareFacts, seen: Consulted,
-                    warnings: list[str]) -> list[str]:
+                    warnings: list[str], along: Sequence[_WheelGroup]) -> list[str]:
+    """One line per root cause: a torch of another CUDA says, in the same line, the GPUs that
+    the declared build would serve and the runtime wheels (`along`) that come with it."""
     who = f'target "{target.name}"'
-    want = variant_of(declared)
     if build.cuda is None:
         kind = "a CPU build" if build.variant == "cpu" else f"a {build.variant} build"
         for_gpus = f" for {', '.join(target.gpus)}" if target.gpus else ""
+        fix = torch_fix(build.version, arch, declared, gpus=gpus, facts=facts)
         return [f"{who}: torch {build.version} resolved to {kind} ({build.evidence}), but the "
-                f"target declares cuda {format_cuda(declared)}{for_gpus}. Fix: {_route(want)}"]
+                f"target declares cuda {format_cuda(declared)}{for_gpus}. Fix: {fix}."]
     problems = []
+    early = [g for g in gpus if build.cuda < g.first]
     if build.cuda != declared:
+        served = [g for g in early if g.first <= declared]
+        early = [g for g in early if g not in served]
+        clauses = "".join(f" and GPU {g.name} ({g.sm}) needs a cuda {g.first_cuda} or newer build"
+                          for g in served)
+        if along:
+            names = ", ".join(sorted(w.name for group in along for w in group.wheels))
+            clauses += (f"; the CUDA {format_cuda(build.cuda)} runtime wheels it pulls "
+                        f"({names}) come with it")
+        fix = torch_fix(build.version, arch, declared, gpus=gpus, facts=facts, have=build.cuda)
         problems.append(f"{who}: torch {build.version} is a {build.variant} build "
                         f"({build.evidence}), but the target declares cuda "
-                        f"{format_cuda(declared)}. Fix: route torch to a {want} index ({_INDEX})"
-                        f"{_or_declare(build.cuda, gpus)}.")
+                        f"{format_cuda(declared)}{clauses}. Fix: {fix}.")
     row = None
     if gpus and arch is not None:
         row = facts.torch_build(build.version, build.variant or "", arch, consulted=seen)
     unchecked = []
     for gpu in gpus:
+        if gpu in early:
+            problems.append(_too_old(who, build, gpu, declared, gpus, arch, facts))
+            continue
         problem = _gpu_problem(who, build, gpu, declared, row, arch, facts)
         if problem is not None:
             problems.append(problem)
-        elif row is None:
+        elif row is None and build.cuda >= gpu.first:
             unchecked.append(gpu.name)
     if unchecked:
         warnings.append(f"{who}: envbuild has no data on the architectures compiled into torch "
@@ -254,14 +269,22 @@ def _torch_problems(target: HardwareTarget, declared: CudaVersion, build: TorchB
     return problems
 
 
+def _too_old(who: str, build: TorchBuild, gpu: GpuRow, declared: CudaVersion,
+             gpus: list[GpuRow], arch: str | None, facts: HardwareFacts) -> str:
+    """A GPU newer than the torch build, where the declared cuda is too old for it as well."""
+    need = max(gpu.first, declared)
+    fix = torch_fix(build.version, arch, need, gpus=gpus, facts=facts)
+    declare = "" if need == declared else f' and declare cuda = "{format_cuda(need)}"'
+    return (f"{who}: GPU {gpu.name} ({gpu.sm}) needs a cuda {gpu.first_cuda} or newer build "
+            f"of torch; torch {build.version} resolved to a {build.variant} build. "
+            f"Fix: {fix}{declare}.")
+
+
 def _gpu_problem(who: str, build: TorchBuild, gpu: GpuRow, declared: CudaVersion,
                  row: TorchBuildRow | None, arch: str | None, facts: HardwareFacts) -> str | None:
-    """Code for a GPU: a build CUDA from its first CUDA to before its drop, and matching SASS."""
+    """Code for a GPU the build is new enough for: before its drop, and matching SASS."""
     assert build.cuda is not None
     resolved = f"torch {build.version} resolved to a {build.variant} build"
-    if build.cuda < gpu.first:
-        return (f"{who}: GPU {gpu.name} ({gpu.sm}) needs a cuda {gpu.first_cuda} or newer build "
-                f"of torch; {resolved}. Fix: {_route(variant_of(max(gpu.first, declared)))}")
     if gpu.dropped is not None and build.cuda >= gpu.dropped:
         suggestion = _suggest(build, gpu, declared, arch, facts) if arch is not None else ""
         fix = suggestion.removesuffix(", ") or (
@@ -269,7 +292,7 @@ def _gpu_problem(who: str, build: TorchBuild, gpu: GpuRow, declared: CudaVersion
             "cuda version")
         return (f"{who}: GPU {gpu.name} ({gpu.sm}) is not supported by cuda "
                 f"{gpu.dropped_in_cuda} or newer builds; {resolved}. Fix: {fix}.")
-    if row is None or row.runs(gpu.cc):
+    if build.cuda < gpu.first or row is None or row.runs(gpu.cc):
         return None
     compiled = ", ".join(sm_name(cc) for cc in row.ccs)
     suggestion = _suggest(build, gpu, declared, arch, facts) if arch is not None else ""
@@ -299,38 +322,79 @@ def _suggest(build: TorchBuild, gpu: GpuRow, declared: CudaVersion, arch: str,
     return f"route torch to a {variant_of(best)} index ({_INDEX}){declare}, "
 
 
-def _or_declare(cuda: CudaVersion, gpus: list[GpuRow]) -> str:
-    """The alternative fix of declaring `cuda` instead, where every declared GPU allows it."""
-    if all(g.first <= cuda and (g.dropped is None or cuda < g.dropped) for g in gpus):
-        return f' or declare cuda = "{format_cuda(cuda)}"'
-    return ""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _WheelGroup:
+    """Runtime wheels that fail the declared cuda for one reason: one line, not one per wheel."""
+
+    carried: CudaVersion  # the toolkit major.minor their versions carry
+    toolkit: bool  # True: another toolkit's wheels; False: older than an at-least floor
+    wheels: tuple[ResolvedPackage, ...]
+    pullers: tuple[str, ...]  # the non-NVIDIA packages that pull them in
 
 
-def _runtime_problems(target: HardwareTarget, declared: CudaVersion, gpus: list[GpuRow],
-                      packages: Mapping[str, ResolvedPackage], facts: HardwareFacts,
-                      seen: Consulted) -> list[str]:
-    problems = []
-    wanted = format_cuda(declared)
+def _wheel_groups(declared: CudaVersion, packages: Mapping[str, ResolvedPackage],
+                  facts: HardwareFacts, seen: Consulted) -> list[_WheelGroup]:
+    found: dict[tuple[CudaVersion, bool], list[ResolvedPackage]] = {}
     for name in sorted(packages):
         row = facts.runtime_wheel(name, consulted=seen)
         package = packages[name]
         carried = major_minor(package.version)
         if row is None or carried is None:
             continue
-        if row.match == "exact":
-            if carried == declared:
-                continue
-            rule = "it must match major.minor"
-            fix = f"route torch to a {variant_of(declared)} index ({_INDEX})"
+        if carried[0] != declared[0] or (row.match == "exact" and carried != declared):
+            # A -cu12 wheel on an 11.8 target is another toolkit, whatever its match rule.
+            found.setdefault((carried, True), []).append(package)
+        elif row.match == "at-least" and carried < declared:
+            found.setdefault((carried, False), []).append(package)
+    return [_WheelGroup(carried=carried, toolkit=toolkit, wheels=tuple(wheels),
+                        pullers=_pullers({w.name for w in wheels}, packages))
+            for (carried, toolkit), wheels in sorted(found.items(),
+                                                     key=lambda kv: (kv[0][0], not kv[0][1]))]
+
+
+def _pullers(names: set[str], packages: Mapping[str, ResolvedPackage]) -> tuple[str, ...]:
+    """The non-NVIDIA packages that reach one of `names` through NVIDIA packages only."""
+    out = []
+    for package in packages.values():
+        if package.name.startswith("nvidia-"):
+            continue
+        stack, seen = list(package.dependencies), set()
+        while stack:
+            dep = canonicalize_name(stack.pop())
+            if dep in names:
+                out.append(package.name)
+                break
+            if dep not in seen and dep.startswith("nvidia-") and dep in packages:
+                seen.add(dep)
+                stack.extend(packages[dep].dependencies)
+    return tuple(sorted(out))
+
+
+def _wheel_problem(target: HardwareTarget, declared: CudaVersion, group: _WheelGroup,
+                   gpus: list[GpuRow], packages: Mapping[str, ResolvedPackage],
+                   arch: str | None, facts: HardwareFacts) -> str:
+    wanted, carried = format_cuda(declared), format_cuda(group.carried)
+    one = len(group.wheels) == 1
+    it = "it" if one else "they"
+    listed = ", ".join(f"{w.name} {w.version}" for w in group.wheels)
+    by = f" (pulled in by {', '.join(group.pullers)})" if group.pullers else ""
+    torch = packages.get("torch")
+    if not group.toolkit:
+        rule = f"{it} must be {wanted} or a newer {declared[0]}.x"
+        fix = (f"pin {group.wheels[0].name} to a {wanted} or newer {declared[0]}.x release" if one
+               else f"pin them to {wanted} or newer {declared[0]}.x releases")
+    else:
+        rule = f"{it} must match major.minor"
+        if torch is not None and "torch" in group.pullers:
+            fix = torch_fix(torch.version, arch, declared, gpus=gpus, facts=facts)
+        elif group.carried[0] == declared[0]:
+            fix = f"pin it to a {wanted} release" if one else f"pin them to {wanted} releases"
         else:
-            if carried[0] == declared[0] and carried[1] >= declared[1]:
-                continue
-            rule = f"it must be {wanted} or a newer {declared[0]}.x"
-            fix = f"pin {name} to a {wanted} or newer {declared[0]}.x release"
-        problems.append(f'target "{target.name}": {name} {package.version} carries CUDA '
-                        f"{format_cuda(carried)}, but the target declares cuda {wanted} ({rule}). "
-                        f"Fix: {fix}{_or_declare(carried, gpus)}.")
-    return problems
+            whose = ", ".join(group.pullers) or f"the packages that need {'it' if one else 'them'}"
+            fix = f"use CUDA {declared[0]} builds of {whose}"
+    return (f'target "{target.name}": {listed}{by} {"carries" if one else "carry"} CUDA {carried}, '
+            f"but the target declares cuda {wanted} ({rule}). "
+            f"Fix: {fix}{or_declare(group.carried, gpus)}.")
 
 
 def _library_problems(target: HardwareTarget, torch: ResolvedPackage,

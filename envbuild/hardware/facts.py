@@ -31,6 +31,7 @@ from envbuild.hardware.rows import (
     Row,
     RuntimeWheelRow,
     TorchBuildRow,
+    TorchVariantsRow,
 )
 from envbuild.hardware.versions import format_cuda, parse_cuda
 
@@ -53,6 +54,7 @@ class HardwareFacts:
     torch_builds: tuple[TorchBuildRow, ...]
     pypi_defaults: tuple[PypiDefaultRow, ...]
     runtime_wheels: tuple[RuntimeWheelRow, ...]
+    torch_variants: tuple[TorchVariantsRow, ...] = ()
     _gpu_keys: dict[str, GpuRow] = field(init=False, repr=False, compare=False)
     _wheel_keys: dict[str, RuntimeWheelRow] = field(init=False, repr=False, compare=False)
 
@@ -134,6 +136,21 @@ class HardwareFacts:
             return ()
         return tuple(r for r in self.torch_builds if r.arch == arch and _contains(r.torch, release))
 
+    def torch_release(self, torch_version: str, arch: str) -> TorchVariantsRow | None:
+        """The builds PyTorch publishes for one torch release on `arch`; None if unknown.
+
+        Read only to word the fix of a refusal (a refused target writes no lock), so the row is
+        not recorded as consulted.
+        """
+        release = _release(torch_version)
+        return next((r for r in self.torch_variants if r.arch == arch
+                     and release is not None and _contains(r.torch, release)), None)
+
+    def releases_with(self, variant: str, arch: str) -> tuple[TorchVariantsRow, ...]:
+        """The rows of the releases that publish `variant` on `arch`, oldest first."""
+        rows = [r for r in self.torch_variants if r.arch == arch and variant in r.variants]
+        return tuple(sorted(rows, key=lambda r: spec_bounds(r.torch)[0] or Version("0")))
+
     def pypi_default(self, torch_version: str, arch: str, *,
                      consulted: Consulted | None = None) -> PypiDefaultRow | None:
         """PyPI's build of a torch release on `arch`; a row whose variant is None means unknown."""
@@ -196,9 +213,11 @@ def parse_facts(data: Mapping[str, Any], *, origin: str = DATA_FILE) -> Hardware
         torch_builds=tuple(_torch_row(r, t, p) for p, t in r.tables(data, "torch_build")),
         pypi_defaults=tuple(_pypi_row(r, t, p) for p, t in r.tables(data, "pypi_default")),
         runtime_wheels=tuple(_wheel_row(r, t, p) for p, t in r.tables(data, "runtime_wheel")),
+        torch_variants=tuple(_variants_row(r, t, p) for p, t in r.tables(data, "torch_variants")),
     )
     ids = [row.row_id for rows in (facts.cudas, facts.cuda_compats, facts.gpus, facts.torch_builds,
-                                   facts.pypi_defaults, facts.runtime_wheels) for row in rows]
+                                   facts.torch_variants, facts.pypi_defaults,
+                                   facts.runtime_wheels) for row in rows]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise r.fail("", f"duplicate rows: {', '.join(duplicates)}")
@@ -223,6 +242,18 @@ def _release(torch_version: str) -> Version | None:
 
 def _contains(specifier: str, release: Version) -> bool:
     return SpecifierSet(specifier).contains(release, prereleases=True)
+
+
+def spec_bounds(specifier: str) -> tuple[Version | None, Version | None]:
+    """The `>=` floor and `<` ceiling of a row's release range (`">=2.6,<2.7"`), where given."""
+    floor = ceiling = None
+    for spec in SpecifierSet(specifier):
+        text = spec.version.removesuffix(".*")
+        if spec.operator in (">=", "=="):
+            floor = Version(text)
+        if spec.operator == "<":
+            ceiling = Version(text)
+    return floor, ceiling
 
 
 class _Reader:
@@ -335,6 +366,14 @@ def _pypi_row(r: _Reader, t: Mapping[str, Any], path: str) -> PypiDefaultRow:
     return PypiDefaultRow(torch=r.specifier(t, path, "torch"),
                           arch=r.one_of(t, path, "arch", ("x86_64", "aarch64")),
                           variant=r.opt_str(t, path, "variant"), **r.provenance(t, path))
+
+
+def _variants_row(r: _Reader, t: Mapping[str, Any], path: str) -> TorchVariantsRow:
+    torch = r.specifier(t, path, "torch")
+    if spec_bounds(torch)[0] is None:  # the fix texts name a row's first release
+        raise r.fail(f"{path}.torch", f'expected a ">=" or "==" lower bound, got "{torch}"')
+    return TorchVariantsRow(torch=torch, arch=r.one_of(t, path, "arch", ("x86_64", "aarch64")),
+                            variants=r.strs(t, path, "variants"), **r.provenance(t, path))
 
 
 def _wheel_row(r: _Reader, t: Mapping[str, Any], path: str) -> RuntimeWheelRow:

@@ -160,6 +160,29 @@ class TorchBuildRow:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class TorchVariantsRow:
+    """The builds PyTorch's index publishes for torch releases `torch` (a specifier) on `arch`.
+
+    The fix texts read these so that they name only builds that exist (torch 2.5.1 has cu124
+    but no cu126). `variants` holds PyTorch's names: "cpu", "cu118", "cu124", ...
+    """
+
+    torch: str
+    arch: str
+    variants: tuple[str, ...]
+    source: str
+    confidence: Confidence
+    notes: str | None = None
+
+    @property
+    def row_id(self) -> str:
+        return f"torch-variants:{self.arch}:{self.torch}"
+
+    def canonical(self) -> dict[str, Any]:
+        return _plain(self.row_id, torch=self.torch, arch=self.arch, variants=self.variants)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PypiDefaultRow:
     """The torch build PyPI serves for releases `torch` on one architecture (None: unknown)."""
 
@@ -222,4 +245,5 @@ class Consulted:
         return tuple(self._entries[key] for key in sorted(self._entries))
 
 
-ROW_TYPES = (CudaRow, CudaCompatRow, GpuRow, TorchBuildRow, PypiDefaultRow, RuntimeWheelRow)
+ROW_TYPES = (CudaRow, CudaCompatRow, GpuRow, TorchBuildRow, TorchVariantsRow, PypiDefaultRow,
+             RuntimeWheelRow)

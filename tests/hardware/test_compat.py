@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from envbuild.errors import ExitCode
-from envbuild.hardware.compat import HardwareCompatError, check_target, refuse
+from envbuild.hardware.compat import HardwareCompatError, ResolvedPackage, check_target, refuse
 
 from .support import facts_with, index_torch, pkg, pypi_torch, resolution, target
 
@@ -26,8 +26,8 @@ def test_cuda_target_without_torch_still_checks_runtime_wheels() -> None:
     report = check_target(target("jax", "H100"), packages)
     assert report.problems == (
         'target "jax": nvidia-cuda-runtime-cu12 12.1.105 carries CUDA 12.1, but the target '
-        "declares cuda 12.4 (it must match major.minor). Fix: route torch to a cu124 index "
-        f'({ROUTE}) or declare cuda = "12.1".',)
+        "declares cuda 12.4 (it must match major.minor). Fix: pin it to a 12.4 release or declare "
+        'cuda = "12.1".',)
 
 
 def test_pypi_torch_matching_the_target_passes() -> None:
@@ -55,8 +55,9 @@ def test_b200_refused_on_cu124() -> None:
     report = check_target(target("b200", "B200"), pypi_torch("2.5.1", "12.4.127"))
     assert report.problems == (
         'target "b200": GPU B200 (sm_100) needs a cuda 12.8 or newer build of torch; torch '
-        "2.5.1 resolved to a cu124 build. Fix: route torch to a cu128 index "
-        f"({ROUTE}) or pin a torch release that ships cu128 builds.",)
+        "2.5.1 resolved to a cu124 build. Fix: torch 2.5.1 has no cu128 build: pin torch>=2.7 "
+        f"(the first release with cu128 builds) and route it to a cu128 index ({ROUTE}) and "
+        'declare cuda = "12.8".',)
 
 
 def test_b300_needs_a_cuda_12_9_build_even_with_sm_100_code() -> None:
@@ -64,7 +65,7 @@ def test_b300_needs_a_cuda_12_9_build_even_with_sm_100_code() -> None:
     assert report.problems == (
         'target "b300": GPU B300 (sm_103) needs a cuda 12.9 or newer build of torch; torch '
         "2.8.0+cu128 resolved to a cu128 build. Fix: route torch to a cu129 index "
-        f"({ROUTE}) or pin a torch release that ships cu129 builds.",)
+        f'({ROUTE}) and declare cuda = "12.9".',)
     assert check_target(target("b300", "B300", cuda="12.9"), index_torch("2.8.0+cu129")).ok
 
 
@@ -117,8 +118,7 @@ def test_cpu_local_version_refused_on_cuda_target() -> None:
     report = check_target(target("h100", "H100"), index_torch("2.5.1+cpu"))
     assert report.problems == (
         'target "h100": torch 2.5.1+cpu resolved to a CPU build (local version +cpu), but the '
-        f"target declares cuda 12.4 for H100. Fix: route torch to a cu124 index ({ROUTE}) or "
-        "pin a torch release that ships cu124 builds.",)
+        f"target declares cuda 12.4 for H100. Fix: route torch to a cu124 index ({ROUTE}).",)
 
 
 def test_rocm_build_refused_on_cuda_target() -> None:
@@ -126,7 +126,7 @@ def test_rocm_build_refused_on_cuda_target() -> None:
     assert report.problems == (
         'target "h100": torch 2.5.1+rocm6.2 resolved to a rocm6.2 build (local version '
         f"+rocm6.2), but the target declares cuda 12.4. Fix: route torch to a cu124 index "
-        f"({ROUTE}) or pin a torch release that ships cu124 builds.",)
+        f"({ROUTE}).",)
 
 
 def test_torch_of_another_cuda_version_refused() -> None:
@@ -141,13 +141,9 @@ def test_runtime_wheel_mismatch_refused() -> None:
     report = check_target(target("h100", "H100"), pypi_torch("2.4.1", "12.1.105"))
     assert report.problems == (
         'target "h100": torch 2.4.1 is a cu121 build (nvidia-cuda-runtime-cu12 12.1.105), but '
-        f'the target declares cuda 12.4. Fix: route torch to a cu124 index ({ROUTE}) or declare '
-        'cuda = "12.1".',
-        *(f'target "h100": {name} 12.1.105 carries CUDA 12.1, but the target declares cuda 12.4 '
-          f"(it must match major.minor). Fix: route torch to a cu124 index ({ROUTE}) or declare "
-          'cuda = "12.1".'
-          for name in ("nvidia-cuda-cupti-cu12", "nvidia-cuda-nvrtc-cu12",
-                       "nvidia-cuda-runtime-cu12")))
+        "the target declares cuda 12.4; the CUDA 12.1 runtime wheels it pulls "
+        "(nvidia-cuda-cupti-cu12, nvidia-cuda-nvrtc-cu12, nvidia-cuda-runtime-cu12) come with "
+        f'it. Fix: route torch to a cu124 index ({ROUTE}) or declare cuda = "12.1".',)
 
 
 def test_declaring_the_other_cuda_is_offered_only_where_the_gpus_allow_it() -> None:
@@ -155,8 +151,7 @@ def test_declaring_the_other_cuda_is_offered_only_where_the_gpus_allow_it() -> N
                           resolution(pkg("nvidia-cuda-runtime-cu12", "12.4.127")))
     assert report.problems == (
         'target "b200": nvidia-cuda-runtime-cu12 12.4.127 carries CUDA 12.4, but the target '
-        "declares cuda 12.8 (it must match major.minor). Fix: route torch to a cu128 index "
-        f"({ROUTE}).",)
+        "declares cuda 12.8 (it must match major.minor). Fix: pin it to a 12.8 release.",)
 
 
 def test_newer_nvjitlink_is_accepted_older_refused() -> None:
@@ -165,8 +160,8 @@ def test_newer_nvjitlink_is_accepted_older_refused() -> None:
     assert check_target(target("a10g", "A10G", cuda="12.1"), newer).ok
     older = pypi_torch("2.5.1", "12.4.127", pkg("nvidia-nvjitlink-cu12", "12.1.105"))
     assert check_target(target("h100", "H100"), older).problems == (
-        'target "h100": nvidia-nvjitlink-cu12 12.1.105 carries CUDA 12.1, but the target declares '
-        "cuda 12.4 (it must be 12.4 or a newer 12.x). Fix: pin nvidia-nvjitlink-cu12 to a 12.4 or "
+        'target "h100": nvidia-nvjitlink-cu12 12.1.105 (pulled in by torch) carries CUDA 12.1, but '
+        "the target declares cuda 12.4 (it must be 12.4 or a newer 12.x). Fix: pin nvidia-nvjitlink-cu12 to a 12.4 or "
         'newer 12.x release or declare cuda = "12.1".',)
 
 
@@ -177,8 +172,8 @@ def test_cuda_13_wheels_have_no_suffix() -> None:
     stray = resolution(pkg("nvidia-cuda-nvrtc-cu12", "12.8.93"))
     assert check_target(target("b200", "B200", cuda="13.0"), stray).problems == (
         'target "b200": nvidia-cuda-nvrtc-cu12 12.8.93 carries CUDA 12.8, but the target declares '
-        "cuda 13.0 (it must match major.minor). Fix: route torch to a cu130 index "
-        f'({ROUTE}) or declare cuda = "12.8".',)
+        "cuda 13.0 (it must match major.minor). Fix: use CUDA 13 builds of the packages that "
+        'need it or declare cuda = "12.8".',)
 
 
 LINUX_X86 = 'platform_system == "Linux" and platform_machine == "x86_64"'
@@ -228,7 +223,7 @@ def test_torch_release_without_data_warns_but_still_checks_first_cuda() -> None:
     assert report.problems == (
         'target "h100": GPU B200 (sm_100) needs a cuda 12.8 or newer build of torch; torch '
         f"2.10.0+cu126 resolved to a cu126 build. Fix: route torch to a cu128 index ({ROUTE}) "
-        "or pin a torch release that ships cu128 builds.",)
+        'or pin a torch release that ships cu128 builds and declare cuda = "12.8".',)
     assert any(row["row_id"] == "miss:torch-build:cu126:x86_64:2.10.0"
                for row in report.consulted)
 
@@ -277,3 +272,110 @@ def test_refuse_collects_every_problem_with_exit_code_2() -> None:
         refuse([good, bad])
     assert caught.value.message == bad.problems[0]
     assert caught.value.exit_code == ExitCode.BAD_INPUT
+
+
+# --- the fixes name only builds PyTorch publishes, one line per root cause ----------------------
+
+TOOLKIT_WHEELS = (*sorted(("nvidia-cuda-cupti-cu12", "nvidia-cuda-nvrtc-cu12",
+                           "nvidia-cuda-runtime-cu12")), "nvidia-nvjitlink-cu12", "nvidia-nvtx-cu12")
+
+
+def pypi_torch_251() -> dict[str, ResolvedPackage]:
+    """PyPI's x86_64 torch 2.5.1 as resolved: it pins five toolkit-versioned wheels at 12.4."""
+    torch = pkg("torch", "2.5.1", *TOOLKIT_WHEELS, "nvidia-cudnn-cu12", "filelock")
+    return resolution(torch, *(pkg(n, "12.4.127") for n in TOOLKIT_WHEELS),
+                      pkg("nvidia-cudnn-cu12", "9.1.0.70"), pkg("filelock", "3.16.1"))
+
+
+def test_cuda_11_8_with_pypi_torch_is_one_line_routing_to_the_cu118_build() -> None:
+    report = check_target(target("t", "A100", cuda="11.8"), pypi_torch_251())
+    assert report.problems == (
+        'target "t": torch 2.5.1 is a cu124 build (nvidia-cuda-runtime-cu12 12.4.127), but the '
+        "target declares cuda 11.8; the CUDA 12.4 runtime wheels it pulls (nvidia-cuda-cupti-cu12, "
+        "nvidia-cuda-nvrtc-cu12, nvidia-cuda-runtime-cu12, nvidia-nvjitlink-cu12, "
+        f"nvidia-nvtx-cu12) come with it. Fix: route torch to a cu118 index ({ROUTE}) or declare "
+        'cuda = "12.4".',)
+
+
+def test_cuda_12_6_with_torch_2_5_1_names_the_builds_that_exist() -> None:
+    # torch 2.5.1 was published for cu118, cu121 and cu124 only; cu126 came with 2.6.
+    report = check_target(target("t", "H100", cuda="12.6"), pypi_torch_251())
+    assert report.problems == (
+        'target "t": torch 2.5.1 is a cu124 build (nvidia-cuda-runtime-cu12 12.4.127), but the '
+        "target declares cuda 12.6; the CUDA 12.4 runtime wheels it pulls (nvidia-cuda-cupti-cu12, "
+        "nvidia-cuda-nvrtc-cu12, nvidia-cuda-runtime-cu12, nvidia-nvjitlink-cu12, "
+        "nvidia-nvtx-cu12) come with it. Fix: torch 2.5.1 has no "
+        'cu126 build: declare cuda = "12.4" (its cu124 build), or pin torch>=2.6 (the first '
+        f"release with cu126 builds) and route it to a cu126 index ({ROUTE}).",)
+
+
+def test_cuda_12_6_with_a_cu121_build_suggests_the_nearest_published_build() -> None:
+    report = check_target(target("t", "H100", cuda="12.6"), index_torch("2.5.1+cu121"))
+    assert report.problems == (
+        'target "t": torch 2.5.1+cu121 is a cu121 build (local version +cu121), but the target '
+        "declares cuda 12.6. Fix: torch 2.5.1 has no cu126 build: route torch to a cu124 "
+        f'index ({ROUTE}) and declare cuda = "12.4", or pin torch>=2.6 (the first release with '
+        "cu126 builds) and route it to a cu126 index.",)
+
+
+def test_b200_with_cuda_12_8_and_torch_2_5_1_is_one_line() -> None:
+    report = check_target(target("b200", "B200", cuda="12.8"), pypi_torch_251())
+    assert report.problems == (
+        'target "b200": torch 2.5.1 is a cu124 build (nvidia-cuda-runtime-cu12 12.4.127), but the '
+        "target declares cuda 12.8 and GPU B200 (sm_100) needs a cuda 12.8 or newer build; the "
+        "CUDA 12.4 runtime wheels it pulls (nvidia-cuda-cupti-cu12, nvidia-cuda-nvrtc-cu12, "
+        "nvidia-cuda-runtime-cu12, nvidia-nvjitlink-cu12, nvidia-nvtx-cu12) come with it. Fix: "
+        "torch 2.5.1 has no cu128 build: pin torch>=2.7 (the first release with cu128 builds) and "
+        f"route it to a cu128 index ({ROUTE}).",)
+
+
+def test_a_dropped_build_points_to_the_last_releases_that_have_it() -> None:
+    report = check_target(target("t", "A100", cuda="11.8"), index_torch("2.8.0+cu126"))
+    assert report.problems == (
+        'target "t": torch 2.8.0+cu126 is a cu126 build (local version +cu126), but the target '
+        'declares cuda 11.8. Fix: torch 2.8.0 has no cu118 build: declare cuda = "12.6" '
+        "(its cu126 build), or pin torch<2.8 (the last releases with cu118 builds) and route it "
+        f"to a cu118 index ({ROUTE}).",)
+
+
+def test_runtime_wheels_of_one_toolkit_are_one_line_naming_who_pulls_them() -> None:
+    plugin = pkg("jax-cuda12-plugin", "0.4.35", "nvidia-cuda-runtime-cu12",
+                 "nvidia-cuda-nvrtc-cu12", "nvidia-cusolver-cu12")
+    packages = resolution(plugin, pkg("nvidia-cuda-runtime-cu12", "12.1.105"),
+                          pkg("nvidia-cuda-nvrtc-cu12", "12.1.105"),
+                          pkg("nvidia-cusolver-cu12", "11.4.5.107", "nvidia-nvjitlink-cu12"),
+                          pkg("nvidia-nvjitlink-cu12", "12.1.105"))
+    report = check_target(target("jax", "H100"), packages)
+    assert report.problems == (
+        'target "jax": nvidia-cuda-nvrtc-cu12 12.1.105, nvidia-cuda-runtime-cu12 12.1.105 (pulled '
+        "in by jax-cuda12-plugin) carry CUDA 12.1, but the target declares cuda 12.4 (they must "
+        'match major.minor). Fix: pin them to 12.4 releases or declare cuda = "12.1".',
+        'target "jax": nvidia-nvjitlink-cu12 12.1.105 (pulled in by jax-cuda12-plugin) carries '
+        "CUDA 12.1, but the target declares cuda 12.4 (it must be 12.4 or a newer 12.x). Fix: pin "
+        'nvidia-nvjitlink-cu12 to a 12.4 or newer 12.x release or declare cuda = "12.1".')
+
+
+def test_another_majors_wheels_are_never_told_to_take_this_majors_version() -> None:
+    # cu12 wheels on an 11.8 target: no nvidia-*-cu12 release is an 11.x one.
+    plugin = pkg("jax-cuda12-plugin", "0.4.35", "nvidia-nvjitlink-cu12", "nvidia-nvtx-cu12")
+    packages = resolution(plugin, pkg("nvidia-nvjitlink-cu12", "12.4.127"),
+                          pkg("nvidia-nvtx-cu12", "12.4.127"))
+    report = check_target(target("t", "A100", cuda="11.8"), packages)
+    assert report.problems == (
+        'target "t": nvidia-nvjitlink-cu12 12.4.127, nvidia-nvtx-cu12 12.4.127 (pulled in by '
+        "jax-cuda12-plugin) carry CUDA 12.4, but the target declares cuda 11.8 (they must match "
+        "major.minor). Fix: use CUDA 11 builds of jax-cuda12-plugin or declare cuda = \"12.4\".",)
+
+
+def test_a_cuda_envbuild_cannot_declare_is_never_offered() -> None:
+    # A release with a cu127 build: 12.7 has no driver floor in the data, so it cannot be
+    # declared, and the nearest build offered is cu124.
+    future = {"torch": ">=3.0,<3.1", "arch": "x86_64", "variants": ["cpu", "cu124", "cu127"],
+              "source": "test", "confidence": "verified"}
+    report = check_target(target("t", "H100", cuda="12.8"), index_torch("3.0.0+cu124"),
+                          facts=facts_with(torch_variants=[future]))
+    assert report.problems == (
+        'target "t": torch 3.0.0+cu124 is a cu124 build (local version +cu124), but the target '
+        'declares cuda 12.8. Fix: torch 3.0.0 has no cu128 build: declare cuda = "12.4" (its '
+        "cu124 build), or pin torch<2.10 (the last releases with cu128 builds) and route it to a "
+        f"cu128 index ({ROUTE}).",)

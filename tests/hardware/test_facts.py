@@ -26,7 +26,7 @@ def test_loaded_once_and_versioned() -> None:
 def test_every_row_names_its_source_and_confidence() -> None:
     facts = load_facts()
     rows: list[Any] = [*facts.cudas, *facts.cuda_compats, *facts.gpus, *facts.torch_builds,
-                       *facts.pypi_defaults, *facts.runtime_wheels]
+                       *facts.torch_variants, *facts.pypi_defaults, *facts.runtime_wheels]
     for row in rows:
         assert row.source and row.confidence in ("verified", "secondary")
         if row.confidence == "secondary":
@@ -86,7 +86,14 @@ def test_unknown_gpu_and_suggestions() -> None:
 @pytest.mark.parametrize(("name", "cc", "sm", "first"), [
     ("V100", "7.0", "sm_70", "9.0"), ("T4", "7.5", "sm_75", "10.0"), ("L4", "8.9", "sm_89", "11.8"),
     ("H200", "9.0", "sm_90", "11.8"), ("B200", "10.0", "sm_100", "12.8"),
-    ("B300", "10.3", "sm_103", "12.9"), ("RTX PRO 6000", "12.0", "sm_120", "12.8")])
+    ("B300", "10.3", "sm_103", "12.9"), ("RTX PRO 6000", "12.0", "sm_120", "12.8"),
+    ("H100", "9.0", "sm_90", "11.8"), ("H20", "9.0", "sm_90", "11.8"),
+    ("H800", "9.0", "sm_90", "11.8"), ("GH200", "9.0", "sm_90", "11.8"),
+    ("GB200", "10.0", "sm_100", "12.8"), ("GB300", "10.3", "sm_103", "12.9"),
+    ("A100", "8.0", "sm_80", "11.0"), ("A30", "8.0", "sm_80", "11.0"),
+    ("A10G", "8.6", "sm_86", "11.1"), ("A10", "8.6", "sm_86", "11.1"),
+    ("A40", "8.6", "sm_86", "11.1"), ("L40S", "8.9", "sm_89", "11.8"),
+    ("L40", "8.9", "sm_89", "11.8")])
 def test_compute_capabilities(name: str, cc: str, sm: str, first: str) -> None:
     row = load_facts().gpu(name)
     assert row is not None
@@ -139,6 +146,40 @@ def test_rows_of_one_key_do_not_overlap() -> None:
     for arch in ("x86_64", "aarch64"):
         specs = [r.torch for r in facts.pypi_defaults if r.arch == arch]
         assert all(hits(specs, probe) <= 1 for probe in probes), arch
+        specs = [r.torch for r in facts.torch_variants if r.arch == arch]
+        assert all(hits(specs, probe) <= 1 for probe in probes), arch
+
+
+@pytest.mark.parametrize(("torch", "variants"), [
+    ("2.0.1", ("cpu", "cu117", "cu118")), ("2.3.1", ("cpu", "cu118", "cu121")),
+    ("2.4.1", ("cpu", "cu118", "cu121", "cu124")), ("2.5.1", ("cpu", "cu118", "cu121", "cu124")),
+    ("2.6.0", ("cpu", "cu118", "cu124", "cu126")), ("2.7.1", ("cpu", "cu118", "cu126", "cu128")),
+    ("2.8.0", ("cpu", "cu126", "cu128", "cu129")), ("2.9.1", ("cpu", "cu126", "cu128", "cu130"))])
+def test_builds_each_torch_release_publishes(torch: str, variants: tuple[str, ...]) -> None:
+    row = load_facts().torch_release(torch, "x86_64")
+    assert row is not None and row.variants == variants
+
+
+def test_releases_outside_the_table_are_unknown() -> None:
+    facts = load_facts()
+    assert facts.torch_release("1.13.1", "x86_64") is None
+    assert facts.torch_release("2.10.0", "x86_64") is None
+    assert facts.torch_release("2.5.1", "aarch64") is None
+    assert [r.torch for r in facts.releases_with("cu118", "x86_64")] == [
+        ">=2.0,<2.1", ">=2.1,<2.2", ">=2.2,<2.3", ">=2.3,<2.4", ">=2.4,<2.5", ">=2.5,<2.6",
+        ">=2.6,<2.7", ">=2.7,<2.8"]
+
+
+def test_every_compiled_build_is_one_the_release_publishes() -> None:
+    # The two tables come from different sources; a build with compiled architectures that
+    # the install matrix does not list would make the fixes contradict the GPU checks.
+    facts = load_facts()
+    for build in (b for b in facts.torch_builds if b.arch == "x86_64"):
+        for minor in range(0, 10):
+            release = Version(f"2.{minor}.0")
+            if SpecifierSet(build.torch).contains(release) or build.torch == f"==2.{minor}.0":
+                row = facts.torch_release(str(release), "x86_64")
+                assert row is not None and build.variant in row.variants, (build.row_id, release)
 
 
 @pytest.mark.parametrize(("torch", "arch", "variant"), [
@@ -218,3 +259,7 @@ def test_bad_data_names_the_dotted_key() -> None:
         'hardware.toml: GPU name "Tesla V100" of V100-clone is already a name of V100'
     assert _broken(lambda d: d["cuda"].append(dict(d["cuda"][0]))) == \
         "hardware.toml: duplicate rows: cuda:11.8"
+    assert _broken(lambda d: d["torch_variants"][0].update(torch="<2.1")) == \
+        'hardware.toml: torch_variants[0].torch: expected a ">=" or "==" lower bound, got "<2.1"'
+    assert _broken(lambda d: d["torch_variants"][0].update(variants="cu118")) == \
+        "hardware.toml: torch_variants[0].variants: expected an array of non-empty strings"

@@ -37,7 +37,8 @@ def test_unknown_gpus_get_a_suggestion_or_the_list() -> None:
     assert validate_gpu("h100-pcie") is None
     assert validate_gpu("quantum-annealer") == (
         'unknown GPU "quantum-annealer"; known GPUs: V100, T4, A100, A100-40GB, A100-80GB, A10G, '
-        "L4, L40S, H100, H200, GH200, B200, GB200, B300, RTX PRO 6000")
+        "L4, L40S, A30, A800, A10, A40, L40, L20, H100, H200, H800, H20, GH200, B200, GB200, "
+        "B300, GB300, RTX PRO 6000")
 
 
 @pytest.mark.parametrize(("gpu", "cuda", "message"), [
@@ -107,6 +108,6 @@ def test_cuda_versions_have_one_canonical_spelling(written: str, canonical: str 
 
 
 @pytest.mark.parametrize(("typed", "meant"), [("A1OO", "A100"), ("HI00", "H100"), ("l40s", None),
-                                              ("L4O", "L40S")])
+                                              ("L4OS", "L40S"), ("L4O", "L40")])
 def test_look_alike_characters_are_suggested(typed: str, meant: str | None) -> None:
     assert (None if canonical_gpu(typed) else load_facts().suggest_gpu(typed)) == meant

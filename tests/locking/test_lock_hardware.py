@@ -57,7 +57,15 @@ def test_blackwell_needs_a_cuda_128_build(eb_env: dict[str, str], tmp_path: Path
                                   '[targets.b200]\nplatform = "linux/amd64"\ncuda = "12.8"\n'
                                   'gpus = ["B200"]\n')
     assert code == 2
-    assert "B200 (sm_100) needs a cuda 12.8 or newer build of torch" in err
+    # One line for one root cause, naming only builds PyTorch publishes (2.5.1 has no cu128).
+    assert err.splitlines()[1:] == [
+        'error: target "b200": torch 2.5.1 is a cu124 build (nvidia-cuda-runtime-cu12 '
+        "12.4.127), but the target declares cuda 12.8 and GPU B200 (sm_100) needs a cuda 12.8 or "
+        "newer build; the CUDA 12.4 runtime wheels it pulls (nvidia-cuda-cupti-cu12, "
+        "nvidia-cuda-nvrtc-cu12, nvidia-cuda-runtime-cu12, nvidia-nvjitlink-cu12) come with it. "
+        "Fix: torch 2.5.1 has no cu128 build: pin torch>=2.7 (the first release with cu128 "
+        'builds) and route it to a cu128 index (sources = { torch = "<index>" }).',
+        "hint: the lock was not written; fix the target or its sources and lock again"]
 
 
 def test_routed_cu121_build_passes_on_its_own_target(eb_env: dict[str, str], tmp_path: Path,
