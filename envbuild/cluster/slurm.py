@@ -75,9 +75,10 @@ def script(plan: ClusterPlan, pool: PoolPlan) -> str:
               *(f"export {name}={shlex.quote(value)}" for name, value in run.env)]
     rendezvous = None
     if run.nodes > 1:
-        # Exported: a launcher that needs each node's rank starts in a shell per task.
-        lines.append('export ENVBUILD_RDZV_HOST=$(scontrol show hostnames "$SLURM_JOB_NODELIST" '
-                     "| head -n 1)")
+        # Exported (apart, so that `set -e` sees scontrol fail): a launcher that needs each
+        # node's rank starts in a shell per task, which reads it from the environment.
+        lines += ['ENVBUILD_RDZV_HOST=$(scontrol show hostnames "$SLURM_JOB_NODELIST" '
+                  "| head -n 1)", "export ENVBUILD_RDZV_HOST"]
         per_task = resolve(run.launcher, pool.target).needs_node_rank
         rendezvous = Rendezvous(nnodes="${SLURM_NNODES}",
                                 node_rank="${SLURM_NODEID}" if per_task else None,
