@@ -11,6 +11,7 @@ NVML answers from ENVBUILD_NVML_PROBE, so nothing here repeats a check.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from envbuild.cluster.launchers import Launch, Rendezvous, resolve
 from envbuild.cluster.manifest import RunSettings
@@ -32,8 +33,11 @@ def launch(run: RunSettings, pool: PoolPlan, rendezvous: Rendezvous | None) -> L
     """
     gpus = pool.settings.gpus_per_node or 0
     launcher = resolve(run.launcher, pool.target)
-    return launcher.launch(run.command, nproc=gpus or 1, nodes=run.nodes, gpus=gpus > 0,
-                           rendezvous=rendezvous)
+    started = launcher.launch(run.command, nproc=gpus or 1, nodes=run.nodes, gpus=gpus > 0,
+                              rendezvous=rendezvous)
+    # A variable the manifest sets in [run] env is the user's choice: it wins.
+    chosen = {name for name, _ in run.env}
+    return replace(started, env=tuple((n, v) for n, v in started.env if n not in chosen))
 
 
 def image_runner(plan_lock_hash: str, pool: PoolPlan, run: RunSettings,

@@ -3,7 +3,7 @@ node through `srun`, the preflight and then the `[run]` command under its launch
 
 Two modes (`[cluster.slurm] mode`):
 - "venv": a virtual environment installed from the lock on a shared file system;
-  `envbuild run --python VENV/bin/python` verifies it, then starts the launch from it;
+  `envbuild run --python VENV/bin/python` verifies it, then starts the command from it;
 - "container": pyxis runs the image by digest and the image's runner verifies it.
 """
 

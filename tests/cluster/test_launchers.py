@@ -174,3 +174,12 @@ def test_unknown_launcher_is_a_manifest_problem(tmp_path: Path) -> None:
         "error: 1 problem found",
         f'envbuild.toml:{line}: run.launcher: unknown value "torch-run"; did you mean '
         '"torchrun"?']
+
+
+def test_run_env_wins_over_the_rendezvous_variables(tmp_path: Path) -> None:
+    project = write_project(tmp_path, run=RUN + '\n[run.env]\nMASTER_PORT = "1234"\n',
+                            packages=TORCH_FREE)
+    env = [(e["name"], e.get("value")) for e in container(project)["env"]]
+    assert [item for item in env if item[0] == "MASTER_PORT"] == [("MASTER_PORT", "1234")]
+    text = sbatch(project)
+    assert "export MASTER_PORT=1234\n" in text and 'MASTER_PORT="29500"' not in text
