@@ -31,7 +31,9 @@ def run(manifest_path: Path, lock_path: Path | None, target: str | None, no_hard
 
     Otherwise run COMMAND with the [run] determinism profile of the manifest ("strict" by
     default: PYTHONHASHSEED=0, CUBLAS_WORKSPACE_CONFIG=:4096:8, ENVBUILD_DETERMINISTIC=1,
-    ENVBUILD_SEED), write the run record and exit with COMMAND's status.
+    ENVBUILD_SEED), write the run record and exit with COMMAND's status (128+N when it died
+    of signal N; 127 when it is not found on PATH, 126 when it cannot be executed).
+    SIGTERM and SIGINT are passed on to COMMAND, and envbuild waits for it to end.
     """
     from envbuild.runtime.hosted import RunRequest, VerifyRequest, run_locked
 
@@ -51,4 +53,6 @@ def run(manifest_path: Path, lock_path: Path | None, target: str | None, no_hard
                      f"run record: {outcome.record_path}")
     if not outcome.started:
         info(f"error: {outcome.record.get('error')}")
+    elif outcome.record.get("terminated_by"):
+        info(f"note: {outcome.record['ended']}; run record: {outcome.record_path}")
     sys.exit(outcome.exit_status if outcome.exit_status is not None else 1)

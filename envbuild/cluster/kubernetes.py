@@ -1,5 +1,6 @@
 """Kubernetes: per pool, a ConfigMap with the target document, a headless Service and an
-Indexed Job that verifies its image against the lock in the GPU container, then torchruns.
+Indexed Job that verifies its image against the lock in the GPU container, then starts the
+`[run]` command under its launcher (torchrun where the target locks torch).
 
 Node affinity has two alternatives (nodeSelectorTerms are ORed):
 - nodes labelled by NVIDIA GPU Feature Discovery: the GPU by product name (a list: the
@@ -17,8 +18,9 @@ from typing import Any
 
 from envbuild.cluster import k8snames, yamlemit
 from envbuild.cluster.interface import ClusterError, Emission, EmittedFile, Emitter
+from envbuild.cluster.launchers import Rendezvous
 from envbuild.cluster.plan import LABEL_PREFIX, ClusterPlan, PoolPlan
-from envbuild.cluster.preflight import TARGET_DIR, TARGET_FILE, Rendezvous, image_runner, torchrun
+from envbuild.cluster.preflight import TARGET_DIR, TARGET_FILE, image_runner, launch
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GFD_PRODUCT = "nvidia.com/gpu.product"
@@ -117,12 +119,13 @@ def job(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
     if nodes > 1:
         rendezvous = Rendezvous(nnodes=str(nodes), node_rank="$(NODE_RANK)",
                                 address=f"{pool.object_name}-0.{pool.object_name}", port=port)
-    command = image_runner(plan.lock_hash, pool, run,
-                           torchrun(run, pool.settings.gpus_per_node, rendezvous))
+    started = launch(run, pool, rendezvous)
+    command = image_runner(plan.lock_hash, pool, run, started.argv)
     env: list[dict[str, Any]] = [
         {"name": "NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}},
         {"name": "ENVBUILD_TARGET", "value": pool.target.name},
         {"name": "ENVBUILD_IMAGE_DIGEST", "value": pool.image.digest},
+        *({"name": name, "value": value} for name, value in started.env),
         *({"name": name, "value": value} for name, value in run.env),
     ]
     container: dict[str, Any] = {

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from envbuild.cluster import PROVIDERS, k8snames
+from envbuild.cluster.launchers import CHOICES as LAUNCHER_CHOICES
 from envbuild.errors import Problem
 from envbuild.runtime.determinism import PROFILES
 
@@ -31,7 +32,7 @@ _PROVIDER_KEYS = {
             "kubernetes-version"),
     "slurm": ("mode", "venv", "envbuild", "partition", "account", "time", "container-mounts"),
 }
-_RUN_KEYS = ("command", "nodes", "determinism", "seed", "env")
+_RUN_KEYS = ("command", "nodes", "determinism", "seed", "env", "launcher")
 CAPACITIES = ("on-demand", "spot")
 GPU_MATCHES = ("product", "compute-capability")
 GPU_DRIVERS = ("DEFAULT", "LATEST")
@@ -94,6 +95,7 @@ class RunSettings:
     determinism: str = "strict"
     seed: int = 0
     env: tuple[tuple[str, str], ...] = ()
+    launcher: str = "auto"  # one of envbuild.cluster.launchers.CHOICES
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -250,6 +252,7 @@ def _run(r: _Reader, raw: Any) -> RunSettings | None:
     nodes = r.integer(table, "run", "nodes", 1, low=1, high=10000) or 1
     determinism = r.choice(table, "run", "determinism", tuple(sorted(PROFILES))) or "strict"
     seed = r.integer(table, "run", "seed", 0, low=0, high=2**32 - 1) or 0
+    launcher = r.choice(table, "run", "launcher", LAUNCHER_CHOICES) or "auto"
     env_table = r.table(table.get("env", {}), "run.env") or {}
     env = []
     for name in sorted(env_table):
@@ -264,7 +267,7 @@ def _run(r: _Reader, raw: Any) -> RunSettings | None:
     if not command:
         return None
     return RunSettings(command=command, nodes=nodes, determinism=determinism, seed=seed,
-                       env=tuple(env))
+                       env=tuple(env), launcher=launcher)
 
 
 def _suggest(value: str, allowed: tuple[str, ...]) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from envbuild.cluster import k8snames
 from envbuild.cluster.images import PinnedImage, parse_image_option, read_record, record_path
+from envbuild.cluster.launchers import missing_program
 from envbuild.cluster.manifest import ClusterSettings, PoolSettings, RunSettings
 from envbuild.errors import InputError
 from envbuild.hardware.facts import HardwareFacts, gpu_key
@@ -129,6 +130,10 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
                 f'{at("run.nodes")}: {inputs.run.nodes} nodes, but pool "{pool.name}" has at most '
                 f"{pool.nodes_max}; raise "
                 f"cluster.pools.{pool.name}.nodes.max or lower run.nodes")
+        if inputs.run is not None and inputs.needs_run and target is not None:
+            refused = missing_program(inputs.run.launcher, target, pool=pool.name,
+                                      at=at("run.launcher"))
+            pool_problems += [refused] if refused else []
         image = None
         if target is not None and inputs.needs_image:
             image = explicit.get(target.name) or default_image

@@ -1,4 +1,5 @@
-"""The command every emitted job runs: verify against the lock, then torchrun the `[run]` command.
+"""The command every emitted job runs: verify against the lock, then start the `[run]`
+command under its launcher (envbuild.cluster.launchers).
 
 The check runs in the process that holds the GPUs (an init container without a GPU request
 sees none), through the runtime's own runner: `envbuild run` where envbuild is installed
@@ -10,9 +11,9 @@ NVML answers from ENVBUILD_NVML_PROBE, so nothing here repeats a check.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import PurePosixPath
+from dataclasses import replace
 
+from envbuild.cluster.launchers import Launch, Rendezvous, resolve
 from envbuild.cluster.manifest import RunSettings
 from envbuild.cluster.plan import PoolPlan
 
@@ -23,45 +24,20 @@ IMAGE_RUNTIME = "/opt/envbuild/runtime"
 # Where jobs mount the target document (the lock's target table, lock hash and datasets).
 TARGET_DIR = "/etc/envbuild"
 TARGET_FILE = "target.json"
-_PYTHONS = frozenset({"python", "python3"})
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Rendezvous:
-    """How torchrun's nodes meet; values may be shell or Kubernetes variable references."""
+def launch(run: RunSettings, pool: PoolPlan, rendezvous: Rendezvous | None) -> Launch:
+    """The `[run]` command under the pool's launcher (`[run] launcher`, checked by the plan).
 
-    nnodes: str
-    node_rank: str | None  # static rendezvous (Kubernetes); None: c10d assigns ranks (Slurm)
-    address: str
-    port: int
-    run_id: str | None = None
-
-
-def rendezvous_args(rendezvous: Rendezvous | None) -> list[str]:
-    """torchrun's node options: standalone for one node, static or c10d rendezvous otherwise."""
-    if rendezvous is None:
-        return ["--nnodes=1", "--standalone"]
-    if rendezvous.node_rank is not None:
-        return [f"--nnodes={rendezvous.nnodes}", f"--node-rank={rendezvous.node_rank}",
-                f"--master-addr={rendezvous.address}", f"--master-port={rendezvous.port}"]
-    return [f"--nnodes={rendezvous.nnodes}", "--rdzv-backend=c10d",
-            f"--rdzv-endpoint={rendezvous.address}:{rendezvous.port}",
-            f"--rdzv-id={rendezvous.run_id or 'envbuild'}"]
-
-
-def torchrun(run: RunSettings, gpus_per_node: int, rendezvous: Rendezvous | None) -> list[str]:
-    """`torchrun` with the rendezvous options and the `[run]` command (None: one node)."""
-    return ["torchrun", f"--nproc-per-node={gpus_per_node}", *rendezvous_args(rendezvous),
-            *script_args(run.command)]
-
-
-def script_args(command: Sequence[str]) -> list[str]:
-    """torchrun runs Python itself: `python -m train` becomes `-m train`, others `--no-python`."""
-    program = PurePosixPath(command[0]).name
-    rest = list(command[1:])
-    if program in _PYTHONS and rest and (rest[0] == "-m" or not rest[0].startswith("-")):
-        return rest
-    return ["--no-python", *command]
+    One process per GPU; a pool without GPUs (a CPU pool) runs one process per node.
+    """
+    gpus = pool.settings.gpus_per_node or 0
+    launcher = resolve(run.launcher, pool.target)
+    started = launcher.launch(run.command, nproc=gpus or 1, nodes=run.nodes, gpus=gpus > 0,
+                              rendezvous=rendezvous)
+    # A variable the manifest sets in [run] env is the user's choice: it wins.
+    chosen = {name for name, _ in run.env}
+    return replace(started, env=tuple((n, v) for n, v in started.env if n not in chosen))
 
 
 def image_runner(plan_lock_hash: str, pool: PoolPlan, run: RunSettings,

@@ -1,9 +1,9 @@
 """Slurm: per pool, an sbatch script that asks for the pool's GPUs by gres and runs, on every
-node through `srun`, the preflight and then `torchrun`.
+node through `srun`, the preflight and then the `[run]` command under its launcher.
 
 Two modes (`[cluster.slurm] mode`):
 - "venv": a virtual environment installed from the lock on a shared file system;
-  `envbuild run --python VENV/bin/python` verifies it, then starts torchrun from it;
+  `envbuild run --python VENV/bin/python` verifies it, then starts the command from it;
 - "container": pyxis runs the image by digest and the image's runner verifies it.
 """
 
@@ -14,16 +14,15 @@ import shlex
 
 from envbuild.cluster.images import PinnedImage
 from envbuild.cluster.interface import Emission, EmittedFile, Emitter
+from envbuild.cluster.launchers import Launch, Rendezvous, resolve
 from envbuild.cluster.manifest import RunSettings
 from envbuild.cluster.plan import ClusterPlan, PoolPlan
 from envbuild.cluster.preflight import (
     TARGET_DIR,
     TARGET_FILE,
-    Rendezvous,
     envbuild_runner,
     image_runner,
-    rendezvous_args,
-    script_args,
+    launch,
 )
 
 DEFAULT_MODE = "venv"
@@ -76,14 +75,18 @@ def script(plan: ClusterPlan, pool: PoolPlan) -> str:
               *(f"export {name}={shlex.quote(value)}" for name, value in run.env)]
     rendezvous = None
     if run.nodes > 1:
-        lines.append('ENVBUILD_RDZV_HOST=$(scontrol show hostnames "$SLURM_JOB_NODELIST" '
-                     "| head -n 1)")
-        rendezvous = Rendezvous(nnodes="${SLURM_NNODES}", node_rank=None,
+        # Exported (apart, so that `set -e` sees scontrol fail): a launcher that needs each
+        # node's rank starts in a shell per task, which reads it from the environment.
+        lines += ['ENVBUILD_RDZV_HOST=$(scontrol show hostnames "$SLURM_JOB_NODELIST" '
+                  "| head -n 1)", "export ENVBUILD_RDZV_HOST"]
+        per_task = resolve(run.launcher, pool.target).needs_node_rank
+        rendezvous = Rendezvous(nnodes="${SLURM_NNODES}",
+                                node_rank="${SLURM_NODEID}" if per_task else None,
                                 address="${ENVBUILD_RDZV_HOST}",
                                 port=plan.settings.rendezvous_port, run_id="${SLURM_JOB_ID}")
-    launch = ["torchrun", f"--nproc-per-node={pool.settings.gpus_per_node}"]
-    tail = " ".join([*map(shlex.quote, launch), *(f'"{a}"' for a in rendezvous_args(rendezvous)),
-                     *map(shlex.quote, script_args(run.command))])
+    started = launch(run, pool, rendezvous)
+    lines += [f'export {name}="{value}"' for name, value in started.env]
+    tail = _launch_words(started, per_task=rendezvous is not None and bool(rendezvous.node_rank))
     srun = ["srun", f"--nodes={run.nodes}", "--ntasks-per-node=1"]
     if chosen == "venv":
         envbuild = slurm.get("envbuild") or "envbuild"
@@ -119,6 +122,17 @@ def script(plan: ClusterPlan, pool: PoolPlan) -> str:
         prefix = " ".join(shlex.quote(a) for a in image_runner(plan.lock_hash, pool, run, []))
         lines.append(f"{' '.join(srun)} \\\n  {prefix} \\\n  {tail}")
     return "\n".join(lines) + "\n"
+
+
+def _launch_words(started: Launch, *, per_task: bool) -> str:
+    """The launch as shell words: the launcher's `${VAR}` references expand in the batch
+    shell, the `[run]` command's words never; where the node's rank is known only inside
+    each task (`$SLURM_NODEID`), the words run in a shell that srun starts per task."""
+    words = [f'"{w}"' if "${" in w else shlex.quote(w) for w in started.argv[:started.own]]
+    words += map(shlex.quote, started.argv[started.own:])
+    if per_task:
+        return "sh -c " + shlex.quote("exec " + " ".join(words))
+    return " ".join(words)
 
 
 def _directives(plan: ClusterPlan, pool: PoolPlan, run: RunSettings) -> list[str]:

@@ -137,6 +137,11 @@ def _run(spec: TargetSpec, verdict: Verdict, args: Args, env: Mapping[str, str])
         sys.stderr.write(f"{escape(verdict.render())}\n{escape(args.cmd[0])} was not started; "
                          f"run record: {outcome.record_path}\n")
         return 1
+    if not outcome.started:
+        sys.stderr.write(f"error: {escape(str(outcome.record.get('error')))}\n")
+    elif outcome.record.get("terminated_by"):
+        sys.stderr.write(f"note: {escape(outcome.record['ended'])}; run record: "
+                         f"{outcome.record_path}\n")
     return outcome.exit_status if outcome.exit_status is not None else 1
 
 

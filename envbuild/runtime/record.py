@@ -1,4 +1,11 @@
-"""The run record: what ran, against which lock and host, and how it ended (JSON)."""
+"""The run record: what ran, against which lock and host, and how it ended (JSON).
+
+How it ended: `exit_status` (128 + N where the command died of signal N, 127 not found,
+126 not executable, null when it never started), `terminated_by` (the signal the runner
+received and passed on, "SIGTERM" on preemption), `signal` (the one the command died of),
+`ended` in words ("exited with status 0", "terminated by SIGTERM (exit status 143)",
+"not started") and `error` where it could not be started.
+"""
 
 from __future__ import annotations
 

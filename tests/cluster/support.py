@@ -10,6 +10,8 @@ from tests.runtime.envs import target, write_lock
 DIGEST = "sha256:" + "1" * 64
 IMAGE = f"registry.example.com/team/app@{DIGEST}"
 H100_FLOOR = "550.54.14"
+# The h100 target locks torch, so `launcher = "auto"` starts the command under torchrun.
+H100_PACKAGES = {"alpha": "1.0", "torch": "2.5.1"}
 
 CLUSTER = """
 [cluster]
@@ -46,11 +48,13 @@ def manifest_text(cluster: str = CLUSTER, run: str = RUN, targets: str = TARGETS
 
 def write_project(folder: Path, *, cluster: str = CLUSTER, run: str = RUN,
                   targets: str = TARGETS, gpus: tuple[str, ...] = ("H100",),
-                  cuda: str = "12.4", floor: str = H100_FLOOR) -> Path:
+                  cuda: str = "12.4", floor: str = H100_FLOOR,
+                  packages: dict[str, str] | None = None) -> Path:
     (folder / "envbuild.toml").write_text(manifest_text(cluster, run, targets), encoding="utf-8")
     write_lock(folder / "envbuild.lock",
                target("cpu", {"alpha": "1.0"}),
-               target("h100", {"alpha": "1.0"}, cuda=cuda, gpus=gpus, driver_floor=floor))
+               target("h100", H100_PACKAGES if packages is None else packages, cuda=cuda,
+                      gpus=gpus, driver_floor=floor))
     return folder
 
 
@@ -62,4 +66,4 @@ def run_cluster(project: Path, *args: str, image: str | None = IMAGE) -> Result:
     return run_cli(argv)
 
 
-__all__ = ["DIGEST", "IMAGE", "run_cluster", "write_project"]
+__all__ = ["DIGEST", "H100_PACKAGES", "IMAGE", "run_cluster", "write_project"]

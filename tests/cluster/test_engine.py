@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import tarfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -40,10 +41,11 @@ STARTED = "TRAINING STARTED"
 RUN = ["python3", "-c", "import os, beta; print('" + STARTED + "', beta.__version__, "
        "os.environ['PYTHONHASHSEED'], os.environ['ENVBUILD_SEED'])"]
 SEED = 7
-# The Job wraps [run] in `torchrun`, which a real image gets from torch. This image gets it
-# from a locked stand-in distribution with the same console script, so the Job's command
-# line runs unchanged: it reports its options and runs the script once (no GPUs, no ranks).
-TORCHRUN = DistSpec(name="torchrun-standin", version="1.0",
+# The target locks torch, so the Job wraps [run] in `torchrun` (launcher "auto"). A real
+# torch provides that console script; this stand-in distribution named torch provides one
+# too, so the Job's command line runs unchanged: it reports its options and runs the script
+# once (no GPUs, no ranks).
+TORCHRUN = DistSpec(name="torch", version="2.5.1+cu124",
                     console_scripts={"torchrun": "torchrun_standin:main"},
                     files={"torchrun_standin/__init__.py": '''\
 import os
@@ -210,10 +212,11 @@ def test_verifier_in_the_image_passes_then_names_the_swapped_package(
 # --- 2. the emitted Job's container ------------------------------------------------------
 
 
-def emit_job(project: Project, out: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def emit_job(project: Project, out: Path, *,
+             manifest: Path | None = None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """`envbuild cluster --provider kubernetes` with the digest `image --push` recorded."""
-    result = run_cli(["cluster", "-f", str(project.manifest), "--provider", "kubernetes",
-                      "-o", str(out)])
+    result = run_cli(["cluster", "-f", str(manifest or project.manifest), "--provider",
+                      "kubernetes", "-o", str(out)])
     assert result.code == 0, result.err
     documents = list(yaml.safe_load_all((out / "kubernetes" / "a10g.yaml").read_text()))
     config_maps = {d["metadata"]["name"]: d for d in documents if d["kind"] == "ConfigMap"}
@@ -297,6 +300,24 @@ def test_job_command_verifies_then_starts_the_run_command(
     assert record["target_hash"] == job["metadata"]["annotations"]["envbuild.dev/target-hash"]
 
 
+def test_job_command_without_a_launcher_runs_the_command_as_written(
+        engine: Any, pushed: Pushed, tmp_path: Path) -> None:
+    # The same project with `[run] launcher = "none"`, as a target without torch gets it.
+    folder = tmp_path / "project"
+    shutil.copytree(pushed.project.folder, folder, ignore=shutil.ignore_patterns(".envbuild"))
+    manifest = folder / pushed.project.manifest.name
+    manifest.write_text(manifest.read_text().replace("[run]\n", '[run]\nlauncher = "none"\n'))
+    job, config_maps = emit_job(pushed.project, tmp_path / "out", manifest=manifest)
+    options = as_docker_run(job, config_maps, tmp_path, extra_env={"ENVBUILD_NO_HARDWARE": "1"})
+    assert options["entrypoint"][-len(RUN) - 1:] == ["--", *RUN]
+    ran = run(engine, pushed.pinned, keep="/workspace/.envbuild/runs", **options)
+    assert ran.status == 0, ran
+    assert ran.out.splitlines() == [f"{STARTED} 1.0 0 {SEED}"]
+    record = run_record(ran)
+    assert (record["command"], record["exit_status"], record["ended"]) == (
+        RUN, 0, "exited with status 0")
+
+
 def test_job_command_on_a_swapped_environment_never_starts(
         engine: Any, pushed: Pushed, tmp_path: Path) -> None:
     job, config_maps = emit_job(pushed.project, tmp_path / "out")
@@ -322,3 +343,50 @@ def test_job_command_without_no_hardware_checks_the_gpu_and_never_starts(
     assert ran.status == 1, ran
     assert "no-gpu: " in ran.err and "torchrun was not started" in ran.err
     assert STARTED not in ran.out
+
+
+# --- 3. preemption ------------------------------------------------------------------------
+
+# Says when it is ready, then waits; on SIGTERM it says so and dies of the signal.
+SLEEPER = """\
+import os, signal, sys, time
+def got(signum, _frame):
+    print("command got", signal.Signals(signum).name, flush=True)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+signal.signal(signal.SIGTERM, got)
+print("ready", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_docker_stop_reaches_the_command_through_the_runner(engine: Any, pushed: Pushed) -> None:
+    """`docker stop` signals PID 1 only, as the kubelet does: the image's runner passes the
+    SIGTERM on, waits for the command, and records how it ended."""
+    import time
+
+    container = engine.containers.run(
+        pushed.loaded, ["python3", "-I", "/opt/envbuild/runtime", "run", "--no-hardware", "--",
+                        "python3", "-c", SLEEPER], detach=True, network_mode="none")
+    try:
+        deadline = time.monotonic() + 60
+        while b"ready" not in container.logs(stderr=False):
+            assert time.monotonic() < deadline, container.logs().decode()
+            time.sleep(0.1)
+        container.stop(timeout=30)  # SIGTERM, then SIGKILL after 30 s
+        status = container.wait()["StatusCode"]
+        out = container.logs(stderr=False).decode()
+        err = container.logs(stdout=False).decode()
+        stream, _ = container.get_archive("/workspace/.envbuild/runs")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+            files = {m.name: archive.extractfile(m).read()  # type: ignore[union-attr]
+                     for m in archive.getmembers() if m.isfile()}
+    finally:
+        container.remove(force=True)
+    assert status == 143, (out, err)
+    assert out.splitlines() == ["ready", "command got SIGTERM"]
+    assert "note: terminated by SIGTERM (exit status 143); run record: " in err
+    record = run_record(Ran(status=status, out=out, err=err, files=files))
+    assert (record["terminated_by"], record["signal"], record["exit_status"]) == (
+        "SIGTERM", "SIGTERM", 143)

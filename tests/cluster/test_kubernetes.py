@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.support import CLUSTER, DIGEST, IMAGE, RUN, run_cluster, write_project
+from tests.cluster.support import (
+    CLUSTER,
+    DIGEST,
+    H100_PACKAGES,
+    IMAGE,
+    RUN,
+    run_cluster,
+    write_project,
+)
 from tests.runtime.envs import lock_hash_of
 
 yaml = pytest.importorskip("yaml", reason="PyYAML reads the emitted YAML back")
@@ -113,7 +121,7 @@ def test_config_map_holds_the_runner_target_document(project: Path) -> None:
     from envbuild.runtime.target import spec_from_payload
 
     spec = spec_from_payload(document, source="configmap")
-    assert spec.driver_floor == "550.54.14" and [p.name for p in spec.packages] == ["alpha"]
+    assert spec.driver_floor == "550.54.14" and [p.name for p in spec.packages] == sorted(H100_PACKAGES)
 
 
 def test_single_node_runs_standalone_without_a_service(tmp_path: Path) -> None:
@@ -148,8 +156,9 @@ def test_container_command_verifies_then_starts_the_run_command(tmp_path: Path) 
 
     project = write_project(tmp_path)
     (tmp_path / "wheels").mkdir()
-    python = make_venv(tmp_path / "venv", build_wheels(tmp_path / "wheels", {"alpha": "1.0"}),
-                       ["alpha==1.0"])
+    # A torch stand-in distribution (the lock's torch 2.5.1): the check sees it installed.
+    python = make_venv(tmp_path / "venv", build_wheels(tmp_path / "wheels", H100_PACKAGES),
+                       [f"{name}=={version}" for name, version in H100_PACKAGES.items()])
     bundle = write_tree(tmp_path / "runtime")
     documents = by_kind(emitted(project))
     (tmp_path / "etc").mkdir()

@@ -25,7 +25,8 @@ def test_the_example_of_the_issue_parses() -> None:
     assert (pool.name, pool.target, pool.gpu, pool.gpus_per_node, pool.nodes_min,
             pool.nodes_max, pool.capacity) == ("h100", "h100", "H100", 8, 0, 4, "on-demand")
     run = manifest.run  # type: ignore[attr-defined]
-    assert (run.command, run.nodes, run.determinism) == (("python", "-m", "train"), 2, "strict")
+    assert (run.command, run.nodes, run.determinism, run.launcher) == (
+        ("python", "-m", "train"), 2, "strict", "auto")
 
 
 def test_no_sections_no_settings() -> None:

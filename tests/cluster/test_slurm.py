@@ -3,9 +3,8 @@ mode the job verifies an environment installed from the lock, then starts the co
 a tampered environment it fails without starting it and its log names the mismatch.
 
 No GPU here: the node declares its GPUs as a gres over stand-in device files, and the job's
-GPU check reads a recorded NVML answer (ENVBUILD_NVML_PROBE, the runtime's own seam). torch is
-not installed either: a stand-in `torchrun` in the environment's bin folder (a script, not a
-distribution, so the check does not see it) runs the command once, as torchrun would per GPU.
+GPU check reads a recorded NVML answer (ENVBUILD_NVML_PROBE, the runtime's own seam). The
+target locks no torch, so the job runs the command as written (`[run] launcher = "auto"`).
 """
 
 from __future__ import annotations
@@ -26,18 +25,6 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONF = Path(os.environ.get("ENVBUILD_TEST_STATE", "/var/lib/envbuild-test")) / "slurm" / "slurm.conf"
 H100_PROBE = ROOT / "tests" / "fixtures" / "nvml" / "h100-8x.json"
-TORCHRUN = """#!/bin/sh
-# Stand-in for torchrun (no torch here): log the options, then run the script once.
-echo "torchrun-stand-in: $*"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --no-python) shift; exec "$@" ;;
-    --*) shift ;;
-    *) break ;;
-  esac
-done
-exec python "$@"
-"""
 TRAIN = """import importlib.metadata, os
 print("TRAINING STARTED", "beta", importlib.metadata.version("beta"),
       "PYTHONHASHSEED", os.environ.get("PYTHONHASHSEED"), "SEED", os.environ.get("ENVBUILD_SEED"))
@@ -130,19 +117,16 @@ def test_sbatch_venv_mode_verifies_then_runs_and_refuses_a_tampered_env(
     python = venv / "bin" / "python"
     pip(python, "install", "--no-deps", "--require-hashes", "--index-url", local_index.url(),
         "-r", str(project / "req.txt"))
-    torchrun = venv / "bin" / "torchrun"
-    torchrun.write_text(TORCHRUN, encoding="utf-8")
-    torchrun.chmod(0o755)
+    assert "torchrun" not in script and script.endswith(" -- \\\n  python -m eb_train\n")
 
     status, log = sbatch(project, slurm_conf)
     assert status == 0, log
-    assert "torchrun-stand-in: --nproc-per-node=8 --nnodes=1 --standalone -m eb_train" in log
     assert "TRAINING STARTED beta 2.0 PYTHONHASHSEED 0 SEED 7" in log
 
     # Tampered: another beta than the locked one. The job fails and never starts the command.
     pip(python, "install", "--no-deps", "--index-url", local_index.url(), "beta==1.0")
     status, log = sbatch(project, slurm_conf)
     assert status != 0
-    assert "TRAINING STARTED" not in log and "torchrun-stand-in" not in log
+    assert "TRAINING STARTED" not in log
     assert "target h100: 1 mismatch\n  version: beta: locked at 2.0, installed 1.0\n" in log, log
-    assert "torchrun was not started; run record: " in log, log
+    assert "python was not started; run record: " in log, log

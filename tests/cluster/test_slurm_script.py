@@ -33,7 +33,7 @@ def test_container_mode_runs_the_image_by_digest_through_pyxis(tmp_path: Path) -
     assert f"--container-image='registry.example.com#team/app@{DIGEST}'" in text
     assert ('--container-mounts="$ENVBUILD_TARGET_JSON:/etc/envbuild/target.json:ro"' in text)
     assert "python3 -I /opt/envbuild/runtime run --target-json /etc/envbuild/target.json" in text
-    assert ('torchrun --nproc-per-node=8 "--nnodes=${SLURM_NNODES}" "--rdzv-backend=c10d" '
+    assert ('torchrun --nproc-per-node=8 "--nnodes=${SLURM_NNODES}" --rdzv-backend=c10d '
             '"--rdzv-endpoint=${ENVBUILD_RDZV_HOST}:29500" "--rdzv-id=${SLURM_JOB_ID}" -m train'
             in text)
 
