@@ -9,6 +9,7 @@ milliseconds.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,20 @@ def test_console_script_of_a_locked_wheel_and_copied_script(
     code, err, _ = build(project, tmp_path, f'\n[image]\nbase = "{base}"\ncopy = ["run.sh"]\n'
                          'entrypoint = ["./run.sh"]\n')
     assert code == 0, err
+
+
+def test_console_script_of_a_pruned_wheel_is_not_checked_not_refused(
+        project: Project, tmp_path: Path) -> None:
+    base = os_base(tmp_path / "base")
+    code, err, _ = build(project, tmp_path, f'\n[image]\nbase = "{base}"\n'
+                         'entrypoint = ["alpha"]\n')
+    assert code == 0, err
+    shutil.rmtree(tmp_path / "cache/wheels")  # the layers stay cached: nothing is fetched
+    code, err, _ = build(project, tmp_path, f'\n[image]\nbase = "{base}"\n'
+                         'entrypoint = ["alpha", "--help"]\n')
+    assert code == 0, err
+    assert "downloading" not in err
+    assert "cpu: the image's command was not checked: a locked wheel is not in the cache" in err
 
 
 def test_base_command_is_checked_without_an_entrypoint(project: Project,
