@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from envbuild.canonical import digest as canonical_digest
 from envbuild.errors import CheckFailed, InputError
+from envbuild.image.imagefiles import FileIndex, save_base_index
 from envbuild.image.layers import LAYER_MEDIA_TYPE, Layer
 from envbuild.image.store import Store
 
@@ -175,10 +176,13 @@ def _detect_facts(base: BaseImage,
     found: dict[str, str] = {}
     sites: dict[str, str | None] = {}  # site.py's folder -> the site directory it adds
     dpkg_glibc = libc_glibc = None
+    files = FileIndex()  # for the image command's check (imagefiles.py), in the same pass
     for layer in base.layers:
+        files.start_layer()
         with gzip.open(base.blob(layer.digest), "rb") as raw, \
                 tarfile.open(fileobj=raw, mode="r|") as tar:
             for member in tar:
+                files.add_member(member)
                 name = member.name.removeprefix("./")
                 match = _PYTHON.match(name)
                 if match:
@@ -193,6 +197,7 @@ def _detect_facts(base: BaseImage,
     python = found.get("usr/local/bin") or found.get("usr/bin")
     glibc = dpkg_glibc or libc_glibc
     site_dirs = tuple(sorted({d for d in sites.values() if d is not None}))
+    save_base_index(base.manifest_digest, files, store)
     with store.temp_file() as tmp:
         tmp.write_text(json.dumps({"python": python, "glibc": glibc,
                                    "site_dirs": list(site_dirs)}))

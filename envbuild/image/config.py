@@ -43,19 +43,38 @@ def timestamp(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_config(inputs: ConfigInputs, base: dict[str, Any] | None) -> bytes:
-    base = base or {}
-    base_config = dict(base.get("config") or {})
+def image_env(base: dict[str, Any] | None, ours: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The image's environment: the base config's, PATH with /usr/local/bin, then ours."""
     env: dict[str, str] = {}
-    for item in base_config.get("Env") or []:
+    for item in dict((base or {}).get("config") or {}).get("Env") or []:
         name, _, value = str(item).partition("=")
         env[name] = value
     path = env.get("PATH", DEFAULT_PATH)
     if "/usr/local/bin" not in path.split(":"):
         path = f"/usr/local/bin:{path}"
     env["PATH"] = path
-    for name, value in inputs.env:
+    for name, value in ours:
         env[name] = value
+    return env
+
+
+def image_command(entrypoint: Sequence[str],
+                  base: dict[str, Any] | None) -> tuple[tuple[str, ...], str]:
+    """What `docker run IMAGE` executes, and where it comes from ("entrypoint" or "cmd").
+
+    Our entrypoint replaces the base's entrypoint and command; without one, the base's
+    command is kept (its entrypoint never is: see `image_config`).
+    """
+    if entrypoint:
+        return tuple(entrypoint), "entrypoint"
+    cmd = dict((base or {}).get("config") or {}).get("Cmd") or []
+    return tuple(str(word) for word in cmd), "cmd"
+
+
+def image_config(inputs: ConfigInputs, base: dict[str, Any] | None) -> bytes:
+    env = image_env(base, inputs.env)
+    base = base or {}
+    base_config = dict(base.get("config") or {})
     config: dict[str, Any] = {k: v for k, v in base_config.items()
                               if k not in ("Env", "WorkingDir", "Entrypoint", "Labels", "Cmd")}
     if not inputs.entrypoint and "Cmd" in base_config:

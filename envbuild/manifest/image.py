@@ -24,11 +24,14 @@ DEFAULT_WORKDIR = "/workspace"
 class ImageSettings:
     base: str | None  # "oci:DIR[:TAG]", or "host/repo[:tag][@sha256:...]" in a registry
     repository: str | None
-    workdir: str
+    workdir: str  # where `copy` puts files (their project-relative paths kept under it)
     env: tuple[tuple[str, str], ...]  # sorted by name
     copy: tuple[str, ...]  # paths relative to the manifest's folder, as written
     entrypoint: tuple[str, ...]
     python: str | None  # the interpreter's path in the image, when declared
+    # The config's WorkingDir: `workdir` when declared, else where `python -m` finds the
+    # first `copy` entry's code (`working_dir()` below).
+    working_dir: str = DEFAULT_WORKDIR
 
     def document(self) -> dict[str, Any]:
         """Plain data for the image hash (the base enters as its resolved digest).
@@ -38,7 +41,7 @@ class ImageSettings:
         """
         return {"workdir": self.workdir, "env": dict(self.env),
                 "copy": list(self.copy), "entrypoint": list(self.entrypoint),
-                "python": self.python}
+                "python": self.python, "working_dir": self.working_dir}
 
 
 def parse_image_settings(table: Any, *, file: str, lines: LineIndex,
@@ -89,7 +92,8 @@ def parse_image_settings(table: Any, *, file: str, lines: LineIndex,
         except InputError:
             problem("image.repository", f'"{repository}" is not a repository like '
                     '"registry.example.com/team/app"')
-    workdir = string("workdir") or DEFAULT_WORKDIR
+    declared_workdir = string("workdir")
+    workdir = declared_workdir or DEFAULT_WORKDIR
     if not posixpath.isabs(workdir) or ".." in workdir.split("/"):
         problem("image.workdir", f'"{workdir}" must be an absolute path without "..", '
                 'for example "/workspace"')
@@ -117,14 +121,33 @@ def parse_image_settings(table: Any, *, file: str, lines: LineIndex,
                     f'"{item}" must be a path inside the project, relative to the manifest')
         elif not (folder / item).exists():
             problem(f"image.copy[{position}]", f'"{item}" does not exist beside the manifest')
-    entrypoint = strings("entrypoint", '["python", "-m", "train"]')
+    entrypoint = strings("entrypoint", '["python3", "-m", "train"]')
     if problems:
         raise ProblemsError(problems, hint="fix the [image] table of the manifest")
     if base is not None and base.startswith("oci:") and not base[4:].startswith("/"):
         # A layout on disk given relative to the manifest, wherever envbuild runs from.
         base = f"oci:{(folder / base[4:]).as_posix()}"
     return ImageSettings(base=base, repository=repository, workdir=workdir,
-                         env=tuple(pairs), copy=copy, entrypoint=entrypoint, python=python)
+                         env=tuple(pairs), copy=copy, entrypoint=entrypoint, python=python,
+                         working_dir=declared_workdir or working_dir(workdir, copy, folder))
+
+
+def working_dir(root: str, copy: tuple[str, ...], folder: Path) -> str:
+    """The folder from which `python -m NAME` finds the first `copy` entry's code.
+
+    A folder of modules (`src/`, no `__init__.py`) is that folder; a package (`src/pkg/`,
+    with `__init__.py`) or a file (`train.py`) is the folder holding it. Files keep their
+    project-relative paths under `root`, so `copy = ["src/"]` with `src/train.py` gives
+    `/workspace/src`, where `python3 -m train` finds `train` (the working directory is first
+    on `sys.path` for `-m`). Without `copy`: `root`.
+    """
+    if not copy:
+        return root
+    first = posixpath.normpath(copy[0].replace("\\", "/"))
+    source = folder / first
+    if source.is_dir() and not (source / "__init__.py").is_file():
+        return posixpath.normpath(posixpath.join(root, first))
+    return posixpath.normpath(posixpath.join(root, posixpath.dirname(first)))
 
 
 def _is_interpreter(path: str) -> bool:

@@ -24,8 +24,9 @@ def make_base(folder: Path, python: str, tag: str = "bookworm",
     for path, data in (files or {}).items():
         (tree / path).parent.mkdir(parents=True, exist_ok=True)
         (tree / path).write_bytes(data)
-    (tree / "usr/bin" / python).write_bytes(b"\x7fELF fake")
-    (tree / "usr/bin" / python).chmod(0o755)
+    for program in (python, "bash"):  # bash: the config's Cmd, which the build checks
+        (tree / "usr/bin" / program).write_bytes(b"\x7fELF fake")
+        (tree / "usr/bin" / program).chmod(0o755)
     blobs = folder / "blobs" / "sha256"
     blobs.mkdir(parents=True)
     tmp = folder / "layer.tmp"
@@ -164,7 +165,7 @@ def test_bad_image_table_lists_every_problem(project: Project, tmp_path: Path) -
         'envbuild.toml:14: image.copy[0]: "../x" must be a path inside the project, '
         "relative to the manifest",
         "envbuild.toml:15: image.entrypoint: must be an array of strings, for example "
-        '["python", "-m", "train"]',
+        '["python3", "-m", "train"]',
         "envbuild.toml:16: image.colour: unknown key; allowed: base, repository, workdir, env, "
         "copy, entrypoint, python",
     ]

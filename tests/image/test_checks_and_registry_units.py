@@ -21,6 +21,8 @@ def debian_like_base(folder: Path, glibc: str) -> None:
     tree = folder.parent / f"{folder.name}-tree"
     (tree / "usr/bin").mkdir(parents=True)
     (tree / "usr/bin/python3.11").write_bytes(b"\x7fELF fake")
+    (tree / "usr/bin/python3.11").chmod(0o755)
+    (tree / "usr/bin/python3").symlink_to("python3.11")  # pack_rootfs's Cmd, which is checked
     (tree / "var/lib/dpkg").mkdir(parents=True)
     (tree / "var/lib/dpkg/status").write_text(
         "Package: libc-bin\nVersion: 9.99-1\n\n"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +18,14 @@ from envbuild.image.checks import check_glibc
 from envbuild.image.config import (
     ConfigInputs,
     architecture,
+    image_command,
     image_config,
+    image_env,
     image_manifest,
     timestamp,
 )
+from envbuild.image.entrypoint import ImageCommand, check_command, ours, wheel_files
+from envbuild.image.imagefiles import base_index
 from envbuild.image.install import InstallLayout, install_wheels, site_layout
 from envbuild.image.layers import Layer, LayerCache, layer_key
 from envbuild.image.layout import ImageEntry, sha256, write_layout
@@ -51,6 +57,8 @@ class _Prepared:
     files: tuple[ProjectFile, ...]
     payload: dict[str, bytes]  # the lock and runtime files, by path in the image
     image_hash: str
+    # The image command's check, when it needs wheels not yet in the cache (entrypoint.py).
+    check_again: Callable[[], bool] | None = None
 
 
 class NativeOciBuilder(Builder):
@@ -74,6 +82,10 @@ class NativeOciBuilder(Builder):
                                           key=lambda p: (p.name, p.artifact.file)),
                                    urls=request.urls, offline=request.offline,
                                    progress=request.progress)
+            for item in prepared:
+                if item.check_again is not None and not item.check_again():
+                    request.progress(f"{item.target.name}: the image's command was not "
+                                     "checked: a locked wheel is not in the cache")
 
             def one(job: tuple[_Prepared, PlannedLayer]) -> Layer:
                 item, planned = job
@@ -149,6 +161,9 @@ class NativeOciBuilder(Builder):
         layers = plan_wheel_layers(target, layout, threshold=request.large_wheel_bytes,
                                    epoch=WHEEL_EPOCH)
         payload = payload_files(request.lock, target)
+        check_again = None
+        if base is not None:  # without a base the image has no OS to run a command in
+            check_again = _check_command(request, target, base, layout, payload, files)
         layers.append(PlannedLayer(name=_PAYLOAD, packages=(), key=layer_key(
             "payload", {"files": payload_inputs(payload)}, request.epoch)))
         if files:
@@ -157,6 +172,7 @@ class NativeOciBuilder(Builder):
             layers.append(PlannedLayer(name="project files", key=key, packages=()))
         return _Prepared(target=target, platform=platform, layout=layout, base=base,
                          layers=tuple(layers), files=tuple(files), payload=payload,
+                         check_again=check_again,
                          image_hash=image_hash(target, settings,
                                                base.manifest_digest if base else None, files,
                                                epoch=request.epoch,
@@ -167,13 +183,7 @@ class NativeOciBuilder(Builder):
                built: dict[str, Layer]) -> tuple[ImageEntry, TargetImage]:
         ours = [built[p.key] for p in item.layers]
         layout, settings, target = item.layout, request.settings, item.target
-        # Packages sit in a site directory of the interpreter (site.py adds it, after the
-        # standard library, and runs its .pth files): no PYTHONPATH, unless that is unknown.
-        env = [] if layout.on_site_path else [("PYTHONPATH", layout.site_packages)]
-        env += [("ENVBUILD_TARGET", target.name), ("ENVBUILD_LOCK", LOCK_PATH), *settings.env]
-        if target.cuda is not None:
-            env += [("NVIDIA_VISIBLE_DEVICES", "all"),
-                    ("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")]
+        env = _our_env(layout, target, request)
         labels: tuple[tuple[str, str], ...] = (
                   ("org.envbuild.target", target.name),
                   ("org.envbuild.target-hash", target.hash),
@@ -185,7 +195,7 @@ class NativeOciBuilder(Builder):
             labels += (("org.opencontainers.image.base.digest", item.base.manifest_digest),)
         config = image_config(ConfigInputs(
             platform=target.platform, epoch=request.epoch, env=tuple(env),
-            workdir=settings.workdir, entrypoint=settings.entrypoint, labels=labels,
+            workdir=settings.working_dir, entrypoint=settings.entrypoint, labels=labels,
             diff_ids=tuple(x.diff_id for x in ours),
             history=tuple(f"envbuild: {x.name}" for x in ours)),
             item.base.config if item.base else None)
@@ -202,6 +212,44 @@ class NativeOciBuilder(Builder):
                                   image_hash=item.image_hash, config_digest=sha256(config),
                                   layers=tuple(everything), platform=item.platform,
                                   entry=entry)
+
+
+def _our_env(layout: InstallLayout, target: LockedTarget,
+             request: BuildRequest) -> list[tuple[str, str]]:
+    """The variables envbuild sets, over the base's, in order."""
+    # Packages sit in a site directory of the interpreter (site.py adds it, after the
+    # standard library, and runs its .pth files): no PYTHONPATH, unless that is unknown.
+    env = [] if layout.on_site_path else [("PYTHONPATH", layout.site_packages)]
+    env += [("ENVBUILD_TARGET", target.name), ("ENVBUILD_LOCK", LOCK_PATH),
+            *request.settings.env]
+    if target.cuda is not None:
+        env += [("NVIDIA_VISIBLE_DEVICES", "all"),
+                ("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")]
+    return env
+
+
+def _check_command(request: BuildRequest, target: LockedTarget, base: BaseImage,
+                   layout: InstallLayout, payload: dict[str, bytes],
+                   files: list[ProjectFile]) -> Callable[[], bool] | None:
+    """`docker run IMAGE` must find its program (and `-m` module) in the image (exit 2).
+
+    Returns the check to run again once the wheels are fetched, when it needs them.
+    """
+    settings = request.settings
+    index = base_index(base.manifest_digest, [base.blob(x.digest) for x in base.layers],
+                       request.store)
+    ours(index, payload=payload,
+         copied=[(posixpath.join(settings.workdir, f.dest), f.executable) for f in files])
+    command, source = image_command(settings.entrypoint, base.config)
+    image = ImageCommand(target=target.name, command=command, source=source,
+                         env=image_env(base.config, _our_env(layout, target, request)),
+                         working_dir=settings.working_dir)
+
+    def check() -> bool:
+        return check_command(image, index,
+                             lambda: wheel_files(request.store, target.packages, layout))
+
+    return None if check() else check
 
 
 def _copy_files(root: Path, request: BuildRequest, files: tuple[ProjectFile, ...]) -> None:
