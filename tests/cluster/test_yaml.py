@@ -26,7 +26,7 @@ def test_round_trip(document: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("text", ["true", "no", "On", "null", "~", "1.0", "0x1F", "1e3", "12:30",
-                                  "-", "- a", "a: b", "#x", "@x", "", " lead", "x\n", "a\nb\n"])
+                                  "-", "- a", "a: b", "#x", "@x", "", " lead", "x\n", "a\nb\n", "A\n"])
 def test_strings_that_look_like_something_else_stay_strings(text: str) -> None:
     assert yaml.safe_load(yamlemit.dump({"k": text})) == {"k": text}
 
