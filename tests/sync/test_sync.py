@@ -47,7 +47,7 @@ def locked_files(tmp_path: Path) -> list[str]:
 
 
 def dists(python: Path) -> dict[str, str]:
-    out = subprocess.run([str(python), "-c", _DISTS], capture_output=True, text=True, check=True)
+    out = subprocess.run([str(python), "-I", "-c", _DISTS], capture_output=True, text=True, check=True)
     return dict(json.loads(out.stdout))
 
 
