@@ -37,8 +37,12 @@ VERIFY = ["python3", "/opt/envbuild/runtime", "verify", "--no-hardware", "--json
 STARTED = "TRAINING STARTED"
 # The [run] command: it shows that it started, which build of beta it imports and that it
 # got the determinism profile's variables (strict: PYTHONHASHSEED=0, the seed exported).
+# It also reads the dataset through the Job's volume, mounted read-only at its `mount`.
+MOUNT = "/data/mini"
+SAMPLE = "sample 42"
 RUN = ["python3", "-c", "import os, beta; print('" + STARTED + "', beta.__version__, "
-       "os.environ['PYTHONHASHSEED'], os.environ['ENVBUILD_SEED'])"]
+       "os.environ['PYTHONHASHSEED'], os.environ['ENVBUILD_SEED']); "
+       f"print(open('{MOUNT}/sample.txt').read().strip())"]
 SEED = 7
 # The Job wraps [run] in `torchrun`, which a real image gets from torch. This image gets it
 # from a locked stand-in distribution with the same console script, so the Job's command
@@ -90,6 +94,7 @@ class Pushed:
     loaded: str  # the tag `--load` gave the image in the engine
     pinned: str  # REPOSITORY@sha256:... as pushed
     swapped: str  # the image with beta 1.1 installed over the locked beta 1.0
+    dataset: Path  # the folder the Job's dataset volume (a hostPath) names
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +120,15 @@ def pushed(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pu
                           targets={TARGET: {"platform": "linux/amd64", "cuda": "12.4",
                                             "packages": [ALPHA, BETA, TORCHRUN]}})
         repository = f"{address}/test/engine-{uuid.uuid4().hex[:8]}"
+        dataset = folder / "mini"
+        dataset.mkdir()
+        (dataset / "sample.txt").write_text(SAMPLE + "\n", encoding="utf-8")
         # Project.write appends this text to the manifest: [image], [cluster] and [run].
         project.image = f"""
+[datasets.mini]
+source = "{dataset}"
+mount = "{MOUNT}"
+
 [image]
 base = "{base}"
 repository = "{repository}"
@@ -124,6 +136,9 @@ repository = "{repository}"
 [cluster]
 providers = ["kubernetes"]
 namespace = "training"
+
+[cluster.volumes.mini]
+host-path = "{dataset}"
 
 [cluster.pools.a10g]
 target = "{TARGET}"
@@ -158,7 +173,7 @@ seed = {SEED}
     finally:
         container.remove(force=True)
     pinned = f"{repository}@{pushed_entry['digest']}"
-    yield Pushed(project=project, loaded=loaded, pinned=pinned, swapped=swapped)
+    yield Pushed(project=project, loaded=loaded, pinned=pinned, swapped=swapped, dataset=dataset)
     from docker.errors import ImageNotFound  # type: ignore[import-untyped]
 
     for image in [*created, pinned]:  # the Job test pulls `pinned`
@@ -226,8 +241,8 @@ def as_docker_run(job: Mapping[str, Any], config_maps: Mapping[str, Mapping[str,
     """The Job's GPU container as `docker run` options, as the kubelet would start pod 0.
 
     `command` replaces the image's entrypoint and `args` its CMD; the completion index is 0;
-    a ConfigMap volume is its data as files, mounted where the Job mounts it; a memory
-    emptyDir is a tmpfs.
+    a ConfigMap volume is its data as files, mounted where the Job mounts it; a hostPath
+    is that folder bound, read-only where the mount says; a memory emptyDir is a tmpfs.
     """
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -251,6 +266,9 @@ def as_docker_run(job: Mapping[str, Any], config_maps: Mapping[str, Mapping[str,
                 (data / key).write_text(text, encoding="utf-8")
             volumes[str(data)] = {"bind": mount["mountPath"],
                                   "mode": "ro" if mount.get("readOnly") else "rw"}
+        elif "hostPath" in volume:
+            volumes[volume["hostPath"]["path"]] = {
+                "bind": mount["mountPath"], "mode": "ro" if mount.get("readOnly") else "rw"}
         else:
             assert volume["emptyDir"] == {"medium": "Memory"}, volume
             tmpfs[mount["mountPath"]] = ""
@@ -287,7 +305,16 @@ def test_job_command_verifies_then_starts_the_run_command(
     assert "note: hardware not checked (--no-hardware)" in ran.err
     lines = ran.out.splitlines()
     assert lines[0] == " ".join(["torchrun stand-in:", *torchrun[1:]])
-    assert lines[1:] == [f"{STARTED} 1.0 0 {SEED}"]
+    assert lines[1:] == [f"{STARTED} 1.0 0 {SEED}", SAMPLE]
+    assert options["volumes"][str(pushed.dataset)] == {"bind": MOUNT, "mode": "ro"}
+    # The pod asks for at least the image's unpacked size, which `image --push` recorded.
+    records = json.loads((pushed.project.folder / "envbuild.lock.d" / "images.json").read_text())
+    unpacked = records["targets"][TARGET]["unpacked_bytes"]
+    inspected = engine.api.inspect_image(pushed.pinned)
+    # The tars' sizes: the engine's unpacked size plus tar headers and padding (a few %).
+    assert inspected["Size"] <= unpacked <= inspected["Size"] * 11 // 10, (unpacked, inspected)
+    requested = container["resources"]["requests"]["ephemeral-storage"]
+    assert requested == f"{-(-unpacked // (1 << 30))}Gi"
     record = run_record(ran)
     assert record["verify"]["ok"] is True and record["verify"]["mismatches"] == []
     assert (record["started"], record["exit_status"]) == (True, 0)
