@@ -64,6 +64,18 @@ def test_objects_pass_the_v1_crd_schemas(project: Path, schemas: dict[str, Any])
         jsonschema.validate(document, schemas[kind])
 
 
+def test_cpu_pool_objects_pass_the_v1_crd_schemas(tmp_path: Path,
+                                                 schemas: dict[str, Any]) -> None:
+    project = write_project(tmp_path, cluster=CLUSTER + '[cluster.pools.prep]\ntarget = "cpu"\n'
+                                                        'cpu = 4\nmemory = "16Gi"\n')
+    result = run_cluster(project, "--provider", "karpenter")
+    assert result.code == 0, result.err
+    for name in ("h100", "prep"):
+        for document in yaml.safe_load_all((project / "out" / "karpenter" / f"{name}.yaml")
+                                           .read_text()):
+            jsonschema.validate(document, schemas[document["kind"]])
+
+
 def test_schema_check_refuses_a_misspelt_field(project: Path, schemas: dict[str, Any]) -> None:
     pool = emitted(project)["NodePool"]
     pool["spec"]["template"]["spec"]["requirement"] = []
