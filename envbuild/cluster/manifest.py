@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from envbuild.cluster import PROVIDERS, k8snames
+from envbuild.cluster.volumes import VolumeSettings, parse_volume
 from envbuild.errors import Problem
 from envbuild.runtime.determinism import PROFILES
 
@@ -28,8 +29,6 @@ _CLUSTER_KEYS = ("providers", "name", "namespace", "service-account", "image-pul
                  "slurm")
 _POOL_KEYS = ("target", "gpu", "gpus-per-node", "nodes", "capacity", "gpu-match",
               "machine-type", "instance-types", "gke-accelerator", "cpu", "memory")
-_VOLUME_KEYS = ("claim", "host-path", "csi-driver", "csi-attributes", "slurm-path")
-VOLUME_KINDS = ("claim", "host-path", "csi-driver")
 _PROVIDER_KEYS = {
     "karpenter": ("role", "discovery", "ami-alias"),
     "gke": ("project", "location", "cluster", "node-version", "gpu-driver"),
@@ -59,17 +58,6 @@ class PoolSettings:
     gke_accelerator: str | None = None  # one of the GPU's GKE names, when it has several
     cpu_milli: int | None = None  # `cpu`: the pod's CPU request and limit, in millicores
     memory_mib: int | None = None  # `memory`: the pod's memory request and limit
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class VolumeSettings:
-    """`[cluster.volumes.<dataset>]`: where a dataset's files come from on the nodes."""
-
-    dataset: str
-    kind: str  # one of VOLUME_KINDS
-    source: str  # the claim name, the node's path or the CSI driver
-    csi_attributes: tuple[tuple[str, str], ...] = ()
-    slurm_path: str | None = None  # the path on Slurm nodes; default: host-path
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -168,7 +156,7 @@ def _cluster(r: _Reader, raw: Any, targets: tuple[str, ...],
     pools = tuple(p for p in (_pool(r, n, pools_table[n], targets) for n in sorted(pools_table))
                   if p is not None)
     volumes_table = r.table(table.get("volumes", {}), "cluster.volumes") or {}
-    volumes = tuple(v for v in (_volume(r, n, volumes_table[n], mounts)
+    volumes = tuple(v for v in (parse_volume(r, n, volumes_table[n], mounts)
                                 for n in sorted(volumes_table)) if v is not None)
     queue = r.string(table, "cluster", "queue")
     if queue is not None and not k8snames.is_dns_subdomain(queue):
@@ -283,51 +271,6 @@ def _memory(r: _Reader, table: Mapping[str, Any], key: str) -> int | None:
                                    'memory = "64Gi"')
         return None
     return int(match["n"]) * _MEMORY_MIB[match["unit"]]
-
-
-def _volume(r: _Reader, name: str, raw: Any,
-            mounts: tuple[tuple[str, str], ...]) -> VolumeSettings | None:
-    key = f"cluster.volumes.{name}"
-    table = r.table(raw, key)
-    if table is None:
-        return None
-    r.unknown(table, key, _VOLUME_KEYS)
-    if name not in dict(mounts):
-        r.problem(key, f'no dataset "{name}" with a mount; volumes map [datasets.<name>] '
-                       'entries that set mount = "/data/..."'
-                       + (f"; datasets with a mount: {', '.join(n for n, _ in mounts)}"
-                          if mounts else ""))
-    kinds = [kind for kind in VOLUME_KINDS if kind in table]
-    if len(kinds) != 1:
-        r.problem(key, "set exactly one of claim (a PersistentVolumeClaim), host-path (a "
-                       'folder on every node) or csi-driver, e.g. claim = "imagenet-val"')
-        return None
-    source = r.string(table, key, kinds[0])
-    slurm_path = r.string(table, key, "slurm-path")
-    attributes_table = r.table(table.get("csi-attributes", {}), f"{key}.csi-attributes") or {}
-    attributes = []
-    for item in sorted(attributes_table):
-        value = attributes_table[item]
-        if isinstance(value, str):
-            attributes.append((item, value))
-        else:
-            r.problem(f"{key}.csi-attributes.{item}", f"must be a string, not {_kind(value)}")
-    if attributes_table and kinds[0] != "csi-driver":
-        r.problem(f"{key}.csi-attributes", "only a csi-driver volume takes csi-attributes")
-    if kinds[0] == "claim" and source is not None and not k8snames.is_dns_subdomain(source):
-        r.problem(f"{key}.claim", f'"{source}" is not a PersistentVolumeClaim name; use a DNS '
-                                  'subdomain, e.g. claim = "imagenet-val"')
-        return None
-    for path_key, path in (("host-path", source if kinds[0] == "host-path" else None),
-                           ("slurm-path", slurm_path)):
-        if path is not None and (not path.startswith("/") or "," in path or ":" in path):
-            r.problem(f"{key}.{path_key}", f'"{path}" must be an absolute path without "," '
-                                           'or ":" (pyxis separates mounts by them)')
-            return None
-    if source is None or r.problems_at(key):
-        return None
-    return VolumeSettings(dataset=name, kind=kinds[0], source=source,
-                          csi_attributes=tuple(attributes), slurm_path=slurm_path)
 
 
 def _provider(r: _Reader, name: str, raw: Any) -> ProviderSettings:

@@ -15,8 +15,9 @@ from typing import Any
 
 from envbuild.cluster import k8snames
 from envbuild.cluster.images import PinnedImage, parse_image_option, read_record, record_path
-from envbuild.cluster.manifest import ClusterSettings, PoolSettings, RunSettings, VolumeSettings
+from envbuild.cluster.manifest import ClusterSettings, PoolSettings, RunSettings
 from envbuild.cluster.sizing import Sizing, Unset, size_pool
+from envbuild.cluster.volumes import VolumeSettings
 from envbuild.errors import InputError
 from envbuild.hardware.facts import HardwareFacts, gpu_key
 from envbuild.hardware.rows import GpuRow
