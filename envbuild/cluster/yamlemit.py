@@ -37,7 +37,7 @@ def scalar(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        if _PLAIN.match(value) and value.lower() not in _RESERVED:
+        if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED:  # `$` allows a final \n
             return value
         return _quoted(value)
     raise TypeError(f"cannot write {type(value).__name__} as YAML")
