@@ -79,8 +79,9 @@ def node_pool(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
              "values": CPU_CATEGORIES}]
         cpus = max((s.cpus for s in map(shape, settings.instance_types) if s is not None),
                    default=-(-(pool.sizing.cpu_milli or 1000) // 1000) * 2)
-        # The largest node this pool may start, times its nodes: room for nodes.max jobs'
-        # pods without letting a runaway pool grow without end.
+        # The largest node this pool may start (named types; else twice the pod's CPU, as
+        # Karpenter may pick a larger type than the request needs), times nodes.max: room for
+        # the pool's jobs without letting a runaway pool grow without end.
         limits = {"cpu": settings.nodes_max * cpus}
         taints = []
     requirements += [

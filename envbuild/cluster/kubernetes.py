@@ -107,9 +107,11 @@ def service(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
 
 
 def cpu_node_affinity(pool: PoolPlan) -> dict[str, Any]:
-    """A CPU pool: its machine shapes or its own nodes, else any node of its architecture."""
+    """A CPU pool: the machine shapes it names or its own nodes, else any node of its
+    architecture that fits its requests (shapes derived from cpu/memory are not imposed)."""
     arch = {"key": "kubernetes.io/arch", "operator": "In", "values": [pool.arch]}
-    shapes = sorted({*pool.sizing.ec2_types, *filter(None, [pool.sizing.gke_machine])})
+    settings = pool.settings
+    shapes = sorted({*settings.instance_types, *filter(None, [settings.machine_type])})
     terms = [{"matchExpressions": [arch]}]
     if shapes:
         terms = [{"matchExpressions": [{"key": INSTANCE_TYPE, "operator": "In",

@@ -1,8 +1,10 @@
 """How big a pool's pods and nodes are: requests, disks and machine shapes, decided once.
 
 - CPU and memory: the pool's `cpu` / `memory`, else the smallest allocatable of the machine
-  shapes the pool can land on (`instances.allocatable`: the shape minus the kubelet's
-  reserve and a DaemonSet allowance), so one pod fills one node and still fits.
+  shapes the pool surely lands on (`instances.allocatable`: the shape minus the kubelet's
+  reserve and a DaemonSet allowance), so one pod fills one node and still fits. Shapes are
+  sure where a node provider emits them (EC2: karpenter, eks; GKE: gke) or the pool names
+  them (`instance-types`, `machine-type`); with none, no request is guessed (a warning).
 - Ephemeral storage: at least the image's unpacked size (its layers' tar sizes, recorded
   by `envbuild image --push`), rounded up to GiB.
 - Node disk: twice the unpacked image (the pulled blobs and the unpacked snapshot live side
@@ -67,15 +69,16 @@ def size_pool(settings: PoolSettings, gpu: GpuRow | None, *, target: str,
                                                                      settings.gpus_per_node)
         gke = settings.machine_type or (instances.gke_machine_type(
             accelerator, settings.gpus_per_node) if accelerator else None)
-    else:
-        fits = (cpu or 0, memory or 0)
+    elif cpu is not None and memory is not None:  # the smallest machine that fits
         ec2 = settings.instance_types or tuple(
-            n for n in (instances.smallest_cpu_shape(instances.EC2_CPU_FAMILY, *fits),) if n)
+            n for n in (instances.smallest_cpu_shape(instances.EC2_CPU_FAMILY, cpu, memory),)
+            if n)
         gke = settings.machine_type or instances.smallest_cpu_shape(
-            instances.GKE_CPU_FAMILY, *fits)
-    nodes = [p for p in providers if p in (*_EC2_PROVIDERS, "gke")]
-    use_ec2 = not nodes or any(p in _EC2_PROVIDERS for p in nodes)
-    use_gke = not nodes or "gke" in nodes
+            instances.GKE_CPU_FAMILY, cpu, memory)
+    else:
+        ec2, gke = settings.instance_types, settings.machine_type
+    use_ec2 = any(p in _EC2_PROVIDERS for p in providers) or bool(settings.instance_types)
+    use_gke = "gke" in providers or settings.machine_type is not None
     names = [*(ec2 if use_ec2 else ()), *((gke,) if use_gke and gke else ())]
     shapes = [instances.shape(n) for n in names]
     known = [s for s in shapes if s is not None]
@@ -86,7 +89,8 @@ def size_pool(settings: PoolSettings, gpu: GpuRow | None, *, target: str,
     for value, key in ((cpu, "cpu"), (memory, "memory")):
         if value is None:
             unset.append(Unset(provider="kubernetes", key=f"{pool}.{key}",
-                               emitted_as=f"no {key} request (no machine shape known)"))
+                               emitted_as=f"no {key} request (no machine shape known; set "
+                                          f"{key} or the pool's instance-types/machine-type)"))
     ec2_shapes = [instances.shape(n) for n in ec2]
     efa = 0
     # EFA only where the pool surely lands on EC2: an EC2 node provider, or instance types

@@ -51,6 +51,12 @@ def pod(job: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def terms_of(job: dict[str, Any]) -> list[dict[str, Any]]:
+    terms: list[dict[str, Any]] = pod(job)["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    return terms
+
+
 def test_reserve_follows_the_documented_formulas() -> None:
     # 6% + 1% + 2 x 0.5% + 4 x 0.25% of 8 cores; GKE's memory tiers of 32 GiB plus eviction.
     assert reserved_cpu_milli(8) == 60 + 10 + 10 + 10
@@ -73,16 +79,9 @@ def test_cpu_pool_requests_no_gpu_and_lands_on_cpu_machines(tmp_path: Path) -> N
         "requests": {"cpu": "6", "memory": "24576Mi",
                      "ephemeral-storage": f"{ASSUMED_UNPACKED_GIB}Gi"}}
     assert "tolerations" not in pod(job)
-    terms = pod(job)["affinity"]["nodeAffinity"][
-        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-    # 6 cores and 24 GiB fit 8 cores and 32 GiB less the reserve: m7i.2xlarge, n2-standard-8.
-    assert terms == [
-        {"matchExpressions": [{"key": "node.kubernetes.io/instance-type", "operator": "In",
-                               "values": ["m7i.2xlarge", "n2-standard-8"]},
-                              {"key": "kubernetes.io/arch", "operator": "In",
-                               "values": ["amd64"]}]},
-        {"matchExpressions": [{"key": "envbuild.dev/pool", "operator": "In",
-                               "values": ["prep"]}]}]
+    # Any node of the architecture that fits the requests: derived shapes are not imposed.
+    assert terms_of(job) == [{"matchExpressions": [
+        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]
     node_pool = documents(project, "karpenter", "prep")["NodePool"]
     requirements = {r["key"]: r["values"] for r in
                     node_pool["spec"]["template"]["spec"]["requirements"]}
@@ -90,6 +89,7 @@ def test_cpu_pool_requests_no_gpu_and_lands_on_cpu_machines(tmp_path: Path) -> N
     assert "karpenter.k8s.aws/instance-gpu-name" not in requirements
     assert "taints" not in node_pool["spec"]["template"]["spec"]
     assert node_pool["spec"]["limits"] == {"cpu": 2 * 12}
+    # 6 cores and 24 GiB fit 8 cores and 32 GiB less the reserve: m7i.2xlarge, n2-standard-8.
     eks = (project / "out" / "eks" / "prep.tf").read_text()
     assert 'ami_type        = "AL2023_x86_64_STANDARD"' in eks
     assert 'instance_types  = ["m7i.2xlarge"]' in eks and "nvidia.com/gpu" not in eks
@@ -98,6 +98,38 @@ def test_cpu_pool_requests_no_gpu_and_lands_on_cpu_machines(tmp_path: Path) -> N
     sbatch = (project / "out" / "slurm" / "prep.sbatch").read_text()
     assert "--gres" not in sbatch
     assert "#SBATCH --cpus-per-task=6\n" in sbatch and "#SBATCH --mem=24576M\n" in sbatch
+
+
+def test_a_cpu_pool_naming_instance_types_lands_on_them(tmp_path: Path) -> None:
+    project = write_project(tmp_path, cluster=CLUSTER + """
+[cluster.pools.prep]
+target = "cpu"
+instance-types = ["c7i.8xlarge"]
+nodes = 2
+""")
+    result = run_cluster(project, "--provider", "kubernetes", "--strict")
+    assert result.code == 2  # the GPU pool h100 names no machine: its CPU is unset
+    assert result.err.splitlines()[:3] == [
+        "error: --strict: 4 account-specific settings are not set:",
+        "  cluster.pools.h100.cpu (kubernetes)", "  cluster.pools.h100.memory (kubernetes)"]
+    result = run_cluster(project, "--provider", "kubernetes")
+    assert result.code == 0, result.err
+    job = documents(project, "kubernetes", "prep")["Job"]
+    assert terms_of(job) == [
+        {"matchExpressions": [{"key": "node.kubernetes.io/instance-type", "operator": "In",
+                               "values": ["c7i.8xlarge"]},
+                              {"key": "kubernetes.io/arch", "operator": "In",
+                               "values": ["amd64"]}]},
+        {"matchExpressions": [{"key": "envbuild.dev/pool", "operator": "In",
+                               "values": ["prep"]}]}]
+    c7i = shape("c7i.8xlarge")
+    assert c7i is not None
+    cpu, memory = allocatable(c7i)
+    assert pod(job)["containers"][0]["resources"]["limits"] == {
+        "cpu": f"{cpu}m", "memory": f"{memory}Mi"}
+    assert "  kubernetes: cluster.pools.h100.cpu is not set; emitted as no cpu request (no " \
+           "machine shape known; set cpu or the pool's instance-types/machine-type)" \
+           in result.err.splitlines()
 
 
 def test_a_cuda_target_on_a_cpu_pool_is_refused(tmp_path: Path) -> None:
@@ -142,7 +174,9 @@ host-path = "/mnt/shards"
 
 def test_an_unmapped_dataset_gets_a_placeholder_claim_and_strict_refuses_it(
         tmp_path: Path) -> None:
-    project = write_project(tmp_path, targets=TARGETS + DATASETS, cluster=CLUSTER + """
+    project = write_project(tmp_path, targets=TARGETS + DATASETS, cluster=CLUSTER + """cpu = 96
+memory = "900Gi"
+
 [cluster.volumes.shards]
 claim = "shards"
 """)
