@@ -180,7 +180,7 @@ def job(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
         rendezvous = Rendezvous(nnodes=str(nodes), node_rank="$(NODE_RANK)",
                                 address=f"{pool.object_name}-0.{pool.object_name}", port=port)
     command = image_runner(plan.lock_hash, pool, run,
-                           torchrun(run, pool.settings.gpus_per_node, rendezvous))
+                           torchrun(run, pool.processes_per_node, rendezvous))
     env: list[dict[str, Any]] = [
         {"name": "NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}},
         {"name": "ENVBUILD_TARGET", "value": pool.target.name},

@@ -54,6 +54,11 @@ class PoolPlan:
         return int(floor.split(".")[0]) if floor and floor.split(".")[0].isdigit() else None
 
     @property
+    def processes_per_node(self) -> int:
+        """One per GPU; a CPU pool runs one process per node."""
+        return self.settings.gpus_per_node or 1
+
+    @property
     def arch(self) -> str:
         return "arm64" if self.target.platform == "linux/arm64" else "amd64"
 

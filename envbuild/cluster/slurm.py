@@ -103,7 +103,7 @@ def script(plan: ClusterPlan, pool: PoolPlan) -> str:
         rendezvous = Rendezvous(nnodes="${SLURM_NNODES}", node_rank=None,
                                 address="${ENVBUILD_RDZV_HOST}",
                                 port=plan.settings.rendezvous_port, run_id="${SLURM_JOB_ID}")
-    launch = ["torchrun", f"--nproc-per-node={pool.settings.gpus_per_node}"]
+    launch = ["torchrun", f"--nproc-per-node={pool.processes_per_node}"]
     tail = " ".join([*map(shlex.quote, launch), *(f'"{a}"' for a in rendezvous_args(rendezvous)),
                      *map(shlex.quote, script_args(run.command))])
     srun = ["srun", f"--nodes={run.nodes}", "--ntasks-per-node=1"]

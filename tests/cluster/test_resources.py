@@ -79,6 +79,7 @@ def test_cpu_pool_requests_no_gpu_and_lands_on_cpu_machines(tmp_path: Path) -> N
         "requests": {"cpu": "6", "memory": "24576Mi",
                      "ephemeral-storage": f"{ASSUMED_UNPACKED_GIB}Gi"}}
     assert "tolerations" not in pod(job)
+    assert "--nproc-per-node=1" in container["command"]  # one process per node, not per GPU
     # Any node of the architecture that fits the requests: derived shapes are not imposed.
     assert terms_of(job) == [{"matchExpressions": [
         {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]
@@ -96,7 +97,7 @@ def test_cpu_pool_requests_no_gpu_and_lands_on_cpu_machines(tmp_path: Path) -> N
     gke = (project / "out" / "gke" / "prep.tf").read_text()
     assert 'machine_type = "n2-standard-8"' in gke and "guest_accelerator" not in gke
     sbatch = (project / "out" / "slurm" / "prep.sbatch").read_text()
-    assert "--gres" not in sbatch
+    assert "--gres" not in sbatch and "--nproc-per-node=1 " in sbatch
     assert "#SBATCH --cpus-per-task=6\n" in sbatch and "#SBATCH --mem=24576M\n" in sbatch
 
 
