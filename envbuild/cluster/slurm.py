@@ -40,7 +40,7 @@ class SlurmEmitter(Emitter):
     def emit(self, plan: ClusterPlan) -> Emission:
         files = []
         placeholders = [Placeholder(provider=self.name, key=f"cluster.slurm.{key}",
-                                    emitted_as=f"#  #SBATCH --{key}= (commented out)")
+                                    emitted_as=f"a commented-out #SBATCH --{key}= line")
                         for key in _SITE_KEYS if plan.settings.slurm.get(key) is None]
         for pool in plan.pools:
             path = f"slurm/{pool.name}.sbatch"
