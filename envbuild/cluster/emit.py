@@ -86,7 +86,7 @@ def emit_cluster(options: ClusterOptions) -> ClusterResult:
     files: list[EmittedFile] = []
     sized = {"kubernetes", "karpenter", "eks", "gke"} & set(providers)
     placeholders: list[Placeholder] = []
-    notes: list[str] = []
+    notes: list[str] = list(plan.notes)
     problems: list[str] = []
     for name in providers:
         try:

@@ -75,6 +75,7 @@ class ClusterPlan:
     locate: Callable[[str], str] = str  # dotted key -> "envbuild.toml:12: dotted.key"
     mounts: tuple[Mount, ...] = ()  # every dataset with a `mount`, on every pool's job
     unset: tuple[Unset, ...] = ()  # values assumed for want of a setting or a record
+    notes: tuple[str, ...] = ()
 
     def labels(self, pool: PoolPlan) -> dict[str, str]:
         """Labels every object of a pool carries (values valid as Kubernetes labels)."""
@@ -128,6 +129,7 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
     explicit, default_image = _image_options(inputs.images, inputs.lock)
     recorded = read_record(inputs.lock_path)
     unset: list[Unset] = []
+    notes: list[str] = []
     mounts = _mounts(name, inputs, unset)
     pools = []
     for pool in settings.pools:
@@ -164,8 +166,13 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
             image = explicit.get(target.name) or default_image
             if image is None:
                 image, problem = _recorded(recorded, target, inputs.lock_path)
-                # An image no chosen provider runs is only taken where it is recorded.
-                pool_problems += [problem] if problem and inputs.needs_image else []
+                # An image no chosen provider needs is only taken where it is recorded; Slurm
+                # then falls back to its venv mode, which a stale record should not hide.
+                if problem and inputs.needs_image:
+                    pool_problems.append(problem)
+                elif problem and image is None and "slurm" in inputs.providers \
+                        and target.name in recorded:
+                    notes.append(f"slurm: {problem}; until then its sbatch script uses a venv")
             elif target.name in recorded and recorded[target.name][0].digest == image.digest:
                 image = recorded[target.name][0]  # the record knows its unpacked size
         problems += pool_problems
@@ -184,7 +191,8 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
     return ClusterPlan(name=name, settings=settings, run=inputs.run,
                        lock_hash=inputs.lock.lock_hash, lock_file=inputs.lock_path.name,
                        manifest_file=inputs.manifest_path.name, pools=tuple(pools), locate=at,
-                       mounts=mounts, unset=tuple(dict.fromkeys(unset)))
+                       mounts=mounts, unset=tuple(dict.fromkeys(unset)),
+                       notes=tuple(dict.fromkeys(notes)))
 
 
 def _mounts(name: str, inputs: PlanInputs, unset: list[Unset]) -> tuple[Mount, ...]:

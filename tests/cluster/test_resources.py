@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from envbuild.cluster.images import read_record, write_record
 from envbuild.cluster.instances import allocatable, reserved_cpu_milli, reserved_memory_mib, shape
 from envbuild.cluster.sizing import ASSUMED_UNPACKED_GIB, DISK_MARGIN_GIB
 from tests.cluster.support import CLUSTER, RUN, TARGETS, record_image, run_cluster, write_project
@@ -280,3 +281,22 @@ def test_slurm_without_an_image_stays_in_venv_mode(tmp_path: Path) -> None:
     sbatch = (project / "out" / "slurm" / "h100.sbatch").read_text()
     assert "--container-image" not in sbatch and "ENVBUILD_VENV=" in sbatch
     assert "#SBATCH --partition=gpu\n#SBATCH --account=ml\n#SBATCH --time=1:00:00\n" in sbatch
+
+
+def test_a_stale_record_is_noted_where_slurm_falls_back_to_a_venv(tmp_path: Path) -> None:
+    project = write_project(tmp_path)
+    record_image(project)
+    image, _ = read_record(project / "envbuild.lock")["h100"]
+    old = "sha256:" + "0" * 64
+    write_record(project / "envbuild.lock", "h100", ref=image.ref, digest=image.digest,
+                 image_hash="sha256:" + "3" * 64, target_hash=old)
+    result = run_cluster(project, "--provider", "slurm", image=None)
+    assert result.code == 0, result.err
+    locked = json.loads((project / "envbuild.lock.d" / "images.json").read_text())
+    assert locked["targets"]["h100"]["target_hash"] == old
+    assert "ENVBUILD_VENV=" in (project / "out" / "slurm" / "h100.sbatch").read_text()
+    notes = [line for line in result.err.splitlines() if line.startswith("note: slurm:")]
+    assert len(notes) == 1 and notes[0].startswith(
+        'note: slurm: target "h100": the image in envbuild.lock.d/images.json was built from '
+        f"target hash {old}, the lock has ")
+    assert notes[0].endswith("; until then its sbatch script uses a venv")
