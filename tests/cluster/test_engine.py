@@ -1,4 +1,5 @@
-"""The image's verifier and the emitted Job's command, run by the real Docker engine.
+"""The image's verifier, the emitted Job's command and the sbatch script's container mode
+(on the local Slurm, pyxis played by the Docker engine), run by the real Docker engine.
 
 One image is built and pushed for the module by `envbuild image --push --load` from a lock
 of wheels served by a real local index; every container runs with `--network none`.
@@ -13,6 +14,8 @@ import contextlib
 import io
 import json
 import os
+import shutil
+import subprocess
 import tarfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -349,3 +352,59 @@ def test_job_command_without_no_hardware_checks_the_gpu_and_never_starts(
     assert ran.status == 1, ran
     assert "no-gpu: " in ran.err and "torchrun was not started" in ran.err
     assert STARTED not in ran.out
+
+
+# --- 3. the sbatch script's container mode on the local Slurm -----------------------------
+
+# pyxis is a SPANK plugin the local Slurm lacks; this stand-in for `srun` with it takes the
+# same options and runs the image in the Docker engine as pyxis would in enroot: the
+# enroot reference (`host#repository@digest`), each `SRC:DST[:ro]` mount, the job's
+# ENVBUILD_* variables, then the command.
+PYXIS = """#!/bin/bash
+set -euo pipefail
+image= mounts=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --container-image=*) image="${1#*=}"; image="${image/\\#//}"; shift ;;
+    --container-mounts=*) IFS=, read -ra parts <<< "${1#*=}"
+                          for m in "${parts[@]}"; do mounts+=(-v "$m"); done; shift ;;
+    --*) shift ;;
+    *) break ;;
+  esac
+done
+env_args=()
+for name in $(compgen -e | grep '^ENVBUILD_'); do env_args+=(-e "$name"); done
+docker pull -q "$image" >/dev/null
+exec docker run --rm --network none "${mounts[@]}" "${env_args[@]}" "$image" "$@"
+"""
+
+
+@pytest.mark.slurm
+def test_sbatch_container_mode_runs_the_pushed_image_with_its_dataset(
+        pushed: Pushed, tmp_path: Path, slurm_conf: Path) -> None:
+    if shutil.which("docker") is None:
+        pytest.skip("the pyxis stand-in needs the docker command line")
+    out = tmp_path / "out"
+    result = run_cli(["cluster", "-f", str(pushed.project.manifest), "--provider", "slurm",
+                      "-o", str(out)])
+    assert result.code == 0, result.err
+    script = (out / "slurm" / "a10g.sbatch").read_text()
+    assert "# Mode container:" in script  # the default where `image --push` recorded one
+    assert f",{pushed.dataset}:{MOUNT}:ro" in script
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(PYXIS, encoding="utf-8")
+    (bin_dir / "srun").chmod(0o755)
+    env = {**os.environ, "SLURM_CONF": str(slurm_conf), "ENVBUILD_NO_HARDWARE": "1",
+           "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    # The local node declares H100 gres only: the command line overrides the script's a10g.
+    done = subprocess.run(["sbatch", "--wait", "--parsable", "--gres=gpu:h100:1",
+                           str(out / "slurm" / "a10g.sbatch")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False, timeout=300)
+    job = done.stdout.strip().split(";")[0]
+    log_path = tmp_path / f"{script.split('--job-name=')[1].split()[0]}-{job}.out"
+    log = log_path.read_text() if log_path.is_file() else done.stderr
+    assert done.returncode == 0, log
+    lines = [line for line in log.splitlines() if not line.startswith(("note:", "verified"))]
+    assert lines == ["torchrun stand-in: --nproc-per-node=1 --nnodes=1 --standalone --no-python",
+                     f"{STARTED} 1.0 0 {SEED}", SAMPLE], log
