@@ -25,8 +25,9 @@ Examples:
               help="Image by digest for every target, or for one (repeatable; default: the "
                    "digests `envbuild image --push` recorded beside the lock).")
 @click.option("--strict", is_flag=True,
-              help="Fail when an account-specific setting is unset instead of emitting a "
-                   "Terraform variable or a marked placeholder.")
+              help="Fail when an account-specific setting, a dataset's volume or the image's "
+                   "recorded size is missing instead of emitting a Terraform variable, a marked "
+                   "placeholder or an assumed value.")
 @json_option
 def cluster(manifest_path: Path, lock_path: Path | None, providers: tuple[str, ...],
             output: Path, images: tuple[str, ...], strict: bool, as_json: bool) -> None:

@@ -19,7 +19,7 @@ from envbuild.cluster.karpenter import KarpenterEmitter
 from envbuild.cluster.kubernetes import KubernetesEmitter
 from envbuild.cluster.manifest import ClusterManifest, parse_cluster
 from envbuild.cluster.plan import PlanInputs, build_plan
-from envbuild.cluster.slurm import DEFAULT_MODE, SlurmEmitter
+from envbuild.cluster.slurm import SlurmEmitter
 from envbuild.errors import InputError, Problem, ProblemsError
 from envbuild.fileio import write_atomic
 from envbuild.hardware.facts import load_facts
@@ -72,18 +72,21 @@ def emit_cluster(options: ClusterOptions) -> ClusterResult:
                               "gpus-per-node = 8")
     providers = tuple(p for p in EMITTERS if p in (options.providers or settings.providers))
     lock = load(options.lock_path)
+    # Slurm without a mode runs the image where one is known, else a venv: only an explicit
+    # container mode needs one.
     needs_image = "kubernetes" in providers or ("slurm" in providers
-                                                and (settings.slurm.get("mode") or DEFAULT_MODE)
-                                                == "container")
+                                                and settings.slurm.get("mode") == "container")
     plan = build_plan(PlanInputs(
         settings=settings, run=manifest.run, lock=lock, lock_path=options.lock_path,
         manifest_path=options.manifest_path, project=project, images=options.images,
         needs_image=needs_image, needs_run="kubernetes" in providers or "slurm" in providers,
-        locate=lambda key: _locate(options.manifest_path.name, lines, key)),
+        locate=lambda key: _locate(options.manifest_path.name, lines, key),
+        mounts=manifest.mounts, providers=providers),
         load_facts())
     files: list[EmittedFile] = []
+    sized = {"kubernetes", "karpenter", "eks", "gke"} & set(providers)
     placeholders: list[Placeholder] = []
-    notes: list[str] = []
+    notes: list[str] = list(plan.notes)
     problems: list[str] = []
     for name in providers:
         try:
@@ -96,13 +99,15 @@ def emit_cluster(options: ClusterOptions) -> ClusterResult:
         notes += emission.notes
     if problems:
         raise ClusterError("\n".join(problems), hint="nothing was written; fix the problems above")
+    placeholders += [Placeholder(provider=u.provider, key=u.key, emitted_as=u.emitted_as)
+                     for u in plan.unset
+                     if u.provider in providers or (u.provider == "image" and sized)]
     if options.strict and placeholders:
         raise InputError(
             f"--strict: {len(placeholders)} account-specific setting"
             f"{'s are' if len(placeholders) != 1 else ' is'} not set:\n"
             + "\n".join(f"  {p.key} ({p.provider})" for p in placeholders),
-            hint=f"set them in {options.manifest_path.name} (for example "
-                 f"{placeholders[0].key} = \"...\"), or emit without --strict")
+            hint=_strict_hint(options.manifest_path.name, placeholders))
     for file in sorted(files, key=lambda f: f.path):
         target = options.output / file.path
         write_atomic(target, file.content)
@@ -111,6 +116,14 @@ def emit_cluster(options: ClusterOptions) -> ClusterResult:
     return ClusterResult(output=options.output, lock_hash=lock.lock_hash,
                          files=tuple(sorted(files, key=lambda f: f.path)),
                          placeholders=tuple(placeholders), notes=tuple(notes))
+
+
+def _strict_hint(manifest: str, placeholders: list[Placeholder]) -> str:
+    keys = [p.key for p in placeholders if p.key.startswith("cluster.")]
+    hint = (f"set them in {manifest} (for example {keys[0]} = \"...\")" if keys else "")
+    if any(p.provider == "image" for p in placeholders):
+        hint += ("; " if hint else "") + "run `envbuild image --push` to record the image's size"
+    return hint + ", or emit without --strict"
 
 
 def read_manifest(path: Path) -> tuple[str, ClusterManifest, LineIndex]:

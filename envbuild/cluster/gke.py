@@ -1,4 +1,5 @@
-"""GKE: per pool, a Terraform `google_container_node_pool` with the pool's GPUs attached.
+"""GKE: per pool, a Terraform `google_container_node_pool` with the pool's GPUs attached (a
+CPU pool: none), its boot disk sized from the image (`envbuild/cluster/sizing.py`).
 
 GKE installs the NVIDIA driver itself and only as DEFAULT or LATEST for the node version, so
 the node version is pinned and auto-upgrade is off: the driver cannot move under a lock.
@@ -11,7 +12,6 @@ from typing import Any
 
 from envbuild.cluster import k8snames
 from envbuild.cluster.hcl import Block
-from envbuild.cluster.instances import gke_machine_type
 from envbuild.cluster.interface import ClusterError, Emission, Emitter
 from envbuild.cluster.plan import LABEL_PREFIX, ClusterPlan, PoolPlan
 from envbuild.cluster.terraform import Variables, module_emission
@@ -30,15 +30,9 @@ class GkeEmitter(Emitter):
                                name="google", source="hashicorp/google")
 
 
-def accelerator(pool: PoolPlan) -> str | None:
-    chosen = pool.settings.gke_accelerator
-    names = pool.gpu.gke_accelerator
-    if chosen is not None:
-        return chosen if chosen in names else None
-    return names[0] if names else None
-
-
 def _accelerator_problems(plan: ClusterPlan, pool: PoolPlan) -> list[str]:
+    if pool.gpu is None:
+        return []
     names = pool.gpu.gke_accelerator
     key = f"cluster.pools.{pool.name}"
     if not names:
@@ -55,12 +49,12 @@ def _accelerator_problems(plan: ClusterPlan, pool: PoolPlan) -> list[str]:
 def node_pool(plan: ClusterPlan, pool: PoolPlan, variables: Variables) -> Block:
     gke = plan.settings.gke
     settings = pool.settings
-    kind = accelerator(pool)
-    assert kind is not None
+    kind = pool.sizing.gke_accelerator
     machine = variables.value(
-        settings.machine_type or gke_machine_type(kind, settings.gpus_per_node),
-        key=f"cluster.pools.{pool.name}.machine-type", variable=f"{pool.name}_machine_type",
-        description=f"GCE machine type for {settings.gpus_per_node} x {kind}")
+        pool.sizing.gke_machine, key=f"cluster.pools.{pool.name}.machine-type",
+        variable=f"{pool.name}_machine_type",
+        description=f"GCE machine type for {settings.gpus_per_node} x {kind}" if kind
+        else "GCE machine type for the CPU pool")
     version = variables.value(
         gke.get("node-version"), key="cluster.gke.node-version", variable="node_version",
         description="GKE node version, pinned: auto-upgrade is off so the driver stays put")
@@ -77,14 +71,17 @@ def node_pool(plan: ClusterPlan, pool: PoolPlan, variables: Variables) -> Block:
         ("initial_node_count", settings.nodes_min),
     ]
     driver = gke.get("gpu-driver") or "LATEST"
+    gpus = [Block(type="guest_accelerator", body=(
+        ("type", kind), ("count", settings.gpus_per_node),
+        Block(type="gpu_driver_installation_config", body=(("gpu_driver_version", driver),)),
+    ))] if kind is not None else []
     config = Block(type="node_config", body=(
         ("machine_type", machine),
+        # Never the 100 GB default by chance: twice the unpacked image plus a margin.
+        ("disk_size_gb", pool.sizing.disk_gib),
         ("spot", settings.capacity == "spot"),
         ("labels", {f"{LABEL_PREFIX}/pool": pool.label}),
-        Block(type="guest_accelerator", body=(
-            ("type", kind), ("count", settings.gpus_per_node),
-            Block(type="gpu_driver_installation_config", body=(("gpu_driver_version", driver),)),
-        )),
+        *gpus,
     ))
     return Block(type="resource", labels=("google_container_node_pool", pool.name), body=(
         *common,

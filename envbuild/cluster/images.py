@@ -7,10 +7,14 @@ The record is `<lock file>.d/images.json` (for `envbuild.lock`: `envbuild.lock.d
      "targets": {"h100": {"ref": "registry.example.com/team/app",
                           "digest": "sha256:<64 hex>",
                           "image_hash": "sha256:<64 hex>",
-                          "target_hash": "sha256:<64 hex>"}}}
+                          "target_hash": "sha256:<64 hex>",
+                          "unpacked_bytes": 5905580032}}}
 
 `ref` is the repository without tag or digest; `target_hash` is the locked target's hash the
-image was built from, so an image of an older lock is caught. `write_record` writes it.
+image was built from, so an image of an older lock is caught; `unpacked_bytes` (absent in
+records written before it existed) is the sum of the layers' uncompressed tar sizes, from
+which `envbuild cluster` sizes node disks and the pod's ephemeral storage.
+`write_record` writes it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ class PinnedImage:
     ref: str
     digest: str
     source: str  # "--image" or the record's path, for messages
+    unpacked_bytes: int | None = None  # the layers' tar sizes; None: not recorded
 
     @property
     def pinned(self) -> str:
@@ -69,12 +74,37 @@ def parse_image_option(text: str) -> tuple[str | None, PinnedImage]:
 def read_record(lock_path: Path) -> dict[str, tuple[PinnedImage, str]]:
     """Target -> (image, target hash it was built from); {} when there is no record."""
     path = record_path(lock_path)
-    return {name: (PinnedImage(ref=e["ref"], digest=e["digest"], source=str(path)),
-                   e["target_hash"]) for name, e in _entries(path).items()}
+    return {name: (PinnedImage(ref=e["ref"], digest=e["digest"], source=str(path),
+                               unpacked_bytes=_unpacked(path, name, e.get("unpacked_bytes"))),
+                   str(e["target_hash"])) for name, e in _entries(path).items()}
+
+
+def unpacked_size(blobs: Iterable[Path]) -> int:
+    """The sum of the layers' uncompressed sizes, read from each gzip member's trailer.
+
+    A gzip trailer holds the size modulo 2**32 (RFC 1952 ISIZE); deflate adds at most 5
+    bytes per 64 KiB block and 1 KiB of header, so a tar is never much smaller than its
+    blob, and the smallest value above that floor is taken: exact unless a layer's tar
+    outgrows its blob by 4 GiB or more (then it is undercounted by a multiple of 4 GiB).
+    A blob that is not gzip counts as it is."""
+    total = 0
+    for blob in blobs:
+        with blob.open("rb") as stream:
+            magic = stream.read(2)
+            size = stream.seek(0, os.SEEK_END)
+            if magic != b"\x1f\x8b" or size < 18:
+                total += size
+                continue
+            stream.seek(-4, os.SEEK_END)
+            isize = int.from_bytes(stream.read(4), "little")
+        while isize < size - size // 8192 - 1024:
+            isize += 1 << 32
+        total += isize
+    return total
 
 
 def write_record(lock_path: Path, target: str, *, ref: str, digest: str, image_hash: str,
-                 target_hash: str) -> Path:
+                 target_hash: str, unpacked_bytes: int | None = None) -> Path:
     """Add or replace one target's entry of the record (atomically) and return its path."""
     for label, value in (("digest", digest), ("image_hash", image_hash),
                          ("target_hash", target_hash)):
@@ -86,12 +116,23 @@ def write_record(lock_path: Path, target: str, *, ref: str, digest: str, image_h
     entries = _entries(path)
     entries[target] = {"ref": ref, "digest": digest, "image_hash": image_hash,
                        "target_hash": target_hash}
+    if unpacked_bytes is not None:
+        entries[target]["unpacked_bytes"] = unpacked_bytes
     document = {"schema": RECORD_SCHEMA, "targets": entries}
     write_atomic(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
     return path
 
 
-def _entries(path: Path) -> dict[str, dict[str, str]]:
+def _unpacked(path: Path, name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InputError(f"{path}: targets.{name}.unpacked_bytes: expected a byte count, "
+                         f"got {value!r}", hint="run `envbuild image --push` again to rewrite it")
+    return value
+
+
+def _entries(path: Path) -> dict[str, dict[str, Any]]:
     if not os.path.lexists(path):
         return {}
     text = read_input_text(path, what="image record")  # bounded: a FIFO or device is refused
@@ -107,11 +148,11 @@ def _entries(path: Path) -> dict[str, dict[str, str]]:
     return {name: _entry(path, name, raw) for name, raw in sorted(data["targets"].items())}
 
 
-def _entry(path: Path, name: str, raw: Any) -> dict[str, str]:
+def _entry(path: Path, name: str, raw: Any) -> dict[str, Any]:
     where = f"{path}: targets.{name}"
     if not isinstance(raw, Mapping):
         raise InputError(f"{where}: expected a table")
-    out: dict[str, str] = {}
+    out: dict[str, Any] = {}
     for key in ("ref", "digest", "image_hash", "target_hash"):
         value = raw.get(key)
         if not isinstance(value, str) or not value:
@@ -121,4 +162,6 @@ def _entry(path: Path, name: str, raw: Any) -> dict[str, str]:
         out[key] = value
     if "@" in out["ref"]:
         raise InputError(f"{where}.ref: expected a repository without a digest, got {out['ref']!r}")
+    if "unpacked_bytes" in raw:
+        out["unpacked_bytes"] = raw["unpacked_bytes"]
     return out

@@ -1,4 +1,5 @@
-"""Machine shapes per GPU and count on GKE (machine types) and EC2 (instance types).
+"""Machine shapes per GPU and count on GKE (machine types) and EC2 (instance types), each
+shape's vCPUs, memory, GPUs and EFA interfaces, and the reserve a node keeps from pods.
 
 A spec-encoding table: where a pool sets `machine-type` / `instance-types` these are not
 consulted; where neither is known the emitters write a Terraform variable instead.
@@ -8,6 +9,8 @@ notes, not checked against the live APIs).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 # GKE accelerator type -> GPUs per node -> machine type.
 GKE_MACHINE_TYPES: dict[str, dict[int, str]] = {
@@ -49,3 +52,95 @@ def gke_machine_type(accelerator: str, count: int) -> str | None:
 
 def ec2_instance_types(gpu: str, count: int) -> tuple[str, ...]:
     return EC2_INSTANCE_TYPES.get(gpu, {}).get(count, ())
+
+
+# Machine shapes: name -> (vCPUs, memory GiB, GPUs, EFA interfaces). Sources: the EC2
+# instance type pages (accelerated computing: G4dn, G5, G6, G6e, P3, P4d, P5, P5en, P6;
+# general purpose M7i; compute optimized C7i; "Supported instance types" of the EFA page
+# for the EFA column, one network card's worth per interface) and the GCE machine-type
+# pages (A2, A3, G2, N1, N2), as of 2025.
+SHAPES: dict[str, tuple[int, int, int, int]] = {
+    "g4dn.xlarge": (4, 16, 1, 0), "g4dn.12xlarge": (48, 192, 4, 0),
+    "g4dn.metal": (96, 384, 8, 1),
+    "g5.xlarge": (4, 16, 1, 0), "g5.12xlarge": (48, 192, 4, 0), "g5.48xlarge": (192, 768, 8, 1),
+    "g6.xlarge": (4, 16, 1, 0), "g6.12xlarge": (48, 192, 4, 0), "g6.48xlarge": (192, 768, 8, 1),
+    "g6e.xlarge": (4, 32, 1, 0), "g6e.12xlarge": (48, 384, 4, 1),
+    "g6e.48xlarge": (192, 1536, 8, 4),
+    "p3.2xlarge": (8, 61, 1, 0), "p3.8xlarge": (32, 244, 4, 0), "p3.16xlarge": (64, 488, 8, 0),
+    "p4d.24xlarge": (96, 1152, 8, 4), "p4de.24xlarge": (96, 1152, 8, 4),
+    "p5.48xlarge": (192, 2048, 8, 32), "p5en.48xlarge": (192, 2048, 8, 16),
+    "p6-b200.48xlarge": (192, 2048, 8, 8),
+    **{f"m7i.{size}": (cpu, cpu * 4, 0, 0) for size, cpu in (
+        ("large", 2), ("xlarge", 4), ("2xlarge", 8), ("4xlarge", 16), ("8xlarge", 32),
+        ("12xlarge", 48), ("16xlarge", 64), ("24xlarge", 96), ("48xlarge", 192))},
+    **{f"c7i.{size}": (cpu, cpu * 2, 0, 0) for size, cpu in (
+        ("large", 2), ("xlarge", 4), ("2xlarge", 8), ("4xlarge", 16), ("8xlarge", 32),
+        ("12xlarge", 48), ("16xlarge", 64), ("24xlarge", 96), ("48xlarge", 192))},
+    "a2-highgpu-1g": (12, 85, 1, 0), "a2-highgpu-2g": (24, 170, 2, 0),
+    "a2-highgpu-4g": (48, 340, 4, 0), "a2-highgpu-8g": (96, 680, 8, 0),
+    "a2-megagpu-16g": (96, 1360, 16, 0),
+    "a2-ultragpu-1g": (12, 170, 1, 0), "a2-ultragpu-2g": (24, 340, 2, 0),
+    "a2-ultragpu-4g": (48, 680, 4, 0), "a2-ultragpu-8g": (96, 1360, 8, 0),
+    "a3-highgpu-1g": (26, 234, 1, 0), "a3-highgpu-2g": (52, 468, 2, 0),
+    "a3-highgpu-4g": (104, 936, 4, 0), "a3-highgpu-8g": (208, 1872, 8, 0),
+    "a3-megagpu-8g": (208, 1872, 8, 0), "a3-ultragpu-8g": (224, 2952, 8, 0),
+    "g2-standard-4": (4, 16, 1, 0), "g2-standard-24": (24, 96, 2, 0),
+    "g2-standard-48": (48, 192, 4, 0), "g2-standard-96": (96, 384, 8, 0),
+    "n1-standard-8": (8, 30, 0, 0), "n1-standard-16": (16, 60, 0, 0),
+    "n1-standard-32": (32, 120, 0, 0), "n1-standard-64": (64, 240, 0, 0),
+    **{f"n2-standard-{cpu}": (cpu, cpu * 4, 0, 0) for cpu in (2, 4, 8, 16, 32, 48, 64, 80,
+                                                              96, 128)},
+}
+# CPU-only shapes a CPU pool is given when it names CPU and memory but no machine.
+EC2_CPU_FAMILY = "m7i."
+GKE_CPU_FAMILY = "n2-standard-"
+# What DaemonSets take on every node (device plugin, GFD, kube-proxy, the CNI, log agents):
+# an allowance on top of the kubelet's reserve.
+DAEMONSET_CPU_MILLI = 500
+DAEMONSET_MEMORY_MIB = 1024
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Shape:
+    name: str
+    cpus: int
+    memory_gib: int
+    gpus: int
+    efa: int
+
+
+def shape(name: str) -> Shape | None:
+    row = SHAPES.get(name)
+    if row is None:
+        return None
+    return Shape(name=name, cpus=row[0], memory_gib=row[1], gpus=row[2], efa=row[3])
+
+
+def reserved_cpu_milli(cpus: int) -> int:
+    """The kubelet's CPU reserve on EKS and GKE alike: 6% of the first core, 1% of the
+    second, 0.5% of the next two, 0.25% of every core above four."""
+    milli = 60 + (10 if cpus > 1 else 0) + 5 * max(0, min(cpus, 4) - 2)
+    return milli + (25 * max(0, cpus - 4) + 9) // 10
+
+
+def reserved_memory_mib(memory_gib: int) -> int:
+    """GKE's memory reserve (the larger of the two providers' rules): 25% of the first
+    4 GiB, 20% of the next 4, 10% of the next 8, 6% of the next 112, 2% above 128 GiB,
+    plus 100 MiB kept for eviction."""
+    mib = 100
+    for low, high, percent in ((0, 4, 25), (4, 8, 20), (8, 16, 10), (16, 128, 6)):
+        mib += max(0, min(memory_gib, high) - low) * 1024 * percent // 100
+    return mib + max(0, memory_gib - 128) * 1024 * 2 // 100
+
+
+def allocatable(row: Shape) -> tuple[int, int]:
+    """(CPU millicores, memory MiB) a pod can request on a node of this shape."""
+    return (row.cpus * 1000 - reserved_cpu_milli(row.cpus) - DAEMONSET_CPU_MILLI,
+            row.memory_gib * 1024 - reserved_memory_mib(row.memory_gib) - DAEMONSET_MEMORY_MIB)
+
+
+def smallest_cpu_shape(family: str, cpu_milli: int, memory_mib: int) -> str | None:
+    """The smallest shape of a CPU family whose allocatable fits the request, if any."""
+    fits = [s for s in (shape(n) for n in SHAPES if n.startswith(family)) if s is not None
+            and allocatable(s)[0] >= cpu_milli and allocatable(s)[1] >= memory_mib]
+    return min(fits, key=lambda s: (s.cpus, s.memory_gib)).name if fits else None

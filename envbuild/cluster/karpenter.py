@@ -1,5 +1,8 @@
-"""Karpenter v1: per pool, a NodePool selecting EC2 instances by GPU name and count, and the
-EC2NodeClass it provisions with. Nodes carry the pool label and GPU taint the Job selects on.
+"""Karpenter v1: per pool, a NodePool selecting EC2 instances by GPU name and count (a CPU
+pool: by its instance types, else any general purpose, compute or memory optimised type
+Karpenter finds big enough for the pod's requests), and the EC2NodeClass it provisions
+with, its root volume sized from the image (`envbuild/cluster/sizing.py`). Nodes carry the
+pool label and, with GPUs, the GPU taint the Job selects on.
 """
 
 from __future__ import annotations
@@ -7,10 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from envbuild.cluster import yamlemit
+from envbuild.cluster.instances import shape
 from envbuild.cluster.interface import ClusterError, Emission, EmittedFile, Emitter, Placeholder
 from envbuild.cluster.plan import LABEL_PREFIX, ClusterPlan, PoolPlan
 
 DEFAULT_AMI = "al2023@latest"
+ROOT_DEVICE = "/dev/xvda"  # the root device of the AL2023 and AL2 EKS AMIs
+CPU_CATEGORIES = ["c", "m", "r"]
 
 
 def marked(key: str) -> str:
@@ -25,7 +31,7 @@ class KarpenterEmitter(Emitter):
         missing = [f"{plan.locate(f'cluster.pools.{p.name}.gpu')}: envbuild knows no EC2 GPU "
                    f"name (karpenter.k8s.aws/instance-gpu-name) for {p.gpu.name}; drop "
                    '"karpenter" from cluster.providers or use another GPU'
-                   for p in plan.pools if p.gpu.karpenter_gpu_name is None]
+                   for p in plan.pools if p.gpu is not None and p.gpu.karpenter_gpu_name is None]
         if missing:
             raise ClusterError("\n".join(missing))
         settings = plan.settings.karpenter
@@ -59,11 +65,26 @@ class KarpenterEmitter(Emitter):
 
 def node_pool(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
     settings = pool.settings
-    requirements: list[dict[str, Any]] = [
-        {"key": "karpenter.k8s.aws/instance-gpu-name", "operator": "In",
-         "values": [pool.gpu.karpenter_gpu_name]},
-        {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "In",
-         "values": [str(settings.gpus_per_node)]},
+    if pool.gpu is not None:
+        requirements: list[dict[str, Any]] = [
+            {"key": "karpenter.k8s.aws/instance-gpu-name", "operator": "In",
+             "values": [pool.gpu.karpenter_gpu_name]},
+            {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "In",
+             "values": [str(settings.gpus_per_node)]}]
+        limits: dict[str, Any] = {"nvidia.com/gpu": settings.nodes_max * settings.gpus_per_node}
+        taints = [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+    else:
+        requirements = [] if settings.instance_types else [
+            {"key": "karpenter.k8s.aws/instance-category", "operator": "In",
+             "values": CPU_CATEGORIES}]
+        cpus = max((s.cpus for s in map(shape, settings.instance_types) if s is not None),
+                   default=-(-(pool.sizing.cpu_milli or 1000) // 1000) * 2)
+        # The largest node this pool may start (named types; else twice the pod's CPU, as
+        # Karpenter may pick a larger type than the request needs), times nodes.max: room for
+        # the pool's jobs without letting a runaway pool grow without end.
+        limits = {"cpu": settings.nodes_max * cpus}
+        taints = []
+    requirements += [
         {"key": "karpenter.sh/capacity-type", "operator": "In", "values": [settings.capacity]},
         {"key": "kubernetes.io/arch", "operator": "In", "values": [pool.arch]},
         {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
@@ -82,11 +103,10 @@ def node_pool(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
                     "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass",
                                      "name": pool.object_name},
                     "requirements": requirements,
-                    "taints": [{"key": "nvidia.com/gpu", "value": "true",
-                                "effect": "NoSchedule"}],
+                    **({"taints": taints} if taints else {}),
                 },
             },
-            "limits": {"nvidia.com/gpu": settings.nodes_max * settings.gpus_per_node},
+            "limits": limits,
             # Training nodes are not consolidated away while a job runs on them (the Job's
             # pods also carry karpenter.sh/do-not-disrupt); empty ones go after 10 minutes.
             "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m"},
@@ -104,6 +124,10 @@ def node_class(plan: ClusterPlan, pool: PoolPlan, values: dict[str, str]) -> dic
             "amiSelectorTerms": [{"alias": values["ami"]}],
             "subnetSelectorTerms": [{"tags": discovery}],
             "securityGroupSelectorTerms": [{"tags": discovery}],
+            # Never the AMI's default (20 GiB): twice the unpacked image plus a margin.
+            "blockDeviceMappings": [{"deviceName": ROOT_DEVICE, "rootVolume": True, "ebs": {
+                "volumeSize": f"{pool.sizing.disk_gib}Gi", "volumeType": "gp3",
+                "encrypted": True, "deleteOnTermination": True}}],
             "tags": {"envbuild.dev/pool": pool.name, "envbuild.dev/lock-hash": plan.lock_hash},
         },
     }

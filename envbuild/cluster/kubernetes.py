@@ -2,13 +2,19 @@
 Indexed Job that verifies its image against the lock in the GPU container, then starts the
 `[run]` command under its launcher (torchrun where the target locks torch).
 
-Node affinity has two alternatives (nodeSelectorTerms are ORed):
+A GPU pool's node affinity has two alternatives (nodeSelectorTerms are ORed):
 - nodes labelled by NVIDIA GPU Feature Discovery: the GPU by product name (a list: the
   product string varies by form factor) or by compute capability, and
   `nvidia.com/cuda.driver-version.major` above the target's driver floor major minus one;
 - nodes of the pools envbuild emits (`envbuild.dev/pool`) before GFD has labelled them,
   which those pools pin by accelerator or instance type; the driver is checked by the
   runner's preflight, which refuses to start the command on an old driver.
+A CPU pool's pods go to its machine shapes (instance or machine type) or its own nodes, or,
+with neither known, to any node of the target's architecture that fits the requests.
+
+Each pod requests (and is limited to) the pool's CPU, memory, GPUs and EFA interfaces
+(`envbuild/cluster/sizing.py`), at least the image's unpacked size of ephemeral storage,
+and mounts every dataset with a `mount` read-only from its `[cluster.volumes]` entry.
 """
 
 from __future__ import annotations
@@ -19,10 +25,17 @@ from typing import Any
 from envbuild.cluster import k8snames, yamlemit
 from envbuild.cluster.interface import ClusterError, Emission, EmittedFile, Emitter
 from envbuild.cluster.launchers import Rendezvous
-from envbuild.cluster.plan import LABEL_PREFIX, ClusterPlan, PoolPlan
+from envbuild.cluster.plan import LABEL_PREFIX, ClusterPlan, Mount, PoolPlan
 from envbuild.cluster.preflight import TARGET_DIR, TARGET_FILE, image_runner, launch
 
 GPU_RESOURCE = "nvidia.com/gpu"
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
+INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+# libfabric on EFA as AWS documents it for NCCL (the aws-ofi-nccl plugin must be in the
+# image): the EFA provider, GPUDirect RDMA where the instance has it, fork safety for
+# data loaders that fork after libfabric started.
+EFA_ENV = (("FI_PROVIDER", "efa"), ("FI_EFA_USE_DEVICE_RDMA", "1"), ("FI_EFA_FORK_SAFE", "1"))
 GFD_PRODUCT = "nvidia.com/gpu.product"
 GFD_CC_MAJOR = "nvidia.com/gpu.compute.major"
 GFD_CC_MINOR = "nvidia.com/gpu.compute.minor"
@@ -49,7 +62,8 @@ class KubernetesEmitter(Emitter):
 
 
 def gpu_problems(plan: ClusterPlan, pool: PoolPlan) -> list[str]:
-    if pool.settings.gpu_match == "product" and not pool.gpu.gfd_product:
+    if pool.gpu is not None and pool.settings.gpu_match == "product" \
+            and not pool.gpu.gfd_product:
         return [f"{plan.locate(f'cluster.pools.{pool.name}.gpu')}: envbuild knows no GPU "
                 f"Feature Discovery product name for {pool.gpu.name}; set "
                 f'cluster.pools.{pool.name}.gpu-match = "compute-capability"']
@@ -94,7 +108,24 @@ def service(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
                                 "targetPort": plan.settings.rendezvous_port}]}}
 
 
+def cpu_node_affinity(pool: PoolPlan) -> dict[str, Any]:
+    """A CPU pool: the machine shapes it names or its own nodes, else any node of its
+    architecture that fits its requests (shapes derived from cpu/memory are not imposed)."""
+    arch = {"key": "kubernetes.io/arch", "operator": "In", "values": [pool.arch]}
+    settings = pool.settings
+    shapes = sorted({*settings.instance_types, *filter(None, [settings.machine_type])})
+    terms = [{"matchExpressions": [arch]}]
+    if shapes:
+        terms = [{"matchExpressions": [{"key": INSTANCE_TYPE, "operator": "In",
+                                        "values": shapes}, arch]},
+                 {"matchExpressions": [{"key": f"{LABEL_PREFIX}/pool", "operator": "In",
+                                        "values": [pool.label]}]}]
+    return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}
+
+
 def node_affinity(pool: PoolPlan) -> dict[str, Any]:
+    if pool.gpu is None:
+        return cpu_node_affinity(pool)
     if pool.settings.gpu_match == "product":
         gpu = [{"key": GFD_PRODUCT, "operator": "In", "values": list(pool.gpu.gfd_product)}]
     else:
@@ -108,6 +139,37 @@ def node_affinity(pool: PoolPlan) -> dict[str, Any]:
                 {"key": gpu[0]["key"], "operator": "DoesNotExist"}]
     return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
         {"matchExpressions": gpu + driver}, {"matchExpressions": own_pool}]}}
+
+
+def resources(pool: PoolPlan) -> dict[str, Any]:
+    """Requests equal to limits (Guaranteed QoS: the last pods a node evicts), and an
+    ephemeral-storage request only: a limit would evict a job that writes scratch files."""
+    sizing = pool.sizing
+    limits: dict[str, Any] = {}
+    if sizing.cpu_milli is not None:
+        limits["cpu"] = (f"{sizing.cpu_milli // 1000}" if sizing.cpu_milli % 1000 == 0
+                         else f"{sizing.cpu_milli}m")
+    if sizing.memory_mib is not None:
+        limits["memory"] = f"{sizing.memory_mib}Mi"
+    if pool.gpu is not None:
+        limits[GPU_RESOURCE] = pool.settings.gpus_per_node
+    if sizing.efa:
+        limits[EFA_RESOURCE] = sizing.efa
+    return {"requests": {**limits, "ephemeral-storage": f"{sizing.ephemeral_gib}Gi"},
+            "limits": limits}
+
+
+def dataset_volume(mount: Mount) -> dict[str, Any]:
+    volume = mount.volume
+    if volume.kind == "claim":
+        return {"name": mount.name,
+                "persistentVolumeClaim": {"claimName": volume.source, "readOnly": True}}
+    if volume.kind == "host-path":
+        return {"name": mount.name, "hostPath": {"path": volume.source, "type": "Directory"}}
+    csi: dict[str, Any] = {"driver": volume.source, "readOnly": True}
+    if volume.csi_attributes:
+        csi["volumeAttributes"] = dict(volume.csi_attributes)
+    return {"name": mount.name, "csi": csi}
 
 
 def job(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
@@ -126,15 +188,18 @@ def job(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
         {"name": "ENVBUILD_TARGET", "value": pool.target.name},
         {"name": "ENVBUILD_IMAGE_DIGEST", "value": pool.image.digest},
         *({"name": name, "value": value} for name, value in started.env),
+        *({"name": name, "value": value} for name, value in EFA_ENV if pool.sizing.efa),
         *({"name": name, "value": value} for name, value in run.env),
     ]
     container: dict[str, Any] = {
         "name": "train", "image": pool.image.pinned, "imagePullPolicy": "IfNotPresent",
         "command": command, "env": env,
-        "resources": {"limits": {GPU_RESOURCE: pool.settings.gpus_per_node}},
+        "resources": resources(pool),
         "ports": [{"name": "rendezvous", "containerPort": port}],
         "volumeMounts": [{"name": "envbuild-target", "mountPath": TARGET_DIR, "readOnly": True},
-                         {"name": "dshm", "mountPath": "/dev/shm"}],
+                         {"name": "dshm", "mountPath": "/dev/shm"},
+                         *({"name": m.name, "mountPath": m.path, "readOnly": True}
+                           for m in plan.mounts)],
     }
     spec: dict[str, Any] = {"restartPolicy": "Never"}
     if nodes > 1:
@@ -145,17 +210,25 @@ def job(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
         spec["imagePullSecrets"] = [{"name": s} for s in plan.settings.image_pull_secrets]
     spec.update({
         "affinity": {"nodeAffinity": node_affinity(pool)},
-        "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
+        "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
+        if pool.gpu is not None else [],
         "containers": [container],
         "volumes": [{"name": "envbuild-target",
                      "configMap": {"name": f"{pool.object_name}-target"}},
-                    {"name": "dshm", "emptyDir": {"medium": "Memory"}}],
+                    {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+                    *(dataset_volume(m) for m in plan.mounts)],
     })
+    if pool.gpu is None:
+        del spec["tolerations"]
+    metadata = _metadata(plan, pool, pool.object_name)
+    if plan.settings.queue:
+        # Kueue admits the Job from this LocalQueue (it suspends it until then).
+        metadata["labels"][KUEUE_QUEUE] = plan.settings.queue
     template_meta = {"labels": {**plan.labels(pool), f"{LABEL_PREFIX}/job": job_label(pool)},
                      "annotations": {"karpenter.sh/do-not-disrupt": "true",
                                      **plan.annotations(pool)}}
     return {"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": _metadata(plan, pool, pool.object_name),
+            "metadata": metadata,
             "spec": {"completionMode": "Indexed", "completions": nodes, "parallelism": nodes,
                      "backoffLimit": 0,
                      "template": {"metadata": template_meta, "spec": spec}}}

@@ -15,16 +15,21 @@ from typing import Any
 
 from envbuild.cluster import PROVIDERS, k8snames
 from envbuild.cluster.launchers import CHOICES as LAUNCHER_CHOICES
+from envbuild.cluster.volumes import VolumeSettings, parse_volume
 from envbuild.errors import Problem
 from envbuild.runtime.determinism import PROFILES
 
 LineOf = Callable[[str], int | None]
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SLURM_TIME = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
+_CPU = re.compile(r"^(?:(?P<milli>[1-9]\d{0,6})m|(?P<cores>\d{1,4}(?:\.\d{1,3})?))$")
+_MEMORY = re.compile(r"^(?P<n>[1-9]\d{0,7})(?P<unit>Mi|Gi|Ti)$")
+_MEMORY_MIB = {"Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
 _CLUSTER_KEYS = ("providers", "name", "namespace", "service-account", "image-pull-secrets",
-                 "rendezvous-port", "pools", "karpenter", "gke", "eks", "slurm")
+                 "rendezvous-port", "queue", "pools", "volumes", "karpenter", "gke", "eks",
+                 "slurm")
 _POOL_KEYS = ("target", "gpu", "gpus-per-node", "nodes", "capacity", "gpu-match",
-              "machine-type", "instance-types", "gke-accelerator")
+              "machine-type", "instance-types", "gke-accelerator", "cpu", "memory")
 _PROVIDER_KEYS = {
     "karpenter": ("role", "discovery", "ami-alias"),
     "gke": ("project", "location", "cluster", "node-version", "gpu-driver"),
@@ -43,8 +48,8 @@ SLURM_MODES = ("venv", "container")
 class PoolSettings:
     name: str
     target: str
-    gpu: str
-    gpus_per_node: int
+    gpu: str | None  # None: a CPU pool
+    gpus_per_node: int  # 0 in a CPU pool
     nodes_min: int
     nodes_max: int
     capacity: str = "on-demand"
@@ -52,6 +57,8 @@ class PoolSettings:
     machine_type: str | None = None  # GKE
     instance_types: tuple[str, ...] = ()  # EKS and Karpenter
     gke_accelerator: str | None = None  # one of the GPU's GKE names, when it has several
+    cpu_milli: int | None = None  # `cpu`: the pod's CPU request and limit, in millicores
+    memory_mib: int | None = None  # `memory`: the pod's memory request and limit
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,7 +84,9 @@ class ClusterSettings:
     service_account: str | None = None
     image_pull_secrets: tuple[str, ...] = ()
     rendezvous_port: int = 29500
+    queue: str | None = None  # Kueue LocalQueue the Jobs are submitted to
     pools: tuple[PoolSettings, ...] = ()
+    volumes: tuple[VolumeSettings, ...] = ()
     karpenter: ProviderSettings = ProviderSettings()
     gke: ProviderSettings = ProviderSettings()
     eks: ProviderSettings = ProviderSettings()
@@ -102,6 +111,7 @@ class RunSettings:
 class ClusterManifest:
     cluster: ClusterSettings | None
     run: RunSettings | None
+    mounts: tuple[tuple[str, str], ...] = ()  # (dataset, mount) of datasets with a `mount`
 
 
 def parse_cluster(document: Mapping[str, Any], *, file: str,
@@ -110,13 +120,18 @@ def parse_cluster(document: Mapping[str, Any], *, file: str,
     r = _Reader(file, line_of)
     targets = document.get("targets")
     names = tuple(sorted(targets)) if isinstance(targets, dict) else ()
-    cluster = _cluster(r, document["cluster"], names) if "cluster" in document else None
+    datasets = document.get("datasets")
+    mounts = tuple((name, raw["mount"]) for name, raw in sorted(datasets.items())
+                   if isinstance(raw, dict) and isinstance(raw.get("mount"), str)
+                   and raw["mount"]) if isinstance(datasets, dict) else ()
+    cluster = _cluster(r, document["cluster"], names, mounts) if "cluster" in document else None
     run = _run(r, document["run"]) if "run" in document else None
     problems = sorted(r.problems, key=lambda p: (p.line or 0, p.key, p.message))
-    return ClusterManifest(cluster=cluster, run=run), problems
+    return ClusterManifest(cluster=cluster, run=run, mounts=mounts), problems
 
 
-def _cluster(r: _Reader, raw: Any, targets: tuple[str, ...]) -> ClusterSettings | None:
+def _cluster(r: _Reader, raw: Any, targets: tuple[str, ...],
+             mounts: tuple[tuple[str, str], ...]) -> ClusterSettings | None:
     table = r.table(raw, "cluster")
     if table is None:
         return None
@@ -142,6 +157,13 @@ def _cluster(r: _Reader, raw: Any, targets: tuple[str, ...]) -> ClusterSettings 
                              'target = "h100", gpu = "H100", gpus-per-node = 8')
     pools = tuple(p for p in (_pool(r, n, pools_table[n], targets) for n in sorted(pools_table))
                   if p is not None)
+    volumes_table = r.table(table.get("volumes", {}), "cluster.volumes") or {}
+    volumes = tuple(v for v in (parse_volume(r, n, volumes_table[n], mounts)
+                                for n in sorted(volumes_table)) if v is not None)
+    queue = r.string(table, "cluster", "queue")
+    if queue is not None and not k8snames.is_dns_subdomain(queue):
+        r.problem("cluster.queue", f'"{queue}" is not a Kueue LocalQueue name; use a DNS '
+                                   'subdomain, e.g. queue = "team-a"')
     providers_settings = {key: _provider(r, key, table.get(key)) for key in _PROVIDER_KEYS}
     _check_slurm(r, providers_settings["slurm"])
     gpu_driver = providers_settings["gke"].get("gpu-driver")
@@ -157,7 +179,7 @@ def _cluster(r: _Reader, raw: Any, targets: tuple[str, ...]) -> ClusterSettings 
             secret for position, secret in enumerate(
                 r.strings(table, "cluster", "image-pull-secrets") or ())
             if _object_name(r, f"cluster.image-pull-secrets[{position}]", secret)),
-        rendezvous_port=port, pools=pools, **providers_settings)
+        rendezvous_port=port, queue=queue, pools=pools, volumes=volumes, **providers_settings)
 
 
 def _object_name(r: _Reader, key: str, name: str | None) -> str | None:
@@ -181,9 +203,22 @@ def _pool(r: _Reader, name: str, raw: Any, targets: tuple[str, ...]) -> PoolSett
     target = r.string(table, key, "target", required=f'target = "{targets[0] if targets else "h100"}"')
     if target is not None and targets and target not in targets:
         r.problem(f"{key}.target", f'unknown target "{target}"{_suggest(target, targets)}')
-    gpu = r.string(table, key, "gpu", required='gpu = "H100"')
+    # A pool without `gpu` is a CPU pool; the plan refuses one whose target locks CUDA.
+    gpu = r.string(table, key, "gpu", required='gpu = "H100"' if "gpus-per-node" in table
+                   else None)
     per_node = r.integer(table, key, "gpus-per-node", None, low=1, high=64,
-                         required="gpus-per-node = 8")
+                         required="gpus-per-node = 8" if gpu is not None else None)
+    if gpu is None and per_node is not None:
+        per_node = None  # the missing `gpu` is reported
+    cpu_milli = _cpu(r, table, key)
+    memory_mib = _memory(r, table, key)
+    if gpu is None and "gpu" not in table and "gpus-per-node" not in table \
+            and not table.get("instance-types") and not table.get("machine-type") \
+            and (cpu_milli is None or memory_mib is None) \
+            and not r.problems_at(f"{key}.cpu") and not r.problems_at(f"{key}.memory"):
+        r.problem(key, "a CPU pool (no gpu) needs its nodes' shape: add instance-types = "
+                       '["m7i.4xlarge"] / machine-type = "n2-standard-16", or cpu = 8 and '
+                       'memory = "32Gi" (or gpu = "H100" and gpus-per-node = 8 for a GPU pool)')
     nodes = table.get("nodes", {"min": 0, "max": 1})
     low, high = 0, 1
     if isinstance(nodes, int) and not isinstance(nodes, bool):
@@ -199,13 +234,45 @@ def _pool(r: _Reader, name: str, raw: Any, targets: tuple[str, ...]) -> PoolSett
         r.problem(f"{key}.nodes", f"min ({low}) is above max ({high}); lower min or raise max")
     capacity = r.choice(table, key, "capacity", CAPACITIES) or "on-demand"
     match = r.choice(table, key, "gpu-match", GPU_MATCHES) or "product"
-    if target is None or gpu is None or per_node is None:
+    if target is None or (gpu is None) != (per_node is None) or r.problems_at(f"{key}.cpu") \
+            or r.problems_at(f"{key}.memory"):
         return None
-    return PoolSettings(name=name, target=target, gpu=gpu, gpus_per_node=per_node, nodes_min=low,
+    return PoolSettings(name=name, target=target, gpu=gpu, gpus_per_node=per_node or 0,
+                        cpu_milli=cpu_milli, memory_mib=memory_mib, nodes_min=low,
                         nodes_max=high, capacity=capacity, gpu_match=match,
                         machine_type=r.string(table, key, "machine-type"),
                         instance_types=r.strings(table, key, "instance-types") or (),
                         gke_accelerator=r.string(table, key, "gke-accelerator"))
+
+
+def _cpu(r: _Reader, table: Mapping[str, Any], key: str) -> int | None:
+    """`cpu = 8`, `cpu = 7.5` or `cpu = "7500m"` as millicores."""
+    value = table.get("cpu")
+    if value is None:
+        return None
+    text = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else value if isinstance(value, str) else None
+    match = _CPU.match(text) if text is not None else None
+    milli = (int(match["milli"]) if match["milli"] else round(float(match["cores"]) * 1000)) \
+        if match else 0
+    if milli <= 0:
+        r.problem(f"{key}.cpu", f"{value!r} is not a CPU amount; use cores or millicores, e.g. "
+                                'cpu = 8 or cpu = "7500m"')
+        return None
+    return milli
+
+
+def _memory(r: _Reader, table: Mapping[str, Any], key: str) -> int | None:
+    """`memory = "64Gi"` (Mi, Gi or Ti) as MiB."""
+    value = table.get("memory")
+    if value is None:
+        return None
+    match = _MEMORY.match(value) if isinstance(value, str) else None
+    if match is None:
+        r.problem(f"{key}.memory", f"{value!r} is not a memory amount; use Mi, Gi or Ti, e.g. "
+                                   'memory = "64Gi"')
+        return None
+    return int(match["n"]) * _MEMORY_MIB[match["unit"]]
 
 
 def _provider(r: _Reader, name: str, raw: Any) -> ProviderSettings:

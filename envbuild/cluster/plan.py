@@ -2,7 +2,8 @@
 
 Everything an emitter needs is decided here, once, so that the providers agree: object
 names, the labels and annotations that carry the lock hash, the driver floor's major, the
-image by digest, and the target document the in-image runner verifies against.
+image by digest, the target document the in-image runner verifies against, the dataset
+volumes, the pod's resources and the node disk size (`envbuild/cluster/sizing.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from envbuild.cluster import k8snames
 from envbuild.cluster.images import PinnedImage, parse_image_option, read_record, record_path
 from envbuild.cluster.launchers import missing_program
 from envbuild.cluster.manifest import ClusterSettings, PoolSettings, RunSettings
+from envbuild.cluster.sizing import Sizing, Unset, size_pool
+from envbuild.cluster.volumes import VolumeSettings
 from envbuild.errors import InputError
 from envbuild.hardware.facts import HardwareFacts, gpu_key
 from envbuild.hardware.rows import GpuRow
@@ -31,10 +34,11 @@ LABEL_PREFIX = "envbuild.dev"
 class PoolPlan:
     settings: PoolSettings
     target: LockedTarget
-    gpu: GpuRow
+    gpu: GpuRow | None  # None: a CPU pool
     object_name: str  # "<cluster name>-<pool>" (k8snames.object_name): Job, NodePool, node group
     image: PinnedImage | None  # None when no chosen provider runs an image
     document: dict[str, Any]  # the runner's target document (`--target-json`)
+    sizing: Sizing  # the pod's resources, the node's disk and machine shapes
 
     @property
     def name(self) -> str:
@@ -51,6 +55,11 @@ class PoolPlan:
         return int(floor.split(".")[0]) if floor and floor.split(".")[0].isdigit() else None
 
     @property
+    def processes_per_node(self) -> int:
+        """One per GPU; a CPU pool runs one process per node."""
+        return self.settings.gpus_per_node or 1
+
+    @property
     def arch(self) -> str:
         return "arm64" if self.target.platform == "linux/arm64" else "amd64"
 
@@ -65,6 +74,9 @@ class ClusterPlan:
     manifest_file: str
     pools: tuple[PoolPlan, ...]
     locate: Callable[[str], str] = str  # dotted key -> "envbuild.toml:12: dotted.key"
+    mounts: tuple[Mount, ...] = ()  # every dataset with a `mount`, on every pool's job
+    unset: tuple[Unset, ...] = ()  # values assumed for want of a setting or a record
+    notes: tuple[str, ...] = ()
 
     def labels(self, pool: PoolPlan) -> dict[str, str]:
         """Labels every object of a pool carries (values valid as Kubernetes labels)."""
@@ -81,6 +93,16 @@ class ClusterPlan:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Mount:
+    """A dataset's volume, mounted read-only at the dataset's `mount` in every job."""
+
+    dataset: str
+    path: str  # the dataset's `mount`
+    volume: VolumeSettings  # `[cluster.volumes.<dataset>]`, or the placeholder claim
+    name: str  # the pod's volume name (a DNS label)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PlanInputs:
     settings: ClusterSettings
     run: RunSettings | None
@@ -92,6 +114,8 @@ class PlanInputs:
     needs_image: bool  # whether a chosen provider runs the image (Job, pyxis)
     needs_run: bool  # whether a chosen provider emits a job
     locate: Callable[[str], str] = str  # dotted key -> "envbuild.toml:12: dotted.key"
+    mounts: tuple[tuple[str, str], ...] = ()  # (dataset, mount) from [datasets]
+    providers: tuple[str, ...] = ()  # the chosen providers: which machine shapes count
 
 
 def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
@@ -104,20 +128,23 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
         problems.append(f"{inputs.manifest_path.name}: no [run] section, which the Job and the "
                         'sbatch script run; add [run] command = ["python", "-m", "train"]')
     explicit, default_image = _image_options(inputs.images, inputs.lock)
-    recorded = read_record(inputs.lock_path) if inputs.needs_image else {}
+    recorded = read_record(inputs.lock_path)
+    unset: list[Unset] = []
+    notes: list[str] = []
+    mounts = _mounts(name, inputs, unset)
     pools = []
     for pool in settings.pools:
         pool_problems: list[str] = []
         key = f"cluster.pools.{pool.name}"
         full = k8snames.object_name(name, pool.name)
         target = inputs.lock.targets.get(pool.target)
-        row = facts.gpu(pool.gpu)
+        row = facts.gpu(pool.gpu) if pool.gpu is not None else None
         if target is None:
             pool_problems.append(
                 f'{at(key + ".target")}: target "{pool.target}" is not in {inputs.lock_path.name} '
                 f"(targets: {', '.join(sorted(inputs.lock.targets)) or 'none'}); declare it "
                 "under [targets] and run `envbuild lock`")
-        if row is None:
+        if pool.gpu is not None and row is None:
             close = facts.suggest_gpu(pool.gpu)
             pool_problems.append(
                 f'{at(key + ".gpu")}: unknown GPU "{pool.gpu}"'
@@ -125,6 +152,11 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
                    f"; known GPUs: {', '.join(facts.gpu_names())}"))
         if target is not None and row is not None:
             pool_problems += [f"{at(key + '.gpu')}: {p}" for p in _runs_on(pool, target, row, facts)]
+        if target is not None and pool.gpu is None and target.cuda is not None:
+            pool_problems.append(
+                f'{at(key)}: target "{target.name}" is a CUDA {target.cuda} build; a pool without '
+                'gpu is a CPU pool. Fix: add gpu = "H100" and gpus-per-node = 8, or point the '
+                "pool at a CPU target")
         if inputs.run is not None and inputs.needs_run and inputs.run.nodes > pool.nodes_max:
             pool_problems.append(
                 f'{at("run.nodes")}: {inputs.run.nodes} nodes, but pool "{pool.name}" has at most '
@@ -135,25 +167,53 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
                                       at=at("run.launcher"))
             pool_problems += [refused] if refused else []
         image = None
-        if target is not None and inputs.needs_image:
+        if target is not None:
             image = explicit.get(target.name) or default_image
             if image is None:
                 image, problem = _recorded(recorded, target, inputs.lock_path)
-                pool_problems += [problem] if problem else []
+                # An image no chosen provider needs is only taken where it is recorded; Slurm
+                # then falls back to its venv mode, which a stale record should not hide.
+                if problem and inputs.needs_image:
+                    pool_problems.append(problem)
+                elif problem and image is None and "slurm" in inputs.providers \
+                        and target.name in recorded:
+                    notes.append(f"slurm: {problem}; until then its sbatch script uses a venv")
+            elif target.name in recorded and recorded[target.name][0].digest == image.digest:
+                image = recorded[target.name][0]  # the record knows its unpacked size
         problems += pool_problems
-        if pool_problems or target is None or row is None:
+        if pool_problems or target is None or (pool.gpu is not None and row is None):
             continue
         document = payload(target_table(target), name=target.name, lock_hash=inputs.lock.lock_hash,
                            datasets=inputs.lock.datasets, base_digest=inputs.lock.base_digest)
+        sizing = size_pool(pool, row, target=target.name, providers=inputs.providers,
+                           unpacked_bytes=image.unpacked_bytes if image else None, unset=unset)
         pools.append(PoolPlan(settings=pool, target=target, gpu=row, object_name=full,
-                              image=image, document=document))
+                              image=image, document=document, sizing=sizing))
     if problems:
         # Pools that share a target share its image problem: say it once.
         raise InputError("\n".join(dict.fromkeys(problems)),
                          hint="nothing was written; fix the problems above")
     return ClusterPlan(name=name, settings=settings, run=inputs.run,
                        lock_hash=inputs.lock.lock_hash, lock_file=inputs.lock_path.name,
-                       manifest_file=inputs.manifest_path.name, pools=tuple(pools), locate=at)
+                       manifest_file=inputs.manifest_path.name, pools=tuple(pools), locate=at,
+                       mounts=mounts, unset=tuple(dict.fromkeys(unset)),
+                       notes=tuple(dict.fromkeys(notes)))
+
+
+def _mounts(name: str, inputs: PlanInputs, unset: list[Unset]) -> tuple[Mount, ...]:
+    """Each dataset with a `mount` and its volume; an unset one gets a placeholder claim
+    named `<cluster name>-<dataset>`, which a warning (and `--strict`) reports."""
+    given = {v.dataset: v for v in inputs.settings.volumes}
+    out = []
+    for position, (dataset, path) in enumerate(inputs.mounts):
+        volume = given.get(dataset)
+        if volume is None:
+            claim = k8snames.object_name(name, k8snames.cluster_name(dataset))
+            volume = VolumeSettings(dataset=dataset, kind="claim", source=claim)
+            unset.append(Unset(provider="kubernetes", key=f"cluster.volumes.{dataset}",
+                               emitted_as=f"PersistentVolumeClaim {claim}"))
+        out.append(Mount(dataset=dataset, path=path, volume=volume, name=f"dataset-{position}"))
+    return tuple(out)
 
 
 def _runs_on(pool: PoolSettings, target: LockedTarget, row: GpuRow,

@@ -98,14 +98,17 @@ def image_command(options: ImageOptions, progress: Callable[[str], None]) -> Ima
 
 def _remember_pushed(lock_path: Path, lock: Lock, result: BuildResult, pushed: list[Pushed]) -> None:
     """Record each pushed target's digest beside the lock, where `envbuild cluster` reads it."""
-    from envbuild.cluster.images import write_record
+    from envbuild.cluster.images import unpacked_size, write_record
 
     for push in pushed:
         repository = push.reference.rsplit(":", 1)[0] if ":" in push.reference.rsplit("/", 1)[-1] \
             else push.reference
         for name in push.targets:
+            image = result.targets[name]
+            blobs = dict(image.entry.blobs)  # every layer's bytes, base layers included
             write_record(lock_path, name, ref=repository, digest=push.digest,
-                         image_hash=result.targets[name].image_hash, target_hash=lock.targets[name].hash)
+                         image_hash=image.image_hash, target_hash=lock.targets[name].hash,
+                         unpacked_bytes=unpacked_size(blobs[layer.digest] for layer in image.layers))
 
 
 def build_images(options: ImageOptions, progress: Callable[[str], None]) -> BuildResult:

@@ -58,6 +58,18 @@ def write_project(folder: Path, *, cluster: str = CLUSTER, run: str = RUN,
     return folder
 
 
+def record_image(project: Path, target: str = "h100", *, unpacked_bytes: int | None = 5 << 30,
+                 digest: str = DIGEST) -> None:
+    """The record `envbuild image --push` leaves: the target's image by digest and size."""
+    from envbuild.cluster.images import write_record
+    from envbuild.lockfile import load
+
+    write_record(project / "envbuild.lock", target, ref="registry.example.com/team/app",
+                 digest=digest, image_hash="sha256:" + "3" * 64,
+                 target_hash=load(project / "envbuild.lock").targets[target].hash,
+                 unpacked_bytes=unpacked_bytes)
+
+
 def run_cluster(project: Path, *args: str, image: str | None = IMAGE) -> Result:
     """`envbuild cluster -f PROJECT/envbuild.toml -o PROJECT/out ARGS` through the real entry point."""
     argv = ["cluster", "-f", str(project / "envbuild.toml"), "-o", str(project / "out"), *args]
@@ -66,4 +78,4 @@ def run_cluster(project: Path, *args: str, image: str | None = IMAGE) -> Result:
     return run_cli(argv)
 
 
-__all__ = ["DIGEST", "H100_PACKAGES", "IMAGE", "run_cluster", "write_project"]
+__all__ = ["DIGEST", "H100_PACKAGES", "IMAGE", "record_image", "run_cluster", "write_project"]

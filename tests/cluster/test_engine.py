@@ -1,4 +1,5 @@
-"""The image's verifier and the emitted Job's command, run by the real Docker engine.
+"""The image's verifier, the emitted Job's command and the sbatch script's container mode
+(on the local Slurm, pyxis played by the Docker engine), run by the real Docker engine.
 
 One image is built and pushed for the module by `envbuild image --push --load` from a lock
 of wheels served by a real local index; every container runs with `--network none`.
@@ -14,6 +15,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -38,8 +40,12 @@ VERIFY = ["python3", "/opt/envbuild/runtime", "verify", "--no-hardware", "--json
 STARTED = "TRAINING STARTED"
 # The [run] command: it shows that it started, which build of beta it imports and that it
 # got the determinism profile's variables (strict: PYTHONHASHSEED=0, the seed exported).
+# It also reads the dataset through the Job's volume, mounted read-only at its `mount`.
+MOUNT = "/data/mini"
+SAMPLE = "sample 42"
 RUN = ["python3", "-c", "import os, beta; print('" + STARTED + "', beta.__version__, "
-       "os.environ['PYTHONHASHSEED'], os.environ['ENVBUILD_SEED'])"]
+       "os.environ['PYTHONHASHSEED'], os.environ['ENVBUILD_SEED']); "
+       f"print(open('{MOUNT}/sample.txt').read().strip())"]
 SEED = 7
 # The target locks torch, so the Job wraps [run] in `torchrun` (launcher "auto"). A real
 # torch provides that console script; this stand-in distribution named torch provides one
@@ -92,6 +98,7 @@ class Pushed:
     loaded: str  # the tag `--load` gave the image in the engine
     pinned: str  # REPOSITORY@sha256:... as pushed
     swapped: str  # the image with beta 1.1 installed over the locked beta 1.0
+    dataset: Path  # the folder the Job's dataset volume (a hostPath) names
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +124,15 @@ def pushed(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pu
                           targets={TARGET: {"platform": "linux/amd64", "cuda": "12.4",
                                             "packages": [ALPHA, BETA, TORCHRUN]}})
         repository = f"{address}/test/engine-{uuid.uuid4().hex[:8]}"
+        dataset = folder / "mini"
+        dataset.mkdir()
+        (dataset / "sample.txt").write_text(SAMPLE + "\n", encoding="utf-8")
         # Project.write appends this text to the manifest: [image], [cluster] and [run].
         project.image = f"""
+[datasets.mini]
+source = "{dataset}"
+mount = "{MOUNT}"
+
 [image]
 base = "{base}"
 repository = "{repository}"
@@ -126,6 +140,9 @@ repository = "{repository}"
 [cluster]
 providers = ["kubernetes"]
 namespace = "training"
+
+[cluster.volumes.mini]
+host-path = "{dataset}"
 
 [cluster.pools.a10g]
 target = "{TARGET}"
@@ -160,7 +177,7 @@ seed = {SEED}
     finally:
         container.remove(force=True)
     pinned = f"{repository}@{pushed_entry['digest']}"
-    yield Pushed(project=project, loaded=loaded, pinned=pinned, swapped=swapped)
+    yield Pushed(project=project, loaded=loaded, pinned=pinned, swapped=swapped, dataset=dataset)
     from docker.errors import ImageNotFound  # type: ignore[import-untyped]
 
     for image in [*created, pinned]:  # the Job test pulls `pinned`
@@ -229,8 +246,8 @@ def as_docker_run(job: Mapping[str, Any], config_maps: Mapping[str, Mapping[str,
     """The Job's GPU container as `docker run` options, as the kubelet would start pod 0.
 
     `command` replaces the image's entrypoint and `args` its CMD; the completion index is 0;
-    a ConfigMap volume is its data as files, mounted where the Job mounts it; a memory
-    emptyDir is a tmpfs.
+    a ConfigMap volume is its data as files, mounted where the Job mounts it; a hostPath
+    is that folder bound, read-only where the mount says; a memory emptyDir is a tmpfs.
     """
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -254,6 +271,9 @@ def as_docker_run(job: Mapping[str, Any], config_maps: Mapping[str, Mapping[str,
                 (data / key).write_text(text, encoding="utf-8")
             volumes[str(data)] = {"bind": mount["mountPath"],
                                   "mode": "ro" if mount.get("readOnly") else "rw"}
+        elif "hostPath" in volume:
+            volumes[volume["hostPath"]["path"]] = {
+                "bind": mount["mountPath"], "mode": "ro" if mount.get("readOnly") else "rw"}
         else:
             assert volume["emptyDir"] == {"medium": "Memory"}, volume
             tmpfs[mount["mountPath"]] = ""
@@ -290,7 +310,16 @@ def test_job_command_verifies_then_starts_the_run_command(
     assert "note: hardware not checked (--no-hardware)" in ran.err
     lines = ran.out.splitlines()
     assert lines[0] == " ".join(["torchrun stand-in:", *torchrun[1:]])
-    assert lines[1:] == [f"{STARTED} 1.0 0 {SEED}"]
+    assert lines[1:] == [f"{STARTED} 1.0 0 {SEED}", SAMPLE]
+    assert options["volumes"][str(pushed.dataset)] == {"bind": MOUNT, "mode": "ro"}
+    # The pod asks for at least the image's unpacked size, which `image --push` recorded.
+    records = json.loads((pushed.project.folder / "envbuild.lock.d" / "images.json").read_text())
+    unpacked = records["targets"][TARGET]["unpacked_bytes"]
+    inspected = engine.api.inspect_image(pushed.pinned)
+    # The tars' sizes: the engine's unpacked size plus tar headers and padding (a few %).
+    assert inspected["Size"] <= unpacked <= inspected["Size"] * 11 // 10, (unpacked, inspected)
+    requested = container["resources"]["requests"]["ephemeral-storage"]
+    assert requested == f"{-(-unpacked // (1 << 30))}Gi"
     record = run_record(ran)
     assert record["verify"]["ok"] is True and record["verify"]["mismatches"] == []
     assert (record["started"], record["exit_status"]) == (True, 0)
@@ -312,7 +341,7 @@ def test_job_command_without_a_launcher_runs_the_command_as_written(
     assert options["entrypoint"][-len(RUN) - 1:] == ["--", *RUN]
     ran = run(engine, pushed.pinned, keep="/workspace/.envbuild/runs", **options)
     assert ran.status == 0, ran
-    assert ran.out.splitlines() == [f"{STARTED} 1.0 0 {SEED}"]
+    assert ran.out.splitlines() == [f"{STARTED} 1.0 0 {SEED}", SAMPLE]  # the dataset is mounted too
     record = run_record(ran)
     assert (record["command"], record["exit_status"], record["ended"]) == (
         RUN, 0, "exited with status 0")
@@ -390,3 +419,59 @@ def test_docker_stop_reaches_the_command_through_the_runner(engine: Any, pushed:
     record = run_record(Ran(status=status, out=out, err=err, files=files))
     assert (record["terminated_by"], record["signal"], record["exit_status"]) == (
         "SIGTERM", "SIGTERM", 143)
+
+
+# --- 4. the sbatch script's container mode on the local Slurm -----------------------------
+
+# pyxis is a SPANK plugin the local Slurm lacks; this stand-in for `srun` with it takes the
+# same options and runs the image in the Docker engine as pyxis would in enroot: the
+# enroot reference (`host#repository@digest`), each `SRC:DST[:ro]` mount, the job's
+# ENVBUILD_* variables, then the command.
+PYXIS = """#!/bin/bash
+set -euo pipefail
+image= mounts=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --container-image=*) image="${1#*=}"; image="${image/\\#//}"; shift ;;
+    --container-mounts=*) IFS=, read -ra parts <<< "${1#*=}"
+                          for m in "${parts[@]}"; do mounts+=(-v "$m"); done; shift ;;
+    --*) shift ;;
+    *) break ;;
+  esac
+done
+env_args=()
+for name in $(compgen -e | grep '^ENVBUILD_'); do env_args+=(-e "$name"); done
+docker pull -q "$image" >/dev/null
+exec docker run --rm --network none "${mounts[@]}" "${env_args[@]}" "$image" "$@"
+"""
+
+
+@pytest.mark.slurm
+def test_sbatch_container_mode_runs_the_pushed_image_with_its_dataset(
+        pushed: Pushed, tmp_path: Path, slurm_conf: Path) -> None:
+    if shutil.which("docker") is None:
+        pytest.skip("the pyxis stand-in needs the docker command line")
+    out = tmp_path / "out"
+    result = run_cli(["cluster", "-f", str(pushed.project.manifest), "--provider", "slurm",
+                      "-o", str(out)])
+    assert result.code == 0, result.err
+    script = (out / "slurm" / "a10g.sbatch").read_text()
+    assert "# Mode container:" in script  # the default where `image --push` recorded one
+    assert f",{pushed.dataset}:{MOUNT}:ro" in script
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(PYXIS, encoding="utf-8")
+    (bin_dir / "srun").chmod(0o755)
+    env = {**os.environ, "SLURM_CONF": str(slurm_conf), "ENVBUILD_NO_HARDWARE": "1",
+           "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    # The local node declares H100 gres only: the command line overrides the script's a10g.
+    done = subprocess.run(["sbatch", "--wait", "--parsable", "--gres=gpu:h100:1",
+                           str(out / "slurm" / "a10g.sbatch")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False, timeout=300)
+    job = done.stdout.strip().split(";")[0]
+    log_path = tmp_path / f"{script.split('--job-name=')[1].split()[0]}-{job}.out"
+    log = log_path.read_text() if log_path.is_file() else done.stderr
+    assert done.returncode == 0, log
+    lines = [line for line in log.splitlines() if not line.startswith(("note:", "verified"))]
+    assert lines == ["torchrun stand-in: --nproc-per-node=1 --nnodes=1 --standalone --no-python",
+                     f"{STARTED} 1.0 0 {SEED}", SAMPLE], log

@@ -130,11 +130,12 @@ def test_strict_turns_placeholders_into_errors(tmp_path: Path) -> None:
     result = run_cluster(project, "--strict", "--provider", "eks")
     assert result.code == 2
     assert result.err == (
-        "error: --strict: 4 account-specific settings are not set:\n"
+        "error: --strict: 5 account-specific settings are not set:\n"
         "  cluster.eks.cluster-name (eks)\n  cluster.eks.node-role-arn (eks)\n"
         "  cluster.eks.subnet-ids (eks)\n  cluster.eks.release-version (eks)\n"
-        'hint: set them in envbuild.toml (for example cluster.eks.cluster-name = "..."), or emit '
-        "without --strict\n")
+        "  the unpacked size of target h100's image (image)\n"
+        'hint: set them in envbuild.toml (for example cluster.eks.cluster-name = "..."); run '
+        "`envbuild image --push` to record the image's size, or emit without --strict\n")
     assert not (project / "out").exists()
 
 
@@ -143,7 +144,7 @@ def test_without_strict_placeholders_are_listed_in_a_warning(tmp_path: Path) -> 
     result = run_cluster(project, "--provider", "eks", "--provider", "karpenter", "--json")
     assert result.code == 0, result.err
     assert result.err.splitlines()[:3] == [
-        "warning: 6 account-specific settings are not set; emitted as Terraform variables or "
+        "warning: 7 account-specific settings are not set; emitted as Terraform variables or "
         "marked placeholders (--strict makes this an error):",
         "  karpenter: cluster.karpenter.role is not set; emitted as "
         "REPLACE-ME(cluster.karpenter.role)",

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from envbuild.cluster.images import parse_image_option, read_record, record_path, write_record
+from envbuild.cluster.images import (
+    parse_image_option,
+    read_record,
+    record_path,
+    unpacked_size,
+    write_record,
+)
 from envbuild.errors import InputError
 
 D = "sha256:" + "a" * 64
@@ -35,6 +43,41 @@ def test_a_bad_record_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         read_record(lock)
     assert caught.value.message == f"{record_path(lock)}: targets.h100.digest: expected sha256:<64 hex>, got 'x'"
+
+
+def test_unpacked_size_sums_the_gzip_trailers(tmp_path: Path) -> None:
+    text = tmp_path / "text.gz"  # compresses well: the trailer alone knows its size
+    text.write_bytes(gzip.compress(b"layer " * 100_000, mtime=0))
+    noise = tmp_path / "noise.gz"  # does not compress: the blob is larger than its tar
+    noise.write_bytes(gzip.compress(os.urandom(300_000), compresslevel=1, mtime=0))
+    plain = tmp_path / "plain.tar"  # an uncompressed layer counts as it is
+    plain.write_bytes(b"\0" * 10_240)
+    assert noise.stat().st_size > 300_000
+    assert unpacked_size([text, noise, plain]) == 600_000 + 300_000 + 10_240
+
+
+def test_the_unpacked_size_is_recorded_and_read_back(tmp_path: Path) -> None:
+    lock = tmp_path / "envbuild.lock"
+    write_record(lock, "h100", ref="registry.example.com/team/app", digest=D,
+                 image_hash="sha256:" + "b" * 64, target_hash="sha256:" + "c" * 64,
+                 unpacked_bytes=5_905_580_032)
+    assert json.loads(record_path(lock).read_text())["targets"]["h100"]["unpacked_bytes"] == \
+        5_905_580_032
+    image, _ = read_record(lock)["h100"]
+    assert image.unpacked_bytes == 5_905_580_032
+
+
+def test_a_bad_unpacked_size_is_an_input_error(tmp_path: Path) -> None:
+    lock = tmp_path / "envbuild.lock"
+    write_record(lock, "h100", ref="registry.example.com/team/app", digest=D,
+                 image_hash="sha256:" + "b" * 64, target_hash="sha256:" + "c" * 64)
+    document = json.loads(record_path(lock).read_text())
+    document["targets"]["h100"]["unpacked_bytes"] = "5 GB"
+    record_path(lock).write_text(json.dumps(document))
+    with pytest.raises(InputError) as caught:
+        read_record(lock)
+    assert caught.value.message == (f"{record_path(lock)}: targets.h100.unpacked_bytes: "
+                                    "expected a byte count, got '5 GB'")
 
 
 @pytest.mark.parametrize(("text", "target", "pinned"), [

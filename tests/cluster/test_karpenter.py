@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cluster.support import CLUSTER, run_cluster, write_project
+from tests.cluster.support import CLUSTER, record_image, run_cluster, write_project
 
 yaml = pytest.importorskip("yaml", reason="PyYAML reads the CRDs and the emitted YAML")
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed")
-CRDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "crds"
+# Beside the checkout (../shared), or where ENVBUILD_TEST_CRDS says (a git worktree).
+CRDS = Path(os.environ.get("ENVBUILD_TEST_CRDS")
+            or Path(__file__).resolve().parents[3] / "shared" / "reference" / "crds")
 
 
 def strict(schema: Any) -> Any:
@@ -61,6 +64,18 @@ def test_objects_pass_the_v1_crd_schemas(project: Path, schemas: dict[str, Any])
         jsonschema.validate(document, schemas[kind])
 
 
+def test_cpu_pool_objects_pass_the_v1_crd_schemas(tmp_path: Path,
+                                                 schemas: dict[str, Any]) -> None:
+    project = write_project(tmp_path, cluster=CLUSTER + '[cluster.pools.prep]\ntarget = "cpu"\n'
+                                                        'cpu = 4\nmemory = "16Gi"\n')
+    result = run_cluster(project, "--provider", "karpenter")
+    assert result.code == 0, result.err
+    for name in ("h100", "prep"):
+        for document in yaml.safe_load_all((project / "out" / "karpenter" / f"{name}.yaml")
+                                           .read_text()):
+            jsonschema.validate(document, schemas[document["kind"]])
+
+
 def test_schema_check_refuses_a_misspelt_field(project: Path, schemas: dict[str, Any]) -> None:
     pool = emitted(project)["NodePool"]
     pool["spec"]["template"]["spec"]["requirement"] = []
@@ -87,7 +102,8 @@ def test_given_settings_replace_the_placeholders(tmp_path: Path) -> None:
     project = write_project(tmp_path, cluster=CLUSTER.replace(
         "[cluster.pools.h100]", '[cluster.karpenter]\nrole = "KarpenterNodeRole-demo"\n'
         'discovery = "demo"\nami-alias = "al2023@v20250505"\n\n[cluster.pools.h100]'))
-    result = run_cluster(project, "--provider", "karpenter", "--strict")
+    record_image(project)
+    result = run_cluster(project, "--provider", "karpenter", "--strict", image=None)
     assert result.code == 0, result.err
     node_class = {d["kind"]: d for d in yaml.safe_load_all(
         (project / "out" / "karpenter" / "h100.yaml").read_text())}["EC2NodeClass"]

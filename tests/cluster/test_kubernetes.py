@@ -62,7 +62,9 @@ def test_job_runs_the_image_by_digest_behind_the_preflight(project: Path) -> Non
     pod = spec["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"] == IMAGE
-    assert container["resources"] == {"limits": {"nvidia.com/gpu": 8}}
+    # Kubernetes alone knows no machine: no CPU or memory request is guessed (a warning).
+    assert container["resources"] == {"limits": {"nvidia.com/gpu": 8}, "requests": {
+        "nvidia.com/gpu": 8, "ephemeral-storage": "16Gi"}}
     command = container["command"]
     assert command[:4] == ["python3", "-I", "/opt/envbuild/runtime", "run"]
     assert command[command.index("--lock-hash") + 1] == lock_hash(project)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
-from envbuild.cluster.manifest import parse_cluster
+from envbuild.cluster.manifest import ClusterManifest, parse_cluster
 from envbuild.manifest.locate import LineIndex
 from tests.cluster.support import manifest_text
 
@@ -79,12 +79,61 @@ env = { SEED = 1 }
     ]
 
 
-def test_missing_pool_keys_say_what_to_add() -> None:
-    text = '[project]\nname = "x"\n[targets.h100]\nplatform = "linux/amd64"\n' \
-           '[cluster.pools.h100]\ntarget = "h100"\n'
-    _, problems = parse(text)
+POOL_HEAD = '[project]\nname = "x"\n[targets.h100]\nplatform = "linux/amd64"\n' \
+            '[cluster.pools.h100]\ntarget = "h100"\n'
+
+
+def test_a_gpu_pool_missing_one_gpu_key_says_what_to_add() -> None:
+    _, problems = parse(POOL_HEAD + "gpus-per-node = 8\n")
     assert problems == [
-        'envbuild.toml:5: cluster.pools.h100: missing required key "gpu"; add gpu = "H100"',
+        'envbuild.toml:5: cluster.pools.h100: missing required key "gpu"; add gpu = "H100"']
+    _, problems = parse(POOL_HEAD + 'gpu = "H100"\n')
+    assert problems == [
         'envbuild.toml:5: cluster.pools.h100: missing required key "gpus-per-node"; add '
-        "gpus-per-node = 8",
+        "gpus-per-node = 8"]
+
+
+def test_a_cpu_pool_without_a_shape_says_what_to_add() -> None:
+    _, problems = parse(POOL_HEAD)
+    assert problems == [
+        "envbuild.toml:5: cluster.pools.h100: a CPU pool (no gpu) needs its nodes' shape: add "
+        'instance-types = ["m7i.4xlarge"] / machine-type = "n2-standard-16", or cpu = 8 and '
+        'memory = "32Gi" (or gpu = "H100" and gpus-per-node = 8 for a GPU pool)']
+
+
+def test_cpu_pool_keys_and_volumes_are_read() -> None:
+    manifest, problems = parse(
+        '[project]\nname = "x"\n[datasets.mini]\nsource = "data/"\nmount = "/data/mini"\n'
+        '[targets.cpu]\nplatform = "linux/amd64"\n'
+        '[cluster]\nqueue = "team-a"\n[cluster.pools.prep]\ntarget = "cpu"\ncpu = "7500m"\n'
+        'memory = "30Gi"\n[cluster.volumes.mini]\nclaim = "mini-data"\n')
+    assert problems == [] and isinstance(manifest, ClusterManifest)
+    assert manifest.cluster is not None and manifest.mounts == (("mini", "/data/mini"),)
+    (pool,) = manifest.cluster.pools
+    assert (pool.gpu, pool.gpus_per_node, pool.cpu_milli, pool.memory_mib) == (
+        None, 0, 7500, 30 * 1024)
+    (volume,) = manifest.cluster.volumes
+    assert (volume.dataset, volume.kind, volume.source) == ("mini", "claim", "mini-data")
+    assert manifest.cluster.queue == "team-a"
+
+
+def test_bad_resources_and_volumes_name_their_keys() -> None:
+    _, problems = parse(
+        '[project]\nname = "x"\n[datasets.mini]\nsource = "data/"\nmount = "/data/mini"\n'
+        '[targets.cpu]\nplatform = "linux/amd64"\n'
+        '[cluster.pools.prep]\ntarget = "cpu"\ncpu = "lots"\nmemory = "30GB"\n'
+        '[cluster.volumes.mini]\nclaim = "a"\nhost-path = "/mnt/a"\n'
+        '[cluster.volumes.other]\nhost-path = "data"\n')
+    assert problems == [
+        "envbuild.toml:10: cluster.pools.prep.cpu: 'lots' is not a CPU amount; use cores or "
+        'millicores, e.g. cpu = 8 or cpu = "7500m"',
+        "envbuild.toml:11: cluster.pools.prep.memory: '30GB' is not a memory amount; use Mi, "
+        'Gi or Ti, e.g. memory = "64Gi"',
+        "envbuild.toml:12: cluster.volumes.mini: set exactly one of claim (a "
+        "PersistentVolumeClaim), host-path (a folder on every node) or csi-driver, e.g. "
+        'claim = "imagenet-val"',
+        'envbuild.toml:15: cluster.volumes.other: no dataset "other" with a mount; volumes map '
+        '[datasets.<name>] entries that set mount = "/data/..."; datasets with a mount: mini',
+        'envbuild.toml:16: cluster.volumes.other.host-path: "data" must be an absolute path '
+        'without "," or ":" (pyxis separates mounts by them)',
     ]

@@ -10,7 +10,6 @@ target locks no torch, so the job runs the command as written (`[run] launcher =
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,28 +22,11 @@ from tests.helpers import run_cli
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONF = Path(os.environ.get("ENVBUILD_TEST_STATE", "/var/lib/envbuild-test")) / "slurm" / "slurm.conf"
 H100_PROBE = ROOT / "tests" / "fixtures" / "nvml" / "h100-8x.json"
 TRAIN = """import importlib.metadata, os
 print("TRAINING STARTED", "beta", importlib.metadata.version("beta"),
       "PYTHONHASHSEED", os.environ.get("PYTHONHASHSEED"), "SEED", os.environ.get("ENVBUILD_SEED"))
 """
-
-
-@pytest.fixture(scope="module")
-def slurm_conf() -> Path:
-    conf = Path(os.environ.get("SLURM_CONF") or DEFAULT_CONF)
-    if shutil.which("sbatch") is None:
-        pytest.skip("sbatch is not installed (apt-get install slurm-client; "
-                    "scripts/services/slurm start)")
-    if not conf.is_file():
-        pytest.skip(f"no Slurm configuration at {conf}: run scripts/services/slurm start")
-    ping = subprocess.run(["scontrol", "ping"], env={**os.environ, "SLURM_CONF": str(conf)},
-                          capture_output=True, text=True, check=False)
-    if ping.returncode != 0 or "UP" not in ping.stdout:
-        pytest.skip(f"slurmctld is not running ({ping.stdout.strip() or ping.stderr.strip()}): "
-                    "run scripts/services/slurm start")
-    return conf
 
 
 def manifest(envbuild: Path) -> str:

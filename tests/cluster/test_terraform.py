@@ -41,6 +41,8 @@ def aws_plugin_dir() -> Path | None:
 def emitted(tmp_path: Path) -> Path:
     cluster = CLUSTER.replace("[cluster.pools.h100]", '[cluster.gke]\nproject = "demo-project"\n'
                               'location = "us-central1"\n\n[cluster.pools.h100]')
+    # A CPU pool beside the GPU pool: no accelerator, the standard AMI, sized disks.
+    cluster += '\n[cluster.pools.prep]\ntarget = "cpu"\ncpu = 4\nmemory = "16Gi"\n'
     project = write_project(tmp_path, cluster=cluster)
     result = run_cluster(project, "--provider", "gke", "--provider", "eks")
     assert result.code == 0, result.err

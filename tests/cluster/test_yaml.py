@@ -31,6 +31,12 @@ def test_strings_that_look_like_something_else_stay_strings(text: str) -> None:
     assert yaml.safe_load(yamlemit.dump({"k": text})) == {"k": text}
 
 
+def test_a_key_ending_in_a_line_break_is_quoted() -> None:
+    # Found by test_round_trip: a pattern's `$` also matches before a final line break.
+    assert yamlemit.dump({"A\n": None}) == '"A\\x0a": null\n'
+    assert yaml.safe_load(yamlemit.dump({"A\n": None})) == {"A\n": None}
+
+
 def test_layout_is_kubernetes_style() -> None:
     assert yamlemit.dump({"a": {"b": [{"c": 1, "d": "x"}, "e"], "f": {}}, "g": []}) == (
         "a:\n  b:\n  - c: 1\n    d: x\n  - e\n  f: {}\ng: []\n")
