@@ -139,7 +139,7 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
         if pool_problems or target is None or row is None:
             continue
         document = payload(target_table(target), name=target.name, lock_hash=inputs.lock.lock_hash,
-                           datasets=inputs.lock.datasets, base_digest=inputs.lock.base_digest)
+                           datasets=inputs.lock.datasets)
         pools.append(PoolPlan(settings=pool, target=target, gpu=row, object_name=full,
                               image=image, document=document))
     if problems:

@@ -127,6 +127,7 @@ def build_images(options: ImageOptions, progress: Callable[[str], None]) -> Buil
         urls=index_urls(manifest),
         offline=options.offline, store=Store(options.cache_dir), epoch=build_epoch(),
         progress=progress, large_wheel_bytes=options.large_wheel_bytes,
-        # The lock pinned a registry base by digest: the build uses exactly that.
-        base_pins={lock.base: lock.base_digest} if lock.base and lock.base_digest else {})
+        # The lock pinned each target's base by digest: the build uses exactly that.
+        bases={n: manifest.base_for(manifest.targets[n]) if n in manifest.targets else None
+               for n in names})
     return get_builder(options.builder).build(request)

@@ -29,7 +29,7 @@ def test_base_tag_is_pinned_at_lock_time_and_moves_only_on_upgrade(eb_env: dict[
     assert run_cli(["lock", "-f", str(manifest)]).code == 0
     lock = tmp_path / "envbuild.lock"
     doc = tomllib.loads(lock.read_text())
-    assert doc["image"] == {"base": tag, "base-digest": first}
+    assert (doc["targets"]["cpu"]["base"], doc["targets"]["cpu"]["base-digest"]) == (tag, first)
     before = doc["targets"]["cpu"]["hash"]
 
     # Move the tag to another image: a plain re-lock keeps the pin, --upgrade takes the new one.
@@ -38,10 +38,10 @@ def test_base_tag_is_pinned_at_lock_time_and_moves_only_on_upgrade(eb_env: dict[
     moved = push_layout(other, parse_reference(tag))
     assert moved != first
     assert run_cli(["lock", "-f", str(manifest)]).code == 0
-    assert tomllib.loads(lock.read_text())["image"]["base-digest"] == first
+    assert tomllib.loads(lock.read_text())["targets"]["cpu"]["base-digest"] == first
     assert run_cli(["lock", "-f", str(manifest), "--upgrade"]).code == 0
     after = tomllib.loads(lock.read_text())
-    assert after["image"]["base-digest"] == moved
+    assert after["targets"]["cpu"]["base-digest"] == moved
     assert after["targets"]["cpu"]["hash"] != before
     assert run_cli(["lock", "--check", "-f", str(manifest)]).code == 0
 
@@ -71,8 +71,10 @@ def test_a_base_tag_the_lock_does_not_pin_is_refused_at_build(project: Project, 
     push_layout(base_layout(), parse_reference(tag))
     project.targets = {"cpu": {**CPU, "packages": [ALPHA]}}
     project.image = f'\n[image]\nbase = "{tag}"\n'
+    project.pin_bases = False
     project.write()
     result = run_cli(["image", "-f", str(project.manifest), "--output", f"oci:{tmp_path / 'out'}"])
     assert result.code == 1
-    assert f"base {tag} is named by tag and the lock does not pin it" in result.err
+    assert result.err.splitlines()[0] == (f'error: target "cpu": the lock pins base (none), '
+                                          f"the manifest names {tag}")
     assert not (tmp_path / "out").exists()
