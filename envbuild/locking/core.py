@@ -91,7 +91,8 @@ def lock(options: LockOptions, progress: Progress) -> LockResult:
         from envbuild.locking import fastpath
 
         # Keyed on the manifest bytes this run resolved, not on what the file holds now.
-        key = fastpath.key_of(manifest_bytes, codec.dump(result.lock).encode("utf-8"), lock_path)
+        key = fastpath.key_of(manifest_bytes, codec.dump(result.lock).encode("utf-8"), lock_path,
+                              manifest_dir=manifest.folder)
         return dataclasses.replace(result, snapshot=key)
 
 
