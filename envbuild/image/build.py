@@ -84,8 +84,10 @@ def image_command(options: ImageOptions, progress: Callable[[str], None]) -> Ima
     store = Store(options.cache_dir)
     pushed: list[Pushed] = []
     if repository is not None:
-        pushed = push_result(result, lock, repository, store, progress,
-                             base=load_image_settings(options.manifest_path).base)
+        # A registry base on the same registry lends its layers by mount.
+        base = next((t.base for _, t in sorted(lock.targets.items())
+                     if t.base is not None and not t.base.startswith("oci:")), None)
+        pushed = push_result(result, lock, repository, store, progress, base=base)
         _remember_pushed(options.lock_path, lock, result, pushed)
     loaded: list[str] = []
     if options.load:
