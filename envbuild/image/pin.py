@@ -1,11 +1,12 @@
 """A base pinned per platform: resolved to a manifest digest at lock time, built on exactly
 that digest later.
 
-Every kind of base goes through here: an `oci:DIR[:TAG]` layout (read offline, so
-`lock --check` sees a layout that changed) and a registry reference by tag or digest (an
-index gives the entry for the platform; a single manifest must be for it). What the lock
-records is the manifest digest for the target's platform, never an index's: the image's
-base layers are exactly those of that manifest.
+Every kind of base goes through here: an `oci:DIR[:TAG]` layout and a
+`docker-archive:PATH` tarball (both read offline, so `lock --check` sees one that changed)
+and a registry reference by tag or digest (an index gives the entry for the platform; a
+single manifest must be for it). What the lock records is the manifest digest for the
+target's platform, never an index's: the image's base layers are exactly those of that
+manifest. A docker archive holds no manifest: its image ID (config digest) is pinned.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from envbuild.errors import InputError
 from envbuild.image.base import BaseImage, locate_layout, read_base
 from envbuild.image.config import architecture
 from envbuild.image.store import Store
-from envbuild.manifest.image import base_location
+from envbuild.manifest.image import ARCHIVE, base_location
 
 
 def is_offline_kind(reference: str) -> bool:
     """Whether the base can be resolved without a network (`lock --check` re-reads it)."""
-    return reference.startswith("oci:")
+    return reference.startswith(("oci:", ARCHIVE))
 
 
 def platform_pair(platform: str) -> tuple[str, str]:
@@ -38,6 +39,10 @@ def resolve_base(reference: str, *, folder: Path, platform: str) -> str:
     `platform` now. Raises InputError (exit 2) for a base without an image for it."""
     os_name, arch = platform_pair(platform)
     location = base_location(reference, folder)
+    if location.startswith(ARCHIVE):
+        from envbuild.image.archive import image_id
+
+        return image_id(location, os_name=os_name, architecture=arch)
     if is_offline_kind(location):
         return locate_layout(location, os_name, arch)[1]
     from envbuild.image.pull import resolve_platform_digest
@@ -51,6 +56,11 @@ def open_base(reference: str, digest: str, *, folder: Path, platform: str, store
     now holds another image for it is refused: exit 1)."""
     os_name, arch = platform_pair(platform)
     location = base_location(reference, folder)
+    if location.startswith(ARCHIVE):
+        from envbuild.image.archive import read_archive_base
+
+        return read_archive_base(location, os_name=os_name, architecture=arch, store=store,
+                                 pinned=digest)
     if is_offline_kind(location):
         return read_base(location, os_name=os_name, architecture=arch, store=store, pinned=digest)
     from envbuild.image.pull import read_registry_base

@@ -241,16 +241,16 @@ def platform(d: Doc, table: Any, key: str, path: str) -> str:
 
 
 def base_reference(d: Doc, table: Any, key: str, path: str) -> str | None:
-    """An image base as the manifest wrote it: `oci:DIR[:TAG]` (printable, as written: it
-    becomes a path only where the manifest names the same text) or a registry reference
-    the registry parser accepts."""
+    """An image base as the manifest wrote it: `oci:DIR[:TAG]` or `docker-archive:PATH`
+    (printable, as written: it becomes a path only where the manifest names the same text)
+    or a registry reference the registry parser accepts."""
     from envbuild.image.registry.interface import parse_reference
 
     value: str | None = d.get(table, key, path, str, optional=True)
     if value is None:
         return None
-    if value.startswith("oci:"):
-        valid = len(value) > 4 and len(value) <= _MAX_BASE and escape(value) == value
+    if value.startswith(("oci:", "docker-archive:")):
+        valid = not value.endswith(":") and len(value) <= _MAX_BASE and escape(value) == value
     else:
         try:
             parse_reference(value)
@@ -258,7 +258,8 @@ def base_reference(d: Doc, table: Any, key: str, path: str) -> str | None:
         except InputError:
             valid = False
     if not valid:
-        raise d.fail(f"{path}.{key}", f'"{value[:120]}" is neither oci:DIR[:TAG] nor a registry reference')
+        raise d.fail(f"{path}.{key}", f'"{value[:120]}" is neither oci:DIR[:TAG], docker-archive:PATH '
+                     "nor a registry reference")
     return value
 
 

@@ -2,7 +2,8 @@
 
 Whether a lock matches its manifest is a pure function of the manifest's bytes, the lock's
 bytes, envbuild's version, its hardware data and the `index.json` of each `oci:` base
-layout the lock pins (every image a layout holds is named from there by digest). After a
+layout the lock pins (every image a layout holds is named from there by digest), and the
+size, mtime and inode of each `docker-archive:` base (too large to hash on every run). After a
 full check finds the lock current, the digest of these is remembered in the cache; the next
 run that sees the same answers "current" by reading and hashing a few files. Any difference, or no memo, falls back
 to the full check, so the memo can make envbuild faster but never change an answer.
@@ -42,17 +43,22 @@ def has_datasets(lock_path: Path) -> bool:
         return False
 
 
-_OCI_BASE = re.compile(rb'^base = "(oci:[^"\\\n]*)"$', re.M)
+_FILE_BASE = re.compile(rb'^base = "((?:oci|docker-archive):[^"\\\n]*)"$', re.M)
 
 
 def _base_indexes(lock: bytes, manifest_dir: Path) -> list[bytes] | None:
-    """Each `oci:` base the lock pins and its layout's index.json; None (check in full) for a
-    base written with TOML escapes, which only the full reader reads right."""
+    """Each `oci:` base the lock pins and its layout's index.json, each `docker-archive:`
+    base and its file's stat; None (check in full) for a base written with TOML escapes,
+    which only the full reader reads right."""
     parts: list[bytes] = []
-    found = _OCI_BASE.findall(lock)
-    if len(found) != lock.count(b'\nbase = "oci:'):
+    found = _FILE_BASE.findall(lock)
+    if len(found) != lock.count(b'\nbase = "oci:') + lock.count(b'\nbase = "docker-archive:'):
         return None
     for reference in sorted(set(found)):
+        if reference.startswith(b"docker-archive:"):
+            st = (manifest_dir / reference.decode()[15:]).stat()
+            parts += [reference, f"{st.st_size} {st.st_mtime_ns} {st.st_ino}".encode()]
+            continue
         rest = reference.decode()[4:]
         folder = manifest_dir / rest
         head, sep, tail = rest.rpartition(":")

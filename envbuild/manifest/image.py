@@ -17,14 +17,15 @@ from typing import Any
 from envbuild.errors import InputError, Problem, ProblemsError
 from envbuild.manifest.locate import LineIndex, dotted
 
+ARCHIVE = "docker-archive:"  # a `docker save` tarball
 _KEYS = ("base", "repository", "workdir", "env", "copy", "entrypoint", "python")
 DEFAULT_WORKDIR = "/workspace"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ImageSettings:
-    # As written: "oci:DIR[:TAG]" (DIR relative to the manifest's folder, or absolute), or
-    # "host/repo[:tag][@sha256:...]" in a registry; one for every platform (an index or a
+    # As written: "oci:DIR[:TAG]" or "docker-archive:PATH" (relative to the manifest's
+    # folder, or absolute), or "host/repo[:tag][@sha256:...]" in a registry; one for every platform (an index or a
     # single-platform image), or `bases`, one per platform. `base_location` finds it.
     base: str | None
     repository: str | None
@@ -127,24 +128,28 @@ def parse_image_settings(table: Any, *, file: str, lines: LineIndex,
 
 
 def base_problem(reference: str) -> str | None:
-    """Why `reference` is not a base (None: it is one): `oci:DIR[:TAG]` or a registry reference."""
-    if reference.startswith("oci:"):
-        return None if len(reference) > 4 else '"oci:" names no folder'
+    """Why `reference` is not a base (None: it is one): `oci:DIR[:TAG]`, `docker-archive:PATH`
+    or a registry reference."""
+    for prefix in ("oci:", ARCHIVE):
+        if reference.startswith(prefix):
+            return None if len(reference) > len(prefix) else f'"{prefix}" names no file'
     from envbuild.image.registry.interface import parse_reference
 
     try:
         parse_reference(reference)
     except InputError:
-        return (f'"{reference}" is neither "oci:DIR[:TAG]" nor a registry reference like '
-                '"127.0.0.1:5000/base/python:3.11@sha256:..."')
+        return (f'"{reference}" is neither "oci:DIR[:TAG]", "docker-archive:FILE" nor a registry '
+                'reference like "127.0.0.1:5000/base/python:3.11@sha256:..."')
     return None
 
 
 def base_location(reference: str, folder: Path) -> str:
-    """Where a base is read from: an `oci:` layout given relative to the manifest lies in its
-    folder, wherever envbuild runs from; anything else is the reference itself."""
-    if reference.startswith("oci:") and not reference[4:].startswith("/"):
-        return f"oci:{(folder / reference[4:]).as_posix()}"
+    """Where a base is read from: a layout or archive given relative to the manifest lies in
+    its folder, wherever envbuild runs from; anything else is the reference itself."""
+    for prefix in ("oci:", ARCHIVE):
+        rest = reference.removeprefix(prefix)
+        if reference.startswith(prefix) and not rest.startswith("/"):
+            return f"{prefix}{(folder / rest).as_posix()}"
     return reference
 
 

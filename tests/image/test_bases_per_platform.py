@@ -18,7 +18,7 @@ import pytest
 from tests.helpers import run_cli
 from tests.image.project import ARM64, CPU, Project
 from tests.image.test_build import blob
-from tests.support.bases import tiny_base
+from tests.support.bases import tiny_archive, tiny_base
 
 DEFAULT_ARM64_BASE = Path("/var/cache/envbuild-test/base/bookworm-minbase-python3-arm64-v1/oci")
 
@@ -120,3 +120,56 @@ def test_debian_arm64_base_gives_an_arm64_image(project: Project, tmp_path: Path
         with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(out, layer["digest"])))) as tar:
             names |= set(tar.getnames())
     assert "usr/local/lib/python3.11/dist-packages/fastmath/_core.cpython-311-aarch64-linux-gnu.so" in names
+
+
+def _diff_ids(archive: Path) -> list[str]:
+    with tarfile.open(archive) as tar:
+        (entry,) = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        config = json.loads(tar.extractfile(entry["Config"]).read())  # type: ignore[union-attr]
+    return list(config["rootfs"]["diff_ids"])
+
+
+def test_a_docker_archive_base_is_built_on_as_pinned(project: Project, tmp_path: Path) -> None:
+    tiny_archive(project.folder / "base.tar", marker="1")
+    project.image = '\n[image]\nbase = "docker-archive:base.tar"\n'
+    project.write()
+    out = tmp_path / "out"
+    result = run_cli(["image", "-f", str(project.manifest), "--output", f"oci:{out}"])
+    assert result.code == 0, result.err
+    _, _, config = image_of(out, "cpu")
+    assert config["rootfs"]["diff_ids"][0] == _diff_ids(project.folder / "base.tar")[0]
+    assert config["config"]["Labels"]["org.envbuild.python"] == "/usr/bin/python3.11"
+
+    # Saved again with other content: the build refuses it, as for a layout.
+    second = tiny_archive(project.folder / "base.tar", marker="2")
+    pinned = pins(project)["cpu"][1]
+    again = run_cli(["image", "-f", str(project.manifest), "--output", f"oci:{tmp_path / 'again'}"])
+    assert again.code == 1
+    assert again.err.splitlines()[0] == (
+        f"error: base docker-archive:{project.folder / 'base.tar'} changed since locking: the lock "
+        f"pins {pinned}, the archive now holds {second}")
+    assert not (tmp_path / "again").exists()
+
+
+def test_a_docker_save_of_the_engine_is_a_base(project: Project, tmp_path: Path) -> None:
+    """What the test engine's own `docker save` writes is read as `envbuild lock` pins it."""
+    from tests.image.services import docker_client
+
+    client: Any = docker_client()
+    tiny_archive(tmp_path / "made.tar", marker="engine")
+    (image,) = client.images.load((tmp_path / "made.tar").read_bytes())
+    saved = project.folder / "saved.tar"
+    try:
+        with saved.open("wb") as handle:
+            for chunk in image.save(named=True):
+                handle.write(chunk)
+    finally:
+        client.images.remove(image.id, force=True)
+    project.image = '\n[image]\nbase = "docker-archive:saved.tar"\n'
+    project.write()
+    assert pins(project) == {"cpu": ("docker-archive:saved.tar", image.id)}
+    out = tmp_path / "out"
+    result = run_cli(["image", "-f", str(project.manifest), "--output", f"oci:{out}"])
+    assert result.code == 0, result.err
+    _, _, config = image_of(out, "cpu")
+    assert config["rootfs"]["diff_ids"][0] == _diff_ids(saved)[0]

@@ -104,9 +104,11 @@ def test_a_targets_base_pin_round_trips_in_its_table() -> None:
     (lambda t: t.replace(f'base-digest = "{H}"', 'base-digest = "blake3:' + "0" * 64 + '"'),
      f"x.lock: \"blake3:{'0' * 64}\" is not sha256:<64 lowercase hex> in 'targets.a10g.base-digest'"),
     (lambda t: t.replace('base = "oci:base"', 'base = "Python 3.11!"'),
-     "x.lock: \"Python 3.11!\" is neither oci:DIR[:TAG] nor a registry reference in 'targets.a10g.base'"),
+     "x.lock: \"Python 3.11!\" is neither oci:DIR[:TAG], docker-archive:PATH nor a registry reference "
+     "in 'targets.a10g.base'"),
     (lambda t: t.replace('base = "oci:base"', 'base = "oci:a\\u001b[2Jb"'),
-     "x.lock: \"oci:a\\x1b[2Jb\" is neither oci:DIR[:TAG] nor a registry reference in 'targets.a10g.base'"),
+     "x.lock: \"oci:a\\x1b[2Jb\" is neither oci:DIR[:TAG], docker-archive:PATH nor a registry reference "
+     "in 'targets.a10g.base'"),
 ], ids=["digest-without-base", "base-without-digest", "not-sha256", "not-a-reference", "control-character"])
 def test_a_bad_base_pin_names_its_key(edit: Callable[[str], str], message: str) -> None:
     text = edit(_with_base("oci:base", H))

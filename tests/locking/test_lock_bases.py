@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.conftest import LocalIndex
 from tests.helpers import run_cli
-from tests.support.bases import tiny_base
+from tests.support.bases import tiny_archive, tiny_base
 
 
 def write(folder: Path, body: str) -> Path:
@@ -123,3 +123,18 @@ def test_a_base_table_with_an_unknown_platform_is_a_manifest_problem(tmp_path: P
         'envbuild.toml:9: image.base."linux/amd64": must be a string',
         'envbuild.toml:9: image.base."linux/amd65": unknown platform "linux/amd65"; use one of: '
         "linux/amd64, linux/arm64, darwin/arm64, darwin/amd64"]
+
+
+def test_a_docker_archive_base_is_pinned_by_image_id_and_a_new_save_makes_the_lock_stale(
+        eb_env: dict[str, str], tmp_path: Path) -> None:
+    first = tiny_archive(tmp_path / "base.tar", marker="1")
+    manifest = write(tmp_path, '[targets.cpu]\nplatform = "linux/amd64"\n'
+                               '[image]\nbase = "docker-archive:base.tar"\n')
+    assert run_cli(["lock", "-f", str(manifest)]).code == 0
+    assert pin(tmp_path, "cpu") == ("docker-archive:base.tar", first)
+    assert run_cli(["lock", "--check", "-f", str(manifest)]).code == 0
+    second = tiny_archive(tmp_path / "base.tar", marker="2")
+    check = run_cli(["lock", "--check", "-f", str(manifest)])
+    assert check.code == 1
+    assert (f'target "cpu": base docker-archive:base.tar changed: the lock pins {first}, it now holds '
+            f"{second} for linux/amd64") in check.err

@@ -39,3 +39,36 @@ def tiny_base(folder: Path, *, architectures: tuple[str, ...] = ("amd64",), mark
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": descriptors}))
     return digests
+
+
+def tiny_archive(path: Path, *, architecture: str = "amd64", marker: str = "1") -> str:
+    """Write a docker-archive tarball (as `docker save` of Docker 20.10 writes one: plain
+    layer tars, `manifest.json`) of a tiny image; return its image ID (config digest)."""
+    import gzip
+    import hashlib
+    import io
+    import tarfile
+
+    with tempfile.TemporaryDirectory(prefix="tiny-archive-") as tmp:
+        layout = Path(tmp) / "layout"
+        digest = tiny_base(layout, architectures=(architecture,), marker=marker)[architecture]
+        blobs = layout / "blobs" / "sha256"
+        manifest = json.loads((blobs / digest.split(":")[1]).read_bytes())
+        config = (blobs / manifest["config"]["digest"].split(":")[1]).read_bytes()
+        image_id = hashlib.sha256(config).hexdigest()
+        layers = []
+        with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+            def add(name: str, data: bytes) -> None:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+
+            for layer in manifest["layers"]:
+                plain = gzip.decompress((blobs / layer["digest"].split(":")[1]).read_bytes())
+                name = f"{hashlib.sha256(plain).hexdigest()}/layer.tar"
+                add(name, plain)
+                layers.append(name)
+            add(f"{image_id}.json", config)
+            add("manifest.json", json.dumps([{"Config": f"{image_id}.json", "RepoTags": ["tiny:latest"],
+                                              "Layers": layers}]).encode())
+    return f"sha256:{image_id}"
