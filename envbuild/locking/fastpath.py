@@ -1,13 +1,13 @@
 """A memo that lets a no-op `lock` and `lock --check` answer without parsing anything.
 
 Whether a lock matches its manifest is a pure function of the manifest's bytes, the lock's
-bytes, envbuild's version, its hardware data and the `index.json` of each `oci:` base
-layout the lock pins (every image a layout holds is named from there by digest), and the
-size, mtime and inode of each `docker-archive:` base (too large to hash on every run). After a
+bytes, envbuild's version, its hardware data, the `index.json` of each `oci:` base layout
+the lock pins (every image a layout holds is named from there by digest) and the size,
+mtime and inode of each `docker-archive:` base (too large to hash on every run). After a
 full check finds the lock current, the digest of these is remembered in the cache; the next
-run that sees the same answers "current" by reading and hashing a few files. Any difference, or no memo, falls back
-to the full check, so the memo can make envbuild faster but never change an answer.
-This module imports only the standard library (and envbuild's small input guards): it runs
+run that sees the same answers "current" by reading and hashing a few files. Any
+difference, or no memo, falls back to the full check, so the memo can make envbuild faster
+but never change an answer. This module imports only the standard library (and envbuild's small input guards): it runs
 before anything else is loaded.
 """
 

@@ -107,8 +107,9 @@ def staleness(manifest: Manifest, examined: Examined, lock_path: Path) -> list[s
 
 def base_changes(manifest: Manifest, lock: Lock) -> list[str]:
     """Targets whose base now resolves to another digest than the lock pins. Offline: an
-    `oci:` layout is read again (JSON only); a registry base is compared by reference only
-    (that is `_target_change`'s), its tag re-resolved by `envbuild lock --upgrade`."""
+    `oci:` layout or a `docker-archive:` tarball is read again (its JSON only); a registry
+    base is compared by reference only (that is `_target_change`'s), its tag re-resolved by
+    `envbuild lock --upgrade`."""
     from envbuild.errors import InputError
     from envbuild.image.pin import is_offline_kind, resolve_base
 
@@ -177,7 +178,7 @@ def _target_change(name: str, manifest: Manifest, locked_reqs: tuple[str, ...], 
                             ("glibc", locked.glibc, target.glibc),
                             ("base", locked.base, target_inputs(manifest, target).get("base"))):
         if old != new:
-            details.append(f"{field} {old} -> {new}")
+            details.append(f"{field} {'(none)' if old is None else old} -> {'(none)' if new is None else new}")
     what = ", ".join(details) if details else "resolution settings changed (indexes, sources, exclude-newer)"
     return f'target "{name}": {what}'
 
