@@ -60,11 +60,6 @@ class Manifest:
     # (another spelling of a platform); the CLI prints them, they never enter a hash.
     warnings: tuple[str, ...] = ()
 
-    @property
-    def has_base(self) -> bool:
-        return self.image_base is not None or bool(self.image_bases) or \
-            any(t.base is not None for t in self.targets.values())
-
     def base_for(self, target: Target) -> str | None:
         """The base `target` is built on, as written: its own, else [image] base's for its
         platform; None where the manifest names none for it."""
