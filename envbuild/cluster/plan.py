@@ -184,7 +184,7 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
         if pool_problems or target is None or (pool.gpu is not None and row is None):
             continue
         document = payload(target_table(target), name=target.name, lock_hash=inputs.lock.lock_hash,
-                           datasets=inputs.lock.datasets, base_digest=inputs.lock.base_digest)
+                           datasets=inputs.lock.datasets)
         sizing = size_pool(pool, row, target=target.name, providers=inputs.providers,
                            unpacked_bytes=image.unpacked_bytes if image else None, unset=unset)
         pools.append(PoolPlan(settings=pool, target=target, gpu=row, object_name=full,

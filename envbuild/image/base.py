@@ -65,7 +65,23 @@ def split_reference(reference: str) -> tuple[Path, str | None]:
     return Path(rest), None
 
 
-def read_base(reference: str, *, os_name: str, architecture: str, store: Store) -> BaseImage:
+def read_base(reference: str, *, os_name: str, architecture: str, store: Store,
+              pinned: str | None = None) -> BaseImage:
+    """The base in the layout `reference` names, for one platform. `pinned`: the manifest
+    digest the lock recorded; a layout that now holds another image for it is refused."""
+    folder, manifest_digest, manifest, config = locate_layout(reference, os_name, architecture)
+    if pinned is not None and manifest_digest != pinned:
+        raise CheckFailed(f"base {reference} changed since locking: the lock pins {pinned}, "
+                          f"the layout now holds {manifest_digest} for {os_name}/{architecture}",
+                          hint="re-lock (`envbuild lock`) to build on the new base, or restore the old one")
+    return make_base(reference, manifest_digest, manifest, config, folder / "blobs", store)
+
+
+def locate_layout(reference: str, os_name: str,
+                  architecture: str) -> tuple[Path, str, dict[str, Any], dict[str, Any]]:
+    """(folder, manifest digest, manifest, config) of the image an `oci:DIR[:TAG]` layout
+    holds for one platform: its index may list one image, one per platform, or a nested
+    index. Reads JSON only (no layer), so `lock --check` can afford it."""
     folder, tag = split_reference(reference)
     if not (folder / "oci-layout").is_file():
         raise BaseError(f"base {reference}: {folder} is not an OCI image layout "
@@ -74,6 +90,9 @@ def read_base(reference: str, *, os_name: str, architecture: str, store: Store) 
     manifests = [m for m in index.get("manifests", []) if isinstance(m, dict)]
     if tag is not None:
         manifests = [m for m in manifests if m.get("annotations", {}).get(_REF_NAME) == tag]
+    if len(manifests) > 1 and all("platform" in m for m in manifests):
+        # One image per platform side by side (as `envbuild image` writes them).
+        manifests = [pick_platform(reference, {"manifests": manifests}, os_name, architecture)]
     if len(manifests) != 1:
         tags = sorted(str(m.get("annotations", {}).get(_REF_NAME)) for m in
                       index.get("manifests", []))
@@ -88,7 +107,7 @@ def read_base(reference: str, *, os_name: str, architecture: str, store: Store) 
     config = _json(folder, _blob(folder, manifest["config"]["digest"]),
                    manifest["config"]["digest"])
     check_platform(reference, config, os_name, architecture)
-    return make_base(reference, manifest_digest, manifest, config, folder / "blobs", store)
+    return folder, manifest_digest, manifest, config
 
 
 def check_platform(reference: str, config: dict[str, Any], os_name: str,
@@ -136,7 +155,11 @@ def pick_platform(reference: str, index: dict[str, Any], os_name: str,
         platform = entry.get("platform", {})
         if platform.get("os") == os_name and platform.get("architecture") == architecture:
             return dict(entry)
-    raise BaseError(f"base {reference}: no image for {os_name}/{architecture}")
+    found = sorted("/".join((str(e.get("platform", {}).get("os")), str(e.get("platform", {}).get("architecture"))))
+                   for e in index.get("manifests", []) if isinstance(e, dict))
+    raise BaseError(f"base {reference}: no image for {os_name}/{architecture} "
+                    f"(it has: {', '.join(found) or 'none'})",
+                    hint="use a base with an image for this platform, or name one per platform")
 
 
 def _blob(folder: Path, digest: str) -> Path:

@@ -84,8 +84,10 @@ def image_command(options: ImageOptions, progress: Callable[[str], None]) -> Ima
     store = Store(options.cache_dir)
     pushed: list[Pushed] = []
     if repository is not None:
-        pushed = push_result(result, lock, repository, store, progress,
-                             base=load_image_settings(options.manifest_path).base)
+        # A registry base on the same registry lends its layers by mount.
+        base = next((t.base for _, t in sorted(lock.targets.items())
+                     if t.base is not None and not t.base.startswith("oci:")), None)
+        pushed = push_result(result, lock, repository, store, progress, base=base)
         _remember_pushed(options.lock_path, lock, result, pushed)
     loaded: list[str] = []
     if options.load:
@@ -130,6 +132,7 @@ def build_images(options: ImageOptions, progress: Callable[[str], None]) -> Buil
         urls=index_urls(manifest),
         offline=options.offline, store=Store(options.cache_dir), epoch=build_epoch(),
         progress=progress, large_wheel_bytes=options.large_wheel_bytes,
-        # The lock pinned a registry base by digest: the build uses exactly that.
-        base_pins={lock.base: lock.base_digest} if lock.base and lock.base_digest else {})
+        # The lock pinned each target's base by digest: the build uses exactly that.
+        bases={n: manifest.base_for(manifest.targets[n]) if n in manifest.targets else None
+               for n in names})
     return get_builder(options.builder).build(request)

@@ -30,9 +30,7 @@ def lock_text(lock: Lock, target: LockedTarget) -> bytes:
     document: dict[str, Any] = {"version": lock.version,
                                 "project": {"name": lock.name, "python": lock.python},
                                 "targets": {target.name: target_table(target)}}
-    if lock.base_digest:
-        # The target hash covers the base it is built on: the image's verifier proves it.
-        document["image"] = {"base": lock.base, "base-digest": lock.base_digest}
+    # The target's table holds its base pin, so this one-target lock proves alone.
     return dumps(document, header=_HEADER, inline=frozenset({"artifact"})).encode()
 
 

@@ -3,14 +3,17 @@
 `host/repo[:tag]@sha256:...`: the manifest (or the index, then the target platform's
 manifest), the config and the layers are fetched once, checked against their digests and
 kept under `blobs/sha256/` of the cache; later builds, and `--offline` ones, read them
-there. A base named by tag alone is resolved by `resolve_base_digest` (the lock records
-the answer); the builder resolves it itself only when the lock has no digest for it.
+there. `envbuild lock` resolves a base (by tag or by an index's digest) to the manifest
+digest for each target's platform (`resolve_platform_digest`) and records it; the builder
+pulls exactly that manifest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from envbuild.errors import CheckFailed, ExternalError, InputError
@@ -36,50 +39,55 @@ class BaseMissingOffline(ExternalError):
     """--offline and the base's blobs are not in the cache (exit 3, as for missing wheels)."""
 
 
-def resolve_base_digest(reference: str) -> str:
-    """The digest the registry serves for `reference` now (its index when multi-platform).
+def resolve_platform_digest(reference: str, *, os_name: str, architecture: str) -> str:
+    """The manifest digest `reference` gives for one platform now: an index's entry for it,
+    or the one manifest, whose config must be for it (BaseError names both platforms).
 
-    For `envbuild lock`: a base given by tag alone is pinned to this digest in the lock.
-    Raises InputError (bad reference, no such tag) or RegistryError (exit 3).
+    For `envbuild lock`. Raises InputError (bad reference, no such tag or platform) or
+    RegistryError (exit 3).
     """
     ref = parse_reference(reference, what="[image] base")
-    if ref.digest:
-        return ref.digest
     registry = open_registry(ref)
     try:
-        found = registry.manifest_digest(ref)
+        digest = ref.digest or registry.manifest_digest(ref)
+        if digest is None:
+            raise InputError(f"base {reference}: the registry has no such tag",
+                             hint="check the name and tag, or pin it by digest")
+        top = json_object(reference, _fetch(registry, ref, digest))
+        if top.get("mediaType") in INDEX_TYPES or "manifests" in top:
+            return str(pick_platform(reference, top, os_name, architecture)["digest"])
+        config_digest = str(top.get("config", {}).get("digest", ""))
+        with tempfile.TemporaryDirectory(prefix="envbuild-base-") as tmp:
+            path = Path(tmp) / "config"
+            registry.get_blob(ref.repository, config_digest, path)
+            config = json_object(reference, path.read_bytes())
+        check_platform(reference, config, os_name, architecture)
+        return digest
     finally:
         registry.close()
-    if found is None:
-        raise InputError(f"base {reference}: the registry has no such tag",
-                         hint="check the name and tag, or pin it by digest")
-    return found
+
+
+def _fetch(registry: Registry, ref: Reference, digest: str) -> bytes:
+    try:
+        return registry.get_manifest(ref.with_digest(digest)).data
+    except NotFound:
+        raise InputError(f"base {ref}: the registry has no manifest {digest}",
+                         hint="check the name and digest") from None
 
 
 def read_registry_base(reference: str, *, os_name: str, architecture: str, store: Store,
-                       offline: bool, pinned: str | None = None,
+                       offline: bool, pinned: str,
                        progress: Callable[[str], None] = lambda _: None) -> BaseImage:
-    """Pull (or read from the cache) the base for one platform. `pinned`: the lock's digest."""
+    """Pull (or read from the cache) the base for one platform: exactly the manifest
+    `pinned` (the lock's digest for this platform) names."""
     ref = parse_reference(reference, what="[image] base")
-    if pinned and ref.digest and pinned != ref.digest:
-        raise CheckFailed(f"base {reference}: the lock pins {pinned}",
-                          hint="run `envbuild lock` after changing [image] base")
-    digest = ref.digest or pinned
     puller = _Puller(ref, store, offline, progress)
     try:
-        if digest is None:
-            if offline:
-                raise BaseMissingOffline(f"--offline: base {reference} is named by tag alone",
-                                         hint="pin it by digest, or lock it first")
-            digest = resolve_base_digest(reference)
-            progress(f"base {reference} resolved to {digest} (record it: `envbuild lock`)")
-        top = puller.manifest(digest)
-        if top.get("mediaType") in INDEX_TYPES or "manifests" in top:
-            child = pick_platform(reference, top, os_name, architecture)
-            manifest_digest = str(child["digest"])
-            manifest = puller.manifest(manifest_digest)
-        else:
-            manifest_digest, manifest = digest, top
+        manifest_digest, manifest = pinned, puller.manifest(pinned)
+        if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
+            raise CheckFailed(f"base {reference}: the lock pins {pinned}, an index, not the "
+                              f"manifest for {os_name}/{architecture}",
+                              hint="re-lock it with `envbuild lock`")
         config_digest = str(manifest.get("config", {}).get("digest", ""))
         config = json_object(reference, puller.blob(config_digest, "config"))
         check_platform(reference, config, os_name, architecture)

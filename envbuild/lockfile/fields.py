@@ -37,6 +37,7 @@ _DOTTED = re.compile(r"[0-9]+(\.[0-9]+){1,3}")
 _INDEX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _PLATFORMS = frozenset({"linux/amd64", "linux/arm64", "darwin/arm64", "darwin/amd64"})
 _MAX_NAME = 63
+_MAX_BASE = 1024
 
 
 class LockFormatError(InputError):
@@ -236,6 +237,29 @@ def platform(d: Doc, table: Any, key: str, path: str) -> str:
     value: str = d.get(table, key, path, str)
     if value not in _PLATFORMS:
         raise d.fail(f"{path}.{key}", f'unknown platform "{value}"')
+    return value
+
+
+def base_reference(d: Doc, table: Any, key: str, path: str) -> str | None:
+    """An image base as the manifest wrote it: `oci:DIR[:TAG]` or `docker-archive:PATH`
+    (printable, as written: it becomes a path only where the manifest names the same text)
+    or a registry reference the registry parser accepts."""
+    from envbuild.image.registry.interface import parse_reference
+
+    value: str | None = d.get(table, key, path, str, optional=True)
+    if value is None:
+        return None
+    if value.startswith(("oci:", "docker-archive:")):
+        valid = not value.endswith(":") and len(value) <= _MAX_BASE and escape(value) == value
+    else:
+        try:
+            parse_reference(value)
+            valid = len(value) <= _MAX_BASE
+        except InputError:
+            valid = False
+    if not valid:
+        raise d.fail(f"{path}.{key}", f'"{value[:120]}" is neither oci:DIR[:TAG], docker-archive:PATH '
+                     "nor a registry reference")
     return value
 
 

@@ -17,11 +17,11 @@ from envbuild.lockfile.model import Lock, LockedTarget
 from envbuild.runtime import proof
 
 
-def target_hash(target: LockedTarget, *, base_digest: str | None) -> str:
+def target_hash(target: LockedTarget) -> str:
     """What the target's recorded content hashes to (its `hash` field is not read)."""
     from envbuild.lockfile.codec import target_table
 
-    return proof.target_hash(target_table(target), base_digest=base_digest)
+    return proof.target_hash(target_table(target))
 
 
 def lock_hash(lock: Lock) -> str:
@@ -31,9 +31,9 @@ def lock_hash(lock: Lock) -> str:
     return proof.lock_hash(to_document(lock))
 
 
-def seal_target(target: LockedTarget, *, base_digest: str | None) -> LockedTarget:
+def seal_target(target: LockedTarget) -> LockedTarget:
     """The target with its hash set from its content."""
-    return dataclasses.replace(target, hash=target_hash(target, base_digest=base_digest))
+    return dataclasses.replace(target, hash=target_hash(target))
 
 
 def seal(lock: Lock) -> Lock:

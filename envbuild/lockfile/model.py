@@ -44,6 +44,10 @@ class LockedTarget:
     requirements: tuple[str, ...]
     hardware: tuple[dict[str, Any], ...]  # the hardware-data rows this target consulted
     packages: tuple[LockedPackage, ...]
+    # The image base as the manifest names it for this target, and the manifest digest it
+    # resolved to for this target's platform at lock time (both or neither).
+    base: str | None = None
+    base_digest: str | None = None
 
     def package(self, name: str) -> LockedPackage | None:
         for package in self.packages:
@@ -63,6 +67,3 @@ class Lock:
     indexes: dict[str, dict[str, Any]]  # name -> flags (never a URL: a lock names no host)
     targets: dict[str, LockedTarget]
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # The [image] base as the manifest names it, and the digest it was pinned to at lock time.
-    base: str | None = None
-    base_digest: str | None = None

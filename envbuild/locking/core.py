@@ -91,7 +91,8 @@ def lock(options: LockOptions, progress: Progress) -> LockResult:
         from envbuild.locking import fastpath
 
         # Keyed on the manifest bytes this run resolved, not on what the file holds now.
-        key = fastpath.key_of(manifest_bytes, codec.dump(result.lock).encode("utf-8"), lock_path)
+        key = fastpath.key_of(manifest_bytes, codec.dump(result.lock).encode("utf-8"), lock_path,
+                              manifest_dir=manifest.folder)
         return dataclasses.replace(result, snapshot=key)
 
 
@@ -112,17 +113,20 @@ def _relock(manifest: Manifest, options: LockOptions, examined: reader.Examined 
     # Nothing is kept from a lock that does not prove: every target is resolved again.
     chosen = set(options.targets or manifest.targets) if previous is preferred else set(manifest.targets)
     forced = options.upgrade or bool(options.upgrade_packages)
-    base_digest = _base_digest(manifest, previous, forced, progress)
-    if previous is not None and base_digest != previous.base_digest:
-        chosen = set(manifest.targets)  # every target is built on the base: all are re-hashed
+    pins = base_pins(manifest, previous, forced, progress)
     todo = []
     kept: dict[str, LockedTarget] = {}
     for name in sorted(manifest.targets):
         old = previous.targets.get(name) if previous else None
-        current = old is not None and previous is not None and base_digest == previous.base_digest \
+        current = old is not None and previous is not None \
             and inputs.target_is_current(manifest, previous, name, per_target[name])
         if name in chosen and (forced or not current):
             todo.append(name)
+        elif old is not None and current and (old.base, old.base_digest) != pins[name]:
+            # Only the base moved (an `oci:` layout rebuilt, a tag re-resolved): the packages
+            # stand; the new pin enters the target's table, and so its hash.
+            kept[name] = seal_target(dataclasses.replace(old, base=pins[name][0],
+                                                         base_digest=pins[name][1]))
         elif old is not None:
             # Current, or stale but not chosen with --target: kept as locked; `lock --check`
             # still reports a stale one until it is re-locked.
@@ -137,7 +141,7 @@ def _relock(manifest: Manifest, options: LockOptions, examined: reader.Examined 
     with scratch_dir("lock") as scratch:
         def one(name: str) -> tuple[LockedTarget, list[str]]:
             return _lock_target(manifest, name, per_target[name], previous, preferred, options,
-                                Path(scratch) / name, memo, progress, base_digest)
+                                Path(scratch) / name, memo, progress, pins[name])
 
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(todo)))) as pool:
             results = list(pool.map(one, todo))
@@ -158,29 +162,63 @@ def _relock(manifest: Manifest, options: LockOptions, examined: reader.Examined 
                  for n, i in sorted(manifest.indexes.items())},
         targets=dict(sorted(targets.items())),
         datasets=datasets,
-        base=manifest.registry_base,
-        base_digest=base_digest,
     ))
     memo.save()
     return LockResult(lock=result, written=True, resolved=tuple(sorted(todo)), warnings=tuple(warnings))
 
 
-def _base_digest(manifest: Manifest, previous: Lock | None, forced: bool, progress: Progress) -> str | None:
-    """The digest of the registry base: kept from the previous lock unless upgrading."""
-    base = manifest.registry_base
-    if base is None:
-        return None
-    if previous is not None and previous.base == base and previous.base_digest and not forced:
-        return previous.base_digest
-    from envbuild.image.pull import resolve_base_digest
+def base_pins(manifest: Manifest, previous: Lock | None, forced: bool,
+              progress: Progress) -> dict[str, tuple[str | None, str | None]]:
+    """Target name -> (base as written, its manifest digest for the target's platform).
 
-    progress(f"resolving image base {base}")
-    return resolve_base_digest(base)
+    An `oci:` layout is read every time (offline: a rebuilt layout is a new pin); a registry
+    base keeps the previous lock's pin for the same reference and platform, and is resolved
+    again only when it is new or with `--upgrade` (a tag that moves does not move the lock).
+    """
+    from envbuild.image.pin import is_offline_kind, resolve_base
+
+    pins: dict[str, tuple[str | None, str | None]] = {}
+    resolved: dict[tuple[str, str], str] = {}  # one resolution per (base, platform)
+    for name, target in sorted(manifest.targets.items()):
+        reference = base_reference(manifest, name)
+        if reference is None:
+            pins[name] = (None, None)
+            continue
+        old = previous.targets.get(name) if previous is not None else None
+        key = (reference, target.platform)
+        if old is not None and old.base == reference and old.base_digest and not forced \
+                and old.platform == target.platform and not is_offline_kind(reference):
+            resolved.setdefault(key, old.base_digest)
+        if key not in resolved:
+            if not is_offline_kind(reference):
+                progress(f"resolving image base {reference} for {target.platform}")
+            try:
+                resolved[key] = resolve_base(reference, folder=manifest.folder, platform=target.platform)
+            except InputError as error:
+                raise InputError(f'target "{name}" ({target.platform}): {error.message}',
+                                 hint=error.hint) from None
+        pins[name] = (reference, resolved[key])
+    return pins
+
+
+def base_reference(manifest: Manifest, name: str) -> str | None:
+    """The base the manifest names for a target, as written; InputError (exit 2) when
+    [image] base is a table without the target's platform and the target names none."""
+    target = manifest.targets[name]
+    if not target.platform.startswith("linux/"):
+        return None  # images are Linux images: a macOS target is never built on a base
+    reference = manifest.base_for(target)
+    if reference is None and manifest.image_bases:
+        raise InputError(f'target "{name}" ({target.platform}): [image] base names no base for '
+                         f"{target.platform}",
+                         hint=f'add "{target.platform}" = "..." to [image] base, or give '
+                              f'[targets.{name}] a base of its own')
+    return reference
 
 
 def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock | None,
                  preferred: Lock | None, options: LockOptions, workdir: Path, memo: UrlMemo,
-                 progress: Progress, base_digest: str | None) -> tuple[LockedTarget, list[str]]:
+                 progress: Progress, pin: tuple[str | None, str | None]) -> tuple[LockedTarget, list[str]]:
     from envbuild.resolvers import get_resolver
     from envbuild.resolvers.interface import ResolveRequest
 
@@ -215,7 +253,7 @@ def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock 
         glibc=target.glibc, cuda=target.cuda, gpus=tuple(sorted(target.gpus)),
         driver_floor=report.driver_floor, resolver=target.resolver,
         requirements=tuple(target_in["requirements"]), hardware=tuple(hardware),
-        packages=tuple(packages)), base_digest=base_digest)
+        packages=tuple(packages), base=pin[0], base_digest=pin[1]))
     progress(f"locked {name}: {len(packages)} packages")
     # The hardware report's warnings already name their target.
     warnings = list(report.warnings)

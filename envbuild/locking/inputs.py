@@ -24,7 +24,10 @@ def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
     routed = {index for _, index in target.sources}
     used = sorted(n for n, i in manifest.indexes.items()
                   if n == DEFAULT_INDEX or n in routed or not i.explicit)
-    base = {"image-base": manifest.registry_base} if manifest.registry_base else {}
+    # The base as written: where it points is a target input; the digest it resolves to is
+    # a lock-time fact (kept in the target's table), compared by `base_changes`.
+    reference = manifest.base_for(target) if target.platform.startswith("linux/") else None
+    base = {"base": reference} if reference is not None else {}
     return {
         **base,
         "schema": SCHEMA_VERSION,
@@ -96,10 +99,34 @@ def staleness(manifest: Manifest, examined: Examined, lock_path: Path) -> list[s
 
         # Recorded inputs and listing headers only: re-reading data is `data verify`'s job.
         reasons.extend(check_locked(manifest.datasets, lock.datasets, lock_path=lock_path))
-    if (lock.base or None) != manifest.registry_base:
-        reasons.append(f"image base changed: {lock.base or '-'} -> {manifest.registry_base or '-'}")
+    reasons.extend(base_changes(manifest, lock))
     if not reasons and lock.input_hash != overall:
         reasons.append("the manifest's inputs changed")
+    return reasons
+
+
+def base_changes(manifest: Manifest, lock: Lock) -> list[str]:
+    """Targets whose base now resolves to another digest than the lock pins. Offline: an
+    `oci:` layout or a `docker-archive:` tarball is read again (its JSON only); a registry
+    base is compared by reference only (that is `_target_change`'s), its tag re-resolved by
+    `envbuild lock --upgrade`."""
+    from envbuild.errors import InputError
+    from envbuild.image.pin import is_offline_kind, resolve_base
+
+    reasons = []
+    for name, locked in sorted(lock.targets.items()):
+        target = manifest.targets.get(name)
+        if target is None or locked.base is None or locked.base_digest is None \
+                or locked.base != manifest.base_for(target) or not is_offline_kind(locked.base):
+            continue
+        try:
+            now = resolve_base(locked.base, folder=manifest.folder, platform=locked.platform)
+        except InputError as error:
+            reasons.append(f'target "{name}": base {locked.base} cannot be read: {error.message}')
+            continue
+        if now != locked.base_digest:
+            reasons.append(f'target "{name}": base {locked.base} changed: the lock pins '
+                           f"{locked.base_digest}, it now holds {now} for {locked.platform}")
     return reasons
 
 
@@ -119,9 +146,9 @@ def _recorded_changes(name: str, manifest: Manifest, locked: LockedTarget) -> li
     expected = target_inputs(manifest, target)
     recorded = {"platform": locked.platform, "python": locked.python, "glibc": locked.glibc,
                 "cuda": locked.cuda, "gpus": sorted(locked.gpus), "resolver": locked.resolver,
-                "requirements": list(locked.requirements)}
-    reasons = [f'target "{name}": the lock records {key} {value}, the manifest says {expected[key]}'
-               for key, value in recorded.items() if expected[key] != value]
+                "requirements": list(locked.requirements), "base": locked.base}
+    reasons = [f'target "{name}": the lock records {key} {value}, the manifest says {expected.get(key)}'
+               for key, value in recorded.items() if expected.get(key) != value]
     from envbuild.platforms import environment_markers
 
     markers = environment_markers(target.platform, target.python)
@@ -148,9 +175,10 @@ def _target_change(name: str, manifest: Manifest, locked_reqs: tuple[str, ...], 
     for field, old, new in (("platform", locked.platform, target.platform),
                             ("cuda", locked.cuda, target.cuda),
                             ("gpus", sorted(locked.gpus), sorted(target.gpus)),
-                            ("glibc", locked.glibc, target.glibc)):
+                            ("glibc", locked.glibc, target.glibc),
+                            ("base", locked.base, target_inputs(manifest, target).get("base"))):
         if old != new:
-            details.append(f"{field} {old} -> {new}")
+            details.append(f"{field} {'(none)' if old is None else old} -> {'(none)' if new is None else new}")
     what = ", ".join(details) if details else "resolution settings changed (indexes, sources, exclude-newer)"
     return f'target "{name}": {what}'
 

@@ -9,20 +9,25 @@ is borrowed to check `base` and `repository`).
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from envbuild.errors import InputError, Problem, ProblemsError
-from envbuild.manifest.locate import LineIndex
+from envbuild.manifest.locate import LineIndex, dotted
 
+ARCHIVE = "docker-archive:"  # a `docker save` tarball
 _KEYS = ("base", "repository", "workdir", "env", "copy", "entrypoint", "python")
 DEFAULT_WORKDIR = "/workspace"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ImageSettings:
-    base: str | None  # "oci:DIR[:TAG]", or "host/repo[:tag][@sha256:...]" in a registry
+    # As written: "oci:DIR[:TAG]" or "docker-archive:PATH" (relative to the manifest's
+    # folder, or absolute), or "host/repo[:tag][@sha256:...]" in a registry; one for every platform (an index or a
+    # single-platform image), or `bases`, one per platform. `base_location` finds it.
+    base: str | None
     repository: str | None
     workdir: str  # where `copy` puts files (their project-relative paths kept under it)
     env: tuple[tuple[str, str], ...]  # sorted by name
@@ -32,6 +37,11 @@ class ImageSettings:
     # The config's WorkingDir: `workdir` when declared, else where `python -m` finds the
     # first `copy` entry's code (`working_dir()` below).
     working_dir: str = DEFAULT_WORKDIR
+    bases: tuple[tuple[str, str], ...] = ()  # (platform, reference as written), sorted
+
+    def base_for(self, platform: str) -> str | None:
+        """The base [image] names for `platform` (None: none for it, or no base at all)."""
+        return self.base if self.base is not None else dict(self.bases).get(platform)
 
     def document(self) -> dict[str, Any]:
         """Plain data for the image hash (the base enters as its resolved digest).
@@ -73,15 +83,7 @@ def parse_image_settings(table: Any, *, file: str, lines: LineIndex,
             return ()
         return tuple(value)
 
-    base = string("base")
-    if base is not None and not base.startswith("oci:"):
-        from envbuild.image.registry.interface import parse_reference
-
-        try:
-            parse_reference(base)
-        except InputError:
-            problem("image.base", f'"{base}" is neither "oci:DIR[:TAG]" nor a registry '
-                    'reference like "127.0.0.1:5000/base/python:3.11@sha256:..."')
+    base, bases = _bases(table.get("base"), problem)
     repository = string("repository")
     if repository is not None:
         from envbuild.image.registry.interface import parse_reference
@@ -124,12 +126,10 @@ def parse_image_settings(table: Any, *, file: str, lines: LineIndex,
     entrypoint = strings("entrypoint", '["python3", "-m", "train"]')
     if problems:
         raise ProblemsError(problems, hint="fix the [image] table of the manifest")
-    if base is not None and base.startswith("oci:") and not base[4:].startswith("/"):
-        # A layout on disk given relative to the manifest, wherever envbuild runs from.
-        base = f"oci:{(folder / base[4:]).as_posix()}"
     return ImageSettings(base=base, repository=repository, workdir=workdir,
                          env=tuple(pairs), copy=copy, entrypoint=entrypoint, python=python,
-                         working_dir=declared_workdir or working_dir(workdir, copy, folder))
+                         working_dir=declared_workdir or working_dir(workdir, copy, folder),
+                         bases=bases)
 
 
 def working_dir(root: str, copy: tuple[str, ...], folder: Path) -> str:
@@ -148,6 +148,64 @@ def working_dir(root: str, copy: tuple[str, ...], folder: Path) -> str:
     if source.is_dir() and not (source / "__init__.py").is_file():
         return posixpath.normpath(posixpath.join(root, first))
     return posixpath.normpath(posixpath.join(root, posixpath.dirname(first)))
+
+
+def base_problem(reference: str) -> str | None:
+    """Why `reference` is not a base (None: it is one): `oci:DIR[:TAG]`, `docker-archive:PATH`
+    or a registry reference."""
+    for prefix in ("oci:", ARCHIVE):
+        if reference.startswith(prefix):
+            return None if len(reference) > len(prefix) else f'"{prefix}" names no file'
+    from envbuild.image.registry.interface import parse_reference
+
+    try:
+        parse_reference(reference)
+    except InputError:
+        return (f'"{reference}" is neither "oci:DIR[:TAG]", "docker-archive:FILE" nor a registry '
+                'reference like "127.0.0.1:5000/base/python:3.11@sha256:..."')
+    return None
+
+
+def base_location(reference: str, folder: Path) -> str:
+    """Where a base is read from: a layout or archive given relative to the manifest lies in
+    its folder, wherever envbuild runs from; anything else is the reference itself."""
+    for prefix in ("oci:", ARCHIVE):
+        rest = reference.removeprefix(prefix)
+        if reference.startswith(prefix) and not rest.startswith("/"):
+            return f"{prefix}{(folder / rest).as_posix()}"
+    return reference
+
+
+def _bases(value: Any, problem: Callable[[str, str], None]) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """`base = "REF"` (an index or one image), or `base = { "linux/amd64" = "REF", ... }`."""
+    from envbuild.platforms import PLATFORMS, canonical_platform
+
+    if value is None:
+        return None, ()
+    if isinstance(value, str):
+        if (why := base_problem(value)) is not None:
+            problem("image.base", why)
+            return None, ()
+        return value, ()
+    if not isinstance(value, dict) or not value:
+        problem("image.base", 'must be a reference, or a table of one per platform, for example '
+                '{ "linux/amd64" = "oci:base-amd64", "linux/arm64" = "oci:base-arm64" }')
+        return None, ()
+    pairs: dict[str, str] = {}
+    for platform, reference in sorted(value.items()):
+        key = dotted("image", "base", platform)
+        canonical = canonical_platform(platform) if platform not in PLATFORMS else platform
+        if canonical is None:
+            problem(key, f'unknown platform "{platform}"; use one of: {", ".join(PLATFORMS)}')
+        elif canonical in pairs:
+            problem(key, f'names {canonical} again; give each platform one base')
+        elif not isinstance(reference, str):
+            problem(key, "must be a string")
+        elif (why := base_problem(reference)) is not None:
+            problem(key, why)
+        else:
+            pairs[canonical] = reference
+    return None, tuple(sorted(pairs.items()))
 
 
 def _is_interpreter(path: str) -> bool:

@@ -213,12 +213,14 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
                                             line_of=r.lines.line_of, manifest_dir=path.parent)
         r.problems.extend(problems)
 
-    image_base = None
+    image_base: str | None = None
+    image_bases: tuple[tuple[str, str], ...] = ()
     if "image" in data:
         from envbuild.manifest.image import parse_image_settings
 
         try:
-            image_base = parse_image_settings(data["image"], file=file, lines=r.lines, folder=path.parent).base
+            settings = parse_image_settings(data["image"], file=file, lines=r.lines, folder=path.parent)
+            image_base, image_bases = settings.base, settings.bases
         except ProblemsError as error:
             r.problems.extend(error.problems)
 
@@ -234,6 +236,7 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
     return Manifest(path=path, name=name, python=python, exclude_newer=exclude_newer,
                     dependencies=dependencies, groups=groups, indexes=indexes, targets=targets,
                     allow_sdist=allow_sdist, datasets=datasets, image_base=image_base,
+                    image_bases=image_bases,
                     warnings=tuple(w.render() for w in warnings))
 
 
@@ -327,7 +330,7 @@ def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
         return None
     spec = raw
     r.unknown(spec, key, ("platform", "cuda", "gpus", "sources", "dependencies", "groups",
-                          "glibc", "resolver"))
+                          "glibc", "resolver", "base"))
     platform = _platform(r, key, r.string(spec, key, "platform", required=True,
                                           example='platform = "linux/amd64"'))
     problems_before = len(r.problems)
@@ -359,11 +362,18 @@ def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
             r.problem(f"{key}.groups[{position}]",
                       f'unknown dependency group "{group}"; declare it under [dependency-groups]')
     extra = r.requirements(spec, key, "dependencies")
+    base = r.string(spec, key, "base", example='base = "oci:base-arm64"')
+    if base is not None:
+        from envbuild.manifest.image import base_problem
+
+        if (why := base_problem(base)) is not None:
+            r.problem(f"{key}.base", why)
     if platform is None or not hardware_spelled:
         return None
     return Target(name=name, platform=platform, python=python, glibc=glibc, cuda=cuda,
                   gpus=tuple(gpus), sources=tuple(sources), dependencies=extra,
-                  groups=tuple(g for g in target_groups if g in groups), resolver=target_resolver)
+                  groups=tuple(g for g in target_groups if g in groups), resolver=target_resolver,
+                  base=base)
 
 
 def _platform(r: _Reader, key: str, platform: str | None) -> str | None:

@@ -35,6 +35,7 @@ class Target:
     dependencies: tuple[str, ...]  # extra requirements of this target
     groups: tuple[str, ...]
     resolver: str
+    base: str | None = None  # the target's own image base, as written (over [image] base)
 
     @property
     def is_cuda(self) -> bool:
@@ -53,15 +54,18 @@ class Manifest:
     targets: dict[str, Target]
     allow_sdist: tuple[str, ...]  # normalised names, or ("*",) for all
     datasets: dict[str, Any] = field(default_factory=dict)  # name -> DatasetSpec
-    image_base: str | None = None  # [image] base, as written
+    image_base: str | None = None  # [image] base, as written, when one for every platform
+    image_bases: tuple[tuple[str, str], ...] = ()  # [image] base as a table: (platform, reference)
     # Rendered `file:line: key: message` lines for what was read but should be rewritten
     # (another spelling of a platform); the CLI prints them, they never enter a hash.
     warnings: tuple[str, ...] = ()
 
-    @property
-    def registry_base(self) -> str | None:
-        """The image base when it lives in a registry (pinned by digest at lock time)."""
-        return self.image_base if self.image_base and not self.image_base.startswith("oci:") else None
+    def base_for(self, target: Target) -> str | None:
+        """The base `target` is built on, as written: its own, else [image] base's for its
+        platform; None where the manifest names none for it."""
+        if target.base is not None:
+            return target.base
+        return self.image_base if self.image_base is not None else dict(self.image_bases).get(target.platform)
 
     @property
     def folder(self) -> Path:

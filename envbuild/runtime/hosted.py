@@ -151,8 +151,7 @@ def _target_document(request: VerifyRequest, environ: Mapping[str, str]) -> dict
                              source=str(request.lock_path))
     except RuntimeInputError as error:
         raise InputError(str(error), hint="list them with `envbuild show`") from None
-    return payload(target_table(lock.targets[name]), name=name, lock_hash=lock.lock_hash, datasets=lock.datasets,
-                   base_digest=lock.base_digest)
+    return payload(target_table(lock.targets[name]), name=name, lock_hash=lock.lock_hash, datasets=lock.datasets)
 
 
 def _spec(document: dict[str, Any]) -> TargetSpec:

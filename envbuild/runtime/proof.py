@@ -5,8 +5,8 @@ the portable runtime because images and `--python` interpreters must prove the l
 are handed with nothing installed; `envbuild.canonical` and `envbuild.lockfile.hashes`
 import it from here, so the two sides cannot drift.
 
-A target's hash covers every value of its table in the lock except the hash itself (and the
-image base digest the lock pins, when there is one); the lock hash covers every value of the
+A target's hash covers every value of its table in the lock except the hash itself (the
+image base and the manifest digest it is pinned to are values of that table); the lock hash covers every value of the
 document except itself, with each target's table standing in by its hash. Any edit of a
 recorded value, a package added or removed, changes one of them.
 """
@@ -39,13 +39,10 @@ def digest(value: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical_bytes(value)).hexdigest()
 
 
-def target_hash(table: Mapping[str, Any], *, base_digest: str | None) -> str:
+def target_hash(table: Mapping[str, Any]) -> str:
     """The hash of a target table as the lock records it (the `hash` key itself left out)."""
     body = {k: v for k, v in table.items() if k != "hash"}
-    document: dict[str, Any] = {"schema": HASH_SCHEMA, "target": body}
-    if base_digest:
-        document["base-digest"] = base_digest
-    return digest(_present(document))
+    return digest(_present({"schema": HASH_SCHEMA, "target": body}))
 
 
 def lock_hash(document: Mapping[str, Any]) -> str:
@@ -63,12 +60,9 @@ def prove_document(document: Mapping[str, Any]) -> list[str]:
     """Every reason a lock document's hashes do not match its content (empty: it proves).
     Every target hash is checked, and the lock hash; only an image's one-target lock (no
     input hash, indexes or datasets) has none."""
-    image = document.get("image")
-    base = image.get("base-digest") if isinstance(image, dict) else None
     targets = document.get("targets")
     failures = [reason for name, table in sorted(targets.items()) if isinstance(table, dict)
-                and (reason := prove_target(name, table, base_digest=base if isinstance(base, str) else None))
-                ] if isinstance(targets, dict) else []
+                and (reason := prove_target(name, table))] if isinstance(targets, dict) else []
     recorded = document.get("lock-hash")
     whole = any(key in document for key in ("input-hash", "indexes", "datasets")) or \
         (isinstance(targets, dict) and len(targets) != 1)
@@ -87,11 +81,11 @@ def prove_document(document: Mapping[str, Any]) -> list[str]:
     return failures
 
 
-def prove_target(name: str, table: Mapping[str, Any], *, base_digest: str | None) -> str | None:
+def prove_target(name: str, table: Mapping[str, Any]) -> str | None:
     """Why the table does not prove (None when its recorded hash matches its content)."""
     recorded = table.get("hash")
     try:
-        actual = target_hash(table, base_digest=base_digest)
+        actual = target_hash(table)
     except (TypeError, ValueError) as error:
         return f'target "{name}": its table holds a value no envbuild lock has ({error})'
     if recorded != actual:

@@ -141,11 +141,11 @@ def spec_from_table(*, name: str, table: Any, lock_hash: str | None,
 
 
 def payload(spec_table: Mapping[str, Any], *, name: str, lock_hash: str | None,
-            datasets: Mapping[str, Any], base_digest: str | None) -> dict[str, Any]:
+            datasets: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON document `--target-json` reads: one target table and what surrounds it
-    (the base digest is part of the target hash, so the table can be proved)."""
+    (the table holds its base pin, so it proves alone)."""
     return {"target": name, "table": dict(spec_table), "lock_hash": lock_hash,
-            "datasets": dict(datasets), "base_digest": base_digest}
+            "datasets": dict(datasets)}
 
 
 def spec_from_payload(data: Any, *, source: str) -> TargetSpec:
@@ -154,10 +154,8 @@ def spec_from_payload(data: Any, *, source: str) -> TargetSpec:
 
     if not isinstance(data, dict) or not isinstance(data.get("target"), str):
         raise RuntimeInputError(f"{source}: expected a target document with 'target' and 'table'")
-    base_digest = data.get("base_digest")
     if isinstance(data.get("table"), dict):
-        failure = prove_target(data["target"], data["table"],
-                               base_digest=base_digest if isinstance(base_digest, str) else None)
+        failure = prove_target(data["target"], data["table"])
         if failure:
             raise _not_proved(source, [failure])
     lock_hash = data.get("lock_hash")

@@ -46,6 +46,9 @@ class Project:
     wheel_dir: Path
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
     image: str = ""
+    pin_bases: bool = True  # False: a lock that pins no base (as a stale one would)
+    # Target name -> (base, digest) the lock records instead of what envbuild resolves.
+    base_pins: dict[str, tuple[str | None, str | None]] | None = None
 
     @property
     def manifest(self) -> Path:
@@ -65,6 +68,7 @@ class Project:
                 lines += [f'cuda = "{spec["cuda"]}"', 'gpus = ["A10G"]']
             lines.append("")
         self.manifest.write_text("\n".join(lines) + self.image)
+        pins = self._pins()
         targets = {}
         for name, spec in sorted(self.targets.items()):
             dists: Sequence[DistSpec] = spec["packages"]
@@ -74,10 +78,27 @@ class Project:
                 name=name, hash="", input_hash=digest(name), platform=str(spec["platform"]),
                 python="3.11", glibc="2.28", cuda=spec.get("cuda"),
                 gpus=("A10G",) if spec.get("cuda") else (), driver_floor=None, resolver="uv",
-                requirements=(), hardware=(), packages=packages)
+                requirements=(), hardware=(), packages=packages,
+                base=pins.get(name, (None, None))[0], base_digest=pins.get(name, (None, None))[1])
         lock = make_lock(targets.values(), name="imgtest", python="3.11",
                          indexes={"local": {"exclude-newer-exempt": False}})
         self.lock.write_text(dump(lock))
+
+    def _pins(self) -> dict[str, tuple[str | None, str | None]]:
+        """Each target's base pin, resolved by envbuild's own lock code (as `envbuild lock`
+        would record it); none for a manifest that does not load (a bad-input test)."""
+        from envbuild.errors import EnvbuildError
+        from envbuild.locking.core import base_pins
+        from envbuild.manifest import load_manifest
+
+        if self.base_pins is not None:
+            return self.base_pins
+        if not self.pin_bases or not self.image:
+            return {}
+        try:
+            return base_pins(load_manifest(self.manifest), None, False, lambda _: None)
+        except EnvbuildError:
+            return {}
 
     def _locked(self, spec: DistSpec, tamper: str | None) -> LockedPackage:
         path = build_wheel(spec, self.wheel_dir)

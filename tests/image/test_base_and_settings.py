@@ -158,8 +158,8 @@ def test_bad_image_table_lists_every_problem(project: Project, tmp_path: Path) -
     assert result.code == 2, result.err
     lines = [x for x in result.err.splitlines() if x.startswith("envbuild.toml")]
     assert lines == [
-        'envbuild.toml:12: image.base: "Python 3.11!" is neither "oci:DIR[:TAG]" nor a '
-        'registry reference like "127.0.0.1:5000/base/python:3.11@sha256:..."',
+        'envbuild.toml:12: image.base: "Python 3.11!" is neither "oci:DIR[:TAG]", '
+        '"docker-archive:FILE" nor a registry reference like "127.0.0.1:5000/base/python:3.11@sha256:..."',
         'envbuild.toml:13: image.workdir: "relative" must be an absolute path without "..", '
         'for example "/workspace"',
         'envbuild.toml:14: image.copy[0]: "../x" must be a path inside the project, '

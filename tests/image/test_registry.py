@@ -144,10 +144,12 @@ def test_registry_down_exits_3_and_pushes_nothing(project: Project, tmp_path: Pa
 
 
 def test_wrong_base_digest_exits_1_and_leaves_nothing(project: Project, tmp_path: Path) -> None:
+    """The lock pins a manifest the registry does not hold (deleted since locking)."""
     address = registry_address()
     repository = setup(project)
-    project.image = (f'\n[image]\nbase = "{address}/base/python:3.11@sha256:{"0" * 64}"\n'
+    project.image = (f'\n[image]\nbase = "{address}/base/python:3.11"\n'
                      f'repository = "{repository}"\n')
+    project.base_pins = {"cpu": (f"{address}/base/python:3.11", f"sha256:{'0' * 64}")}
     project.write()
     out = tmp_path / "layout"
     result = run_cli(["image", "-f", str(project.manifest), "--push", "--output", f"oci:{out}"])

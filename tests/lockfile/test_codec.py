@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from envbuild.canonical import canonical_bytes, digest, is_hash
@@ -77,3 +79,39 @@ def test_canonical_bytes_ignore_key_order_and_reject_floats() -> None:
     assert is_hash(digest({"a": 1}))
     with pytest.raises(TypeError):
         canonical_bytes({"a": 1.5})
+
+
+def _with_base(base: str, base_digest: str) -> str:
+    import dataclasses
+
+    lock = sample_lock()
+    target = dataclasses.replace(lock.targets["a10g"], base=base, base_digest=base_digest)
+    return dump(dataclasses.replace(lock, targets={"a10g": target}))
+
+
+def test_a_targets_base_pin_round_trips_in_its_table() -> None:
+    text = _with_base("registry.example.com/base/python:3.11", H)
+    assert 'base = "registry.example.com/base/python:3.11"\nbase-digest = "' + H + '"' in text
+    assert "[image]" not in text
+    assert loads(text).targets["a10g"].base_digest == H
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda t: t.replace('base = "oci:base"\n', ""),
+     "x.lock: a base digest without its base in 'targets.a10g.base-digest'"),
+    (lambda t: t.replace(f'base-digest = "{H}"\n', ""),
+     "x.lock: missing value in 'targets.a10g.base-digest'"),
+    (lambda t: t.replace(f'base-digest = "{H}"', 'base-digest = "blake3:' + "0" * 64 + '"'),
+     f"x.lock: \"blake3:{'0' * 64}\" is not sha256:<64 lowercase hex> in 'targets.a10g.base-digest'"),
+    (lambda t: t.replace('base = "oci:base"', 'base = "Python 3.11!"'),
+     "x.lock: \"Python 3.11!\" is neither oci:DIR[:TAG], docker-archive:PATH nor a registry reference "
+     "in 'targets.a10g.base'"),
+    (lambda t: t.replace('base = "oci:base"', 'base = "oci:a\\u001b[2Jb"'),
+     "x.lock: \"oci:a\\x1b[2Jb\" is neither oci:DIR[:TAG], docker-archive:PATH nor a registry reference "
+     "in 'targets.a10g.base'"),
+], ids=["digest-without-base", "base-without-digest", "not-sha256", "not-a-reference", "control-character"])
+def test_a_bad_base_pin_names_its_key(edit: Callable[[str], str], message: str) -> None:
+    text = edit(_with_base("oci:base", H))
+    with pytest.raises(LockFormatError) as info:
+        loads(text, source="x.lock")
+    assert info.value.message == message

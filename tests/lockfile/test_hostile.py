@@ -27,6 +27,7 @@ from envbuild.lockfile.tomlemit import dumps
 from envbuild.runtime import proof
 from envbuild.runtime.bundle import write_tree
 from tests.helpers import run_cli
+from tests.support.bases import tiny_base
 from tests.support.fixtures import LocalIndex, hermetic_environ
 
 SENTINEL_TEXT = b"notes that envbuild must never touch\n"
@@ -58,7 +59,7 @@ gpus = ["H100"]
 source = "data"
 
 [image]
-base = "oci:/nonexistent/base"
+base = "oci:base"
 
 [cluster]
 providers = ["kubernetes", "slurm"]
@@ -80,6 +81,7 @@ def golden(local_index: LocalIndex, tmp_path_factory: pytest.TempPathFactory) ->
     folder = tmp_path_factory.mktemp("hostile") / "project"
     (folder / "data").mkdir(parents=True)
     (folder / "data" / "a.txt").write_text("a\n")
+    tiny_base(folder / "base")
     env = hermetic_environ(cache_dir=folder.parent / "uv-cache")
     env["UV_DEFAULT_INDEX"] = local_index.url("pypi")
     env["ENVBUILD_CACHE_DIR"] = str(folder.parent / "cache")
@@ -187,9 +189,8 @@ def hostile_lock(golden: Path, folder: Path, edit: str, *, reseal: bool = False)
 
 def reseal_document(doc: dict[str, Any]) -> None:
     """Recompute every hash of a lock document, as an attacker who read the README would."""
-    base = doc.get("image", {}).get("base-digest")
     for table in doc["targets"].values():
-        table["hash"] = proof.target_hash(table, base_digest=base)
+        table["hash"] = proof.target_hash(table)
     doc["lock-hash"] = proof.lock_hash(doc)
 
 

@@ -38,13 +38,13 @@ def _valid_document() -> dict[str, Any]:
                           glibc="2.28", cuda="12.4", gpus=("H100",), driver_floor="550.54.14",
                           resolver="uv", requirements=("alpha", "beta>=2"),
                           hardware=({"row_id": "cuda:12.4", "version": "12.4", "driver_min": "550.54.14"},),
-                          packages=packages)
+                          packages=packages, base="registry.example.com/base/python:3.11",
+                          base_digest="sha256:" + "9" * 64)
     lock = make_lock([target], name="demo", exclude_newer="2025-06-01T00:00:00Z",
                      indexes={"default": {"exclude-newer-exempt": False},
                               "mirror": {"exclude-newer-exempt": True}},
                      datasets={"val": {"digest": "blake3:" + "0" * 64, "files": 3, "size": 10,
-                                       "source": "data/val", "listing": "envbuild.lock.d/datasets/val.listing"}},
-                     base="registry.example.com/base/python:3.11", base_digest="sha256:" + "9" * 64)
+                                       "source": "data/val", "listing": "envbuild.lock.d/datasets/val.listing"}})
     return {k: v for k, v in codec.to_document(lock).items() if v is not None}
 
 

@@ -101,7 +101,7 @@ def target(name: str, packages: Mapping[str, str], *, python: str = PY, cuda: st
             LockedPackage(name=_norm(n), version=v, index="default", dependencies=(),
                           artifact=Artifact(kind="wheel", file=f"{_wheel_name(n)}-{v}-py3-none-any.whl",
                                             size=1, hash=H))
-            for n, v in sorted(packages.items(), key=lambda item: _norm(item[0])))), base_digest=None)
+            for n, v in sorted(packages.items(), key=lambda item: _norm(item[0])))))
 
 
 def write_lock(path: Path, *targets: LockedTarget,

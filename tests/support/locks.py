@@ -15,7 +15,7 @@ H = "sha256:" + "ab" * 32
 
 def sealed(lock: Lock) -> Lock:
     """`lock` with every target hash and the lock hash set from its content."""
-    targets = {n: seal_target(t, base_digest=lock.base_digest) for n, t in lock.targets.items()}
+    targets = {n: seal_target(t) for n, t in lock.targets.items()}
     return seal(dataclasses.replace(lock, targets=targets))
 
 

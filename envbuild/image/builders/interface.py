@@ -40,7 +40,9 @@ class BuildRequest:
     epoch: int  # SOURCE_DATE_EPOCH, else 0
     progress: Progress
     large_wheel_bytes: int = LARGE_WHEEL_BYTES
-    base_pins: dict[str, str] = field(default_factory=dict)  # base reference -> locked digest
+    # Target name -> the base the manifest names for it now, as written (None: none); the
+    # builder refuses a target whose lock pins another (a stale lock).
+    bases: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from envbuild.canonical import digest
 from envbuild.errors import CheckFailed, InputError
-from envbuild.image.base import BaseImage, read_base
+from envbuild.image.base import BaseImage
 from envbuild.image.builders.interface import Builder, BuildRequest, BuildResult, TargetImage
 from envbuild.image.checks import check_glibc
 from envbuild.image.config import (
@@ -30,6 +30,7 @@ from envbuild.image.install import InstallLayout, install_wheels, site_layout
 from envbuild.image.layers import Layer, LayerCache, layer_key
 from envbuild.image.layout import ImageEntry, sha256, write_layout
 from envbuild.image.payload import LOCK_PATH, payload_files, payload_inputs, write_payload
+from envbuild.image.pin import open_base
 from envbuild.image.plan import (
     PlannedLayer,
     ProjectFile,
@@ -38,7 +39,6 @@ from envbuild.image.plan import (
     plan_wheel_layers,
     project_files,
 )
-from envbuild.image.pull import read_registry_base
 from envbuild.image.wheels import ensure_wheels
 from envbuild.lockfile.model import LockedTarget
 
@@ -124,19 +124,7 @@ class NativeOciBuilder(Builder):
             raise InputError(f'target "{name}" is {target.platform}; images are built for '
                              "linux/amd64 and linux/arm64 targets only") from None
         settings = request.settings
-        base = None
-        if settings.base is not None and settings.base.startswith("oci:"):
-            base = read_base(settings.base, os_name=platform[0], architecture=platform[1],
-                             store=request.store)
-        elif settings.base is not None:
-            if "@" not in settings.base and settings.base not in request.base_pins:
-                raise CheckFailed(f"base {settings.base} is named by tag and the lock does not pin it",
-                                  hint="run `envbuild lock`: it resolves the tag and records its digest")
-            base = read_registry_base(settings.base, os_name=platform[0],
-                                      architecture=platform[1], store=request.store,
-                                      offline=request.offline,
-                                      pinned=request.base_pins.get(settings.base),
-                                      progress=request.progress)
+        base = _pinned_base(request, target)
         if base is not None and base.glibc is not None:
             check_glibc(target, base.reference, base.glibc)
         elif base is not None:
@@ -144,7 +132,7 @@ class NativeOciBuilder(Builder):
                              "manylinux floors not checked")
         interpreter = settings.python or (base.python if base else None)
         if interpreter is None and base is not None:
-            raise InputError(f"base {settings.base}: no python3.N found in /usr/local/bin or "
+            raise InputError(f"base {base.reference}: no python3.N found in /usr/local/bin or "
                              "/usr/bin", hint='declare it: [image] python = "/path/python3.N"')
         interpreter = interpreter or f"/usr/local/bin/python{target.python}"
         layout = site_layout(interpreter, base.site_dirs if base is not None else None)
@@ -250,6 +238,21 @@ def _check_command(request: BuildRequest, target: LockedTarget, base: BaseImage,
                              lambda: wheel_files(request.store, target.packages, layout))
 
     return None if check() else check
+
+
+def _pinned_base(request: BuildRequest, target: LockedTarget) -> BaseImage | None:
+    """The base the lock pinned for the target, read by that digest; the manifest must still
+    name the same base for it (else the lock is stale)."""
+    wanted = request.bases.get(target.name)
+    if wanted != target.base:
+        raise CheckFailed(f'target "{target.name}": the lock pins base {target.base or "(none)"}, '
+                          f"the manifest names {wanted or '(none)'}",
+                          hint="run `envbuild lock`: it resolves the base and records its digest")
+    if target.base is None or target.base_digest is None:
+        return None
+    return open_base(target.base, target.base_digest, folder=request.project_dir,
+                     platform=target.platform, store=request.store, offline=request.offline,
+                     progress=request.progress)
 
 
 def _copy_files(root: Path, request: BuildRequest, files: tuple[ProjectFile, ...]) -> None:
