@@ -26,6 +26,8 @@ def tiny_base(folder: Path, *, architectures: tuple[str, ...] = ("amd64",), mark
             (root / "usr" / "bin").mkdir(parents=True)
             (root / "usr" / "bin" / "python3.11").write_text("#!/bin/sh\n")
             (root / "usr" / "bin" / "python3.11").chmod(0o755)
+            # The config's Cmd (python3), which every build checks the image has.
+            (root / "usr" / "bin" / "python3").symlink_to("python3.11")
             (root / "etc").mkdir()
             (root / "etc" / "base-marker").write_text(f"{marker} {arch}\n")
             layout = Path(tmp) / f"layout-{arch}"
