@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from envbuild.cluster import yamlemit
-from envbuild.cluster.instances import shape
+from envbuild.cluster.instances import ARM64, KARPENTER_ARM64_GPU_NAMES, shape
 from envbuild.cluster.interface import ClusterError, Emission, EmittedFile, Emitter, Placeholder
 from envbuild.cluster.plan import LABEL_PREFIX, ClusterPlan, PoolPlan
 
@@ -29,9 +29,9 @@ class KarpenterEmitter(Emitter):
 
     def emit(self, plan: ClusterPlan) -> Emission:
         missing = [f"{plan.locate(f'cluster.pools.{p.name}.gpu')}: envbuild knows no EC2 GPU "
-                   f"name (karpenter.k8s.aws/instance-gpu-name) for {p.gpu.name}; drop "
-                   '"karpenter" from cluster.providers or use another GPU'
-                   for p in plan.pools if p.gpu is not None and p.gpu.karpenter_gpu_name is None]
+                   f"name (karpenter.k8s.aws/instance-gpu-name) for {p.gpu.name} on {p.arch}; "
+                   'drop "karpenter" from cluster.providers or use another GPU'
+                   for p in plan.pools if p.gpu is not None and gpu_name(p) is None]
         if missing:
             raise ClusterError("\n".join(missing))
         settings = plan.settings.karpenter
@@ -63,25 +63,45 @@ class KarpenterEmitter(Emitter):
         return Emission(files=tuple(files), placeholders=tuple(placeholders), notes=tuple(notes))
 
 
+def gpu_name(pool: PoolPlan) -> str | None:
+    """The pool's GPU as Karpenter names it on the target's architecture (arm64: G5g's T4G)."""
+    if pool.gpu is None:
+        return None
+    if pool.arch == ARM64:
+        return KARPENTER_ARM64_GPU_NAMES.get(pool.gpu.name)
+    return pool.gpu.karpenter_gpu_name
+
+
+def largest_cpus(pool: PoolPlan) -> int:
+    """The most vCPUs a node of this CPU pool may have: the largest type it names, else
+    twice the smallest type of the target's architecture that fits the pod (Karpenter may
+    pick a larger type than the request needs), else twice the pod's CPU."""
+    named = [s.cpus for s in map(shape, pool.settings.instance_types) if s is not None]
+    if named:
+        return max(named)
+    fitting = [s.cpus for s in map(shape, pool.sizing.ec2_types) if s is not None]
+    return 2 * (min(fitting) if fitting else -(-(pool.sizing.cpu_milli or 1000) // 1000))
+
+
 def node_pool(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
     settings = pool.settings
     if pool.gpu is not None:
         requirements: list[dict[str, Any]] = [
             {"key": "karpenter.k8s.aws/instance-gpu-name", "operator": "In",
-             "values": [pool.gpu.karpenter_gpu_name]},
+             "values": [gpu_name(pool)]},
             {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "In",
              "values": [str(settings.gpus_per_node)]}]
         limits: dict[str, Any] = {"nvidia.com/gpu": settings.nodes_max * settings.gpus_per_node}
         taints = [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
     else:
+        cpus = largest_cpus(pool)
+        # Unnamed types are bounded above by `cpus` (Karpenter's limit counts each node's
+        # whole capacity): nodes.max nodes of the largest allowed type fit under the limit,
+        # and a runaway pool still cannot grow without end.
         requirements = [] if settings.instance_types else [
             {"key": "karpenter.k8s.aws/instance-category", "operator": "In",
-             "values": CPU_CATEGORIES}]
-        cpus = max((s.cpus for s in map(shape, settings.instance_types) if s is not None),
-                   default=-(-(pool.sizing.cpu_milli or 1000) // 1000) * 2)
-        # The largest node this pool may start (named types; else twice the pod's CPU, as
-        # Karpenter may pick a larger type than the request needs), times nodes.max: room for
-        # the pool's jobs without letting a runaway pool grow without end.
+             "values": CPU_CATEGORIES},
+            {"key": "karpenter.k8s.aws/instance-cpu", "operator": "Lt", "values": [str(cpus + 1)]}]
         limits = {"cpu": settings.nodes_max * cpus}
         taints = []
     requirements += [

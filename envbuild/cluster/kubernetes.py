@@ -9,8 +9,9 @@ A GPU pool's node affinity has two alternatives (nodeSelectorTerms are ORed):
 - nodes of the pools envbuild emits (`envbuild.dev/pool`) before GFD has labelled them,
   which those pools pin by accelerator or instance type; the driver is checked by the
   runner's preflight, which refuses to start the command on an old driver.
-A CPU pool's pods go to its machine shapes (instance or machine type) or its own nodes, or,
-with neither known, to any node of the target's architecture that fits the requests.
+A CPU pool's pods go to its machine shapes (instance or machine type) or its own nodes
+(`envbuild.dev/pool`, which every node provider sets); with no shape named, to its own nodes
+where a node provider is chosen, else to any node of the target's architecture that fits.
 
 Each pod requests (and is limited to) the pool's CPU, memory, GPUs and EFA interfaces
 (`envbuild/cluster/sizing.py`), at least the image's unpacked size of ephemeral storage,
@@ -32,6 +33,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+NODE_PROVIDERS = ("karpenter", "eks", "gke")  # those that emit nodes labelled envbuild.dev/pool
 # libfabric on EFA as AWS documents it for NCCL (the aws-ofi-nccl plugin must be in the
 # image): the EFA provider, GPUDirect RDMA where the instance has it, fork safety for
 # data loaders that fork after libfabric started.
@@ -108,24 +110,28 @@ def service(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
                                 "targetPort": plan.settings.rendezvous_port}]}}
 
 
-def cpu_node_affinity(pool: PoolPlan) -> dict[str, Any]:
-    """A CPU pool: the machine shapes it names or its own nodes, else any node of its
+def cpu_node_affinity(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
+    """A CPU pool: the machine shapes it names or its own nodes; with no shape named, its own
+    nodes where envbuild emits them (a node provider is chosen), else any node of its
     architecture that fits its requests (shapes derived from cpu/memory are not imposed)."""
     arch = {"key": "kubernetes.io/arch", "operator": "In", "values": [pool.arch]}
+    own = {"key": f"{LABEL_PREFIX}/pool", "operator": "In", "values": [pool.label]}
     settings = pool.settings
     shapes = sorted({*settings.instance_types, *filter(None, [settings.machine_type])})
-    terms = [{"matchExpressions": [arch]}]
     if shapes:
         terms = [{"matchExpressions": [{"key": INSTANCE_TYPE, "operator": "In",
                                         "values": shapes}, arch]},
-                 {"matchExpressions": [{"key": f"{LABEL_PREFIX}/pool", "operator": "In",
-                                        "values": [pool.label]}]}]
+                 {"matchExpressions": [own]}]
+    elif set(plan.providers) & set(NODE_PROVIDERS):
+        terms = [{"matchExpressions": [own, arch]}]
+    else:
+        terms = [{"matchExpressions": [arch]}]
     return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}
 
 
-def node_affinity(pool: PoolPlan) -> dict[str, Any]:
+def node_affinity(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
     if pool.gpu is None:
-        return cpu_node_affinity(pool)
+        return cpu_node_affinity(plan, pool)
     if pool.settings.gpu_match == "product":
         gpu = [{"key": GFD_PRODUCT, "operator": "In", "values": list(pool.gpu.gfd_product)}]
     else:
@@ -209,7 +215,7 @@ def job(plan: ClusterPlan, pool: PoolPlan) -> dict[str, Any]:
     if plan.settings.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": s} for s in plan.settings.image_pull_secrets]
     spec.update({
-        "affinity": {"nodeAffinity": node_affinity(pool)},
+        "affinity": {"nodeAffinity": node_affinity(plan, pool)},
         "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
         if pool.gpu is not None else [],
         "containers": [container],

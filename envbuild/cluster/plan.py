@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envbuild.cluster import k8snames
+from envbuild.cluster import instances, k8snames
 from envbuild.cluster.images import PinnedImage, parse_image_option, read_record, record_path
 from envbuild.cluster.launchers import missing_program
 from envbuild.cluster.manifest import ClusterSettings, PoolSettings, RunSettings
@@ -61,7 +61,12 @@ class PoolPlan:
 
     @property
     def arch(self) -> str:
-        return "arm64" if self.target.platform == "linux/arm64" else "amd64"
+        return arch_of(self.target)
+
+
+def arch_of(target: LockedTarget) -> str:
+    """The target's architecture as Kubernetes names it (kubernetes.io/arch)."""
+    return instances.ARM64 if target.platform == "linux/arm64" else instances.X86
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,6 +80,8 @@ class ClusterPlan:
     pools: tuple[PoolPlan, ...]
     locate: Callable[[str], str] = str  # dotted key -> "envbuild.toml:12: dotted.key"
     mounts: tuple[Mount, ...] = ()  # every dataset with a `mount`, on every pool's job
+    providers: tuple[str, ...] = ()  # the chosen providers
+    code_dir: str = "."  # where `python -m` finds the code, relative to the manifest's folder
     unset: tuple[Unset, ...] = ()  # values assumed for want of a setting or a record
     notes: tuple[str, ...] = ()
 
@@ -116,6 +123,7 @@ class PlanInputs:
     locate: Callable[[str], str] = str  # dotted key -> "envbuild.toml:12: dotted.key"
     mounts: tuple[tuple[str, str], ...] = ()  # (dataset, mount) from [datasets]
     providers: tuple[str, ...] = ()  # the chosen providers: which machine shapes count
+    code_dir: str = "."  # where `python -m` finds the code, relative to the manifest's folder
 
 
 def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
@@ -152,6 +160,8 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
                    f"; known GPUs: {', '.join(facts.gpu_names())}"))
         if target is not None and row is not None:
             pool_problems += [f"{at(key + '.gpu')}: {p}" for p in _runs_on(pool, target, row, facts)]
+        if target is not None:
+            pool_problems += _arch_problems(pool, target, at)
         if target is not None and pool.gpu is None and target.cuda is not None:
             pool_problems.append(
                 f'{at(key)}: target "{target.name}" is a CUDA {target.cuda} build; a pool without '
@@ -185,7 +195,8 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
             continue
         document = payload(target_table(target), name=target.name, lock_hash=inputs.lock.lock_hash,
                            datasets=inputs.lock.datasets)
-        sizing = size_pool(pool, row, target=target.name, providers=inputs.providers,
+        sizing = size_pool(pool, row, target=target.name, arch=arch_of(target),
+                           providers=inputs.providers,
                            unpacked_bytes=image.unpacked_bytes if image else None, unset=unset)
         pools.append(PoolPlan(settings=pool, target=target, gpu=row, object_name=full,
                               image=image, document=document, sizing=sizing))
@@ -196,7 +207,8 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
     return ClusterPlan(name=name, settings=settings, run=inputs.run,
                        lock_hash=inputs.lock.lock_hash, lock_file=inputs.lock_path.name,
                        manifest_file=inputs.manifest_path.name, pools=tuple(pools), locate=at,
-                       mounts=mounts, unset=tuple(dict.fromkeys(unset)),
+                       mounts=mounts, providers=inputs.providers, code_dir=inputs.code_dir,
+                       unset=tuple(dict.fromkeys(unset)),
                        notes=tuple(dict.fromkeys(notes)))
 
 
@@ -214,6 +226,26 @@ def _mounts(name: str, inputs: PlanInputs, unset: list[Unset]) -> tuple[Mount, .
                                emitted_as=f"PersistentVolumeClaim {claim}"))
         out.append(Mount(dataset=dataset, path=path, volume=volume, name=f"dataset-{position}"))
     return tuple(out)
+
+
+def _arch_problems(pool: PoolSettings, target: LockedTarget,
+                   at: Callable[[str], str]) -> list[str]:
+    """The machines the pool names whose architecture (as the instance table knows it) is
+    not the target's: its image or venv could not run there."""
+    arch = arch_of(target)
+    example = {"instance-types": instances.EC2_CPU_FAMILIES[arch] + "xlarge",
+               "machine-type": instances.GKE_CPU_FAMILIES[arch] + "4"}
+    out = []
+    for key, names in (("instance-types", pool.instance_types),
+                       ("machine-type", (pool.machine_type,) if pool.machine_type else ())):
+        for name in names:
+            other = instances.other_arch(name, arch)
+            if other is not None:
+                out.append(f'{at(f"cluster.pools.{pool.name}.{key}")}: pool "{pool.name}" names '
+                           f'"{name}", an {other} machine, but target "{target.name}" is '
+                           f"{target.platform}; name {arch} machines (for example "
+                           f'"{example[key]}") or point the pool at an {other} target')
+    return out
 
 
 def _runs_on(pool: PoolSettings, target: LockedTarget, row: GpuRow,

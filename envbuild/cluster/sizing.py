@@ -58,23 +58,24 @@ def gke_accelerator(settings: PoolSettings, gpu: GpuRow | None) -> str | None:
     return names[0] if names else None
 
 
-def size_pool(settings: PoolSettings, gpu: GpuRow | None, *, target: str,
+def size_pool(settings: PoolSettings, gpu: GpuRow | None, *, target: str, arch: str,
               providers: tuple[str, ...], unpacked_bytes: int | None,
               unset: list[Unset]) -> Sizing:
-    """The pool's sizes; appends to `unset` what had to be assumed."""
+    """The pool's sizes, machine shapes of `arch` only; appends to `unset` what had to be
+    assumed."""
     accelerator = gke_accelerator(settings, gpu)
     cpu, memory = settings.cpu_milli, settings.memory_mib
     if gpu is not None:
-        ec2 = settings.instance_types or instances.ec2_instance_types(gpu.name,
-                                                                     settings.gpus_per_node)
+        ec2 = settings.instance_types or instances.ec2_instance_types(
+            gpu.name, settings.gpus_per_node, arch)
         gke = settings.machine_type or (instances.gke_machine_type(
-            accelerator, settings.gpus_per_node) if accelerator else None)
+            accelerator, settings.gpus_per_node, arch) if accelerator else None)
     elif cpu is not None and memory is not None:  # the smallest machine that fits
         ec2 = settings.instance_types or tuple(
-            n for n in (instances.smallest_cpu_shape(instances.EC2_CPU_FAMILY, cpu, memory),)
-            if n)
+            n for n in (instances.smallest_cpu_shape(instances.EC2_CPU_FAMILIES[arch], cpu,
+                                                     memory),) if n)
         gke = settings.machine_type or instances.smallest_cpu_shape(
-            instances.GKE_CPU_FAMILY, cpu, memory)
+            instances.GKE_CPU_FAMILIES[arch], cpu, memory)
     else:
         ec2, gke = settings.instance_types, settings.machine_type
     use_ec2 = any(p in _EC2_PROVIDERS for p in providers) or bool(settings.instance_types)

@@ -45,7 +45,7 @@ CASES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
         {"cluster": _gpu("RTX PRO 6000"), "gpus": ("RTX PRO 6000",), "cuda": "12.8"},
         ("--provider", "karpenter"),
         "envbuild.toml:19: cluster.pools.h100.gpu: envbuild knows no EC2 GPU name "
-        "(karpenter.k8s.aws/instance-gpu-name) for RTX PRO 6000; drop \"karpenter\" from "
+        "(karpenter.k8s.aws/instance-gpu-name) for RTX PRO 6000 on amd64; drop \"karpenter\" from "
         "cluster.providers or use another GPU\n"),
     "run-larger-than-pool": (
         {"run": RUN.replace("nodes = 2", "nodes = 5")}, (),

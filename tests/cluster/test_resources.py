@@ -83,8 +83,9 @@ def test_cpu_pool_requests_no_gpu_and_lands_on_cpu_machines(tmp_path: Path) -> N
     # Its target locks no torch: `auto` runs the command as written, no launcher, no GPU count.
     assert container["command"][-4:] == ["--", "python", "-m", "train"]
     assert not any("nproc" in word for word in container["command"])
-    # Any node of the architecture that fits the requests: derived shapes are not imposed.
+    # The pool's own nodes (every node provider labels them): derived shapes are not imposed.
     assert terms_of(job) == [{"matchExpressions": [
+        {"key": "envbuild.dev/pool", "operator": "In", "values": ["prep"]},
         {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]
     node_pool = documents(project, "karpenter", "prep")["NodePool"]
     requirements = {r["key"]: r["values"] for r in
@@ -92,8 +93,10 @@ def test_cpu_pool_requests_no_gpu_and_lands_on_cpu_machines(tmp_path: Path) -> N
     assert requirements["karpenter.k8s.aws/instance-category"] == ["c", "m", "r"]
     assert "karpenter.k8s.aws/instance-gpu-name" not in requirements
     assert "taints" not in node_pool["spec"]["template"]["spec"]
-    assert node_pool["spec"]["limits"] == {"cpu": 2 * 12}
     # 6 cores and 24 GiB fit 8 cores and 32 GiB less the reserve: m7i.2xlarge, n2-standard-8.
+    # Karpenter may take up to twice that (16 vCPUs); nodes.max = 2 such nodes fit the limit.
+    assert requirements["karpenter.k8s.aws/instance-cpu"] == ["17"]
+    assert node_pool["spec"]["limits"] == {"cpu": 2 * 16}
     eks = (project / "out" / "eks" / "prep.tf").read_text()
     assert 'ami_type        = "AL2023_x86_64_STANDARD"' in eks
     assert 'instance_types  = ["m7i.2xlarge"]' in eks and "nvidia.com/gpu" not in eks
@@ -102,6 +105,16 @@ def test_cpu_pool_requests_no_gpu_and_lands_on_cpu_machines(tmp_path: Path) -> N
     sbatch = (project / "out" / "slurm" / "prep.sbatch").read_text()
     assert "--gres" not in sbatch and "torchrun" not in sbatch
     assert "#SBATCH --cpus-per-task=6\n" in sbatch and "#SBATCH --mem=24576M\n" in sbatch
+
+
+def test_a_cpu_pool_with_no_node_provider_goes_to_any_node_of_its_arch(tmp_path: Path) -> None:
+    project = write_project(tmp_path, cluster=CLUSTER + CPU_POOL)
+    result = run_cluster(project, "--provider", "kubernetes")
+    assert result.code == 0, result.err
+    job = documents(project, "kubernetes", "prep")["Job"]
+    # No envbuild node pool labels nodes here: any node of the architecture that fits.
+    assert terms_of(job) == [{"matchExpressions": [
+        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]
 
 
 def test_a_cpu_pool_naming_instance_types_lands_on_them(tmp_path: Path) -> None:
