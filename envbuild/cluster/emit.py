@@ -7,7 +7,7 @@ providers are reported together (exit 2). Each file is replaced atomically.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def emit_cluster(options: ClusterOptions) -> ClusterResult:
         manifest_path=options.manifest_path, project=project, images=options.images,
         needs_image=needs_image, needs_run="kubernetes" in providers or "slurm" in providers,
         locate=lambda key: _locate(options.manifest_path.name, lines, key),
-        mounts=manifest.mounts, providers=providers),
+        mounts=manifest.mounts, providers=providers, code_dir=manifest.code_dir),
         load_facts())
     files: list[EmittedFile] = []
     sized = {"kubernetes", "karpenter", "eks", "gke"} & set(providers)
@@ -139,8 +139,31 @@ def read_manifest(path: Path) -> tuple[str, ClusterManifest, LineIndex]:
     problems += _target_name_problems(data, path.name, lines)
     if problems:
         raise ProblemsError(problems, hint=f"fix the problems above in {path}")
+    if "image" in data:
+        manifest = replace(manifest, code_dir=code_dir(data["image"], path, lines))
     project = data.get("project", {}).get("name") if isinstance(data.get("project"), dict) else None
     return (project if isinstance(project, str) and project else path.parent.name), manifest, lines
+
+
+def code_dir(table: Any, path: Path, lines: LineIndex) -> str:
+    """The folder from which `python -m` finds the code, relative to the manifest's folder:
+    the image's rule (`working_dir()`: the first `[image] copy` entry's code), which a
+    virtual-environment job on Slurm follows in the project folder.
+
+    Raises ProblemsError for a bad `[image]` table (a `copy` entry absolute, with `..` or
+    missing), UnsafePath where the folder would leave the project."""
+    from envbuild.manifest.image import parse_image_settings, working_dir
+    from envbuild.safepath import relative
+
+    folder = path.parent
+    image = parse_image_settings(table, file=path.name, lines=lines, folder=folder)
+    # A declared workdir is where `copy` puts the project's files: the project folder itself.
+    if image.working_dir == image.workdir:
+        return "."
+    found = working_dir(".", image.copy, folder)
+    if found != ".":
+        relative(folder, found, what="[image] copy's code folder")
+    return found
 
 
 def _target_name_problems(data: dict[str, Any], file: str, lines: LineIndex) -> list[Problem]:

@@ -112,6 +112,7 @@ class ClusterManifest:
     cluster: ClusterSettings | None
     run: RunSettings | None
     mounts: tuple[tuple[str, str], ...] = ()  # (dataset, mount) of datasets with a `mount`
+    code_dir: str = "."  # where `python -m` finds the code, relative to the manifest's folder
 
 
 def parse_cluster(document: Mapping[str, Any], *, file: str,

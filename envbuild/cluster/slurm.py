@@ -5,8 +5,12 @@ Two modes (`[cluster.slurm] mode`):
 - "container" (the default when the target's image is known: `--image` or the record
   `image --push` leaves): pyxis runs the image by digest and the image's runner verifies
   it; datasets are bound read-only at their `mount` from `slurm-path` (else `host-path`);
-- "venv" (the default otherwise): a virtual environment installed from the lock on a shared
-  file system; `envbuild run --python VENV/bin/python` verifies it, then starts the command.
+- "venv" (the default otherwise): a virtual environment made from the lock (`envbuild sync
+  --venv VENV --target T`) on a shared file system; `envbuild run --python VENV/bin/python`
+  verifies it, then starts the command from the folder where `python -m` finds the code, as
+  in the image (`[image] copy`'s first entry, relative to the submit folder).
+Every task (one per node) asks for the pool's CPU and memory (`cpu`/`memory`, else what the
+Kubernetes Job requests from the pool's machine shape), GPU pools included.
 `partition`, `account` and `time` come from `[cluster.slurm]`; an unset one is written as a
 commented-out directive to fill in, and reported (an error under `--strict`).
 """
@@ -83,12 +87,10 @@ def script(plan: ClusterPlan, pool: PoolPlan) -> str:
              f"# Lock: {plan.lock_hash}",
              f"# Submit from the folder holding {plan.manifest_file} and {plan.lock_file}."]
     if chosen == "venv":
-        lines += ["# Mode venv: a virtual environment installed from the lock; create it once:",
-                  f"#   envbuild export --target {pool.target.name} --format requirements "
-                  f"-o requirements-{pool.target.name}.txt",
-                  f"#   python{pool.target.python} -m venv {venv}",
-                  f"#   {venv}/bin/pip install --no-deps --require-hashes "
-                  f"-r requirements-{pool.target.name}.txt"]
+        lines += ["# Mode venv: a virtual environment made exactly from the lock; create it once",
+                  "# (again after each `envbuild lock`), from this folder:",
+                  f"#   envbuild sync --venv {shlex.quote(venv)} "
+                  f"--target {shlex.quote(pool.target.name)}"]
     else:
         lines.append("# Mode container: pyxis runs the image by digest; its runner verifies it.")
     lines += _directives(plan, pool, run)
@@ -119,13 +121,19 @@ def script(plan: ClusterPlan, pool: PoolPlan) -> str:
             '(see the top of this script)" >&2',
             "  exit 2",
             "fi",
-            'export PATH="$ENVBUILD_VENV/bin:$PATH"', "",
+            # Absolute: the command runs from the code's folder, not this one.
+            'ENVBUILD_VENV=$(cd "$ENVBUILD_VENV" && pwd)',
+            'export PATH="$ENVBUILD_VENV/bin:$PATH"',
+            # Where `python -m` finds the code, as in the image (`[image] copy`).
+            "cd " + _submit_dir_path(plan.code_dir), "",
         ]
-        runner = envbuild_runner(envbuild, manifest=plan.manifest_file, lock=plan.lock_file,
+        runner = envbuild_runner(envbuild, manifest="@MANIFEST@", lock="@LOCK@",
                                  target=pool.target.name, lock_hash=plan.lock_hash,
                                  python="@VENV_PYTHON@", then=[])
         prefix = " ".join(shlex.quote(a) for a in runner).replace(
-            "@VENV_PYTHON@", '"$ENVBUILD_VENV/bin/python"')
+            "@VENV_PYTHON@", '"$ENVBUILD_VENV/bin/python"').replace(
+            "@MANIFEST@", _submit_dir_path(plan.manifest_file)).replace(
+            "@LOCK@", _submit_dir_path(plan.lock_file))
         lines.append(f"{' '.join(srun)} \\\n  {prefix} \\\n  {tail}")
     else:
         assert pool.image is not None  # the plan resolves an image for container mode
@@ -148,6 +156,14 @@ def script(plan: ClusterPlan, pool: PoolPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _submit_dir_path(relative: str) -> str:
+    """`relative` (checked by the plan: inside the project) under the submit folder, as a
+    shell word: the variable expands, the path itself never does."""
+    if relative == ".":
+        return '"$SLURM_SUBMIT_DIR"'
+    return '"$SLURM_SUBMIT_DIR"/' + shlex.quote(relative)
+
+
 def _launch_words(started: Launch, *, per_task: bool) -> str:
     """The launch as shell words: the launcher's `${VAR}` references expand in the batch
     shell, the `[run]` command's words never; where the node's rank is known only inside
@@ -166,10 +182,12 @@ def _directives(plan: ClusterPlan, pool: PoolPlan, run: RunSettings) -> list[str
            "#SBATCH --ntasks-per-node=1"]
     if pool.gpu is not None:
         out.append(f"#SBATCH --gres=gpu:{pool.gpu.slurm_gres}:{pool.settings.gpus_per_node}")
-    if pool.settings.cpu_milli is not None:
-        out.append(f"#SBATCH --cpus-per-task={-(-pool.settings.cpu_milli // 1000)}")
-    if pool.settings.memory_mib is not None:
-        out.append(f"#SBATCH --mem={pool.settings.memory_mib}M")
+    # One task per node: the pod's CPU and memory (`cpu`/`memory`, else the allocatable of
+    # the pool's known machine shapes, GPU pools included) are the task's and the node's.
+    if pool.sizing.cpu_milli is not None:
+        out.append(f"#SBATCH --cpus-per-task={-(-pool.sizing.cpu_milli // 1000)}")
+    if pool.sizing.memory_mib is not None:
+        out.append(f"#SBATCH --mem={pool.sizing.memory_mib}M")
     out.append(f"#SBATCH --output={pool.object_name}-%j.out")
     for key in _SITE_KEYS:
         value = slurm.get(key)

@@ -107,6 +107,21 @@ def test_cpu_pool_requests_no_gpu_and_lands_on_cpu_machines(tmp_path: Path) -> N
     assert "#SBATCH --cpus-per-task=6\n" in sbatch and "#SBATCH --mem=24576M\n" in sbatch
 
 
+def test_slurm_asks_a_gpu_pool_for_the_cpu_and_memory_the_job_requests(tmp_path: Path) -> None:
+    project = write_project(tmp_path)
+    result = run_cluster(project, "--provider", "kubernetes", "--provider", "eks",
+                         "--provider", "slurm")
+    assert result.code == 0, result.err
+    # p5.48xlarge: 192 vCPUs less 550m kubelet reserve and 500m for DaemonSets; 2048 GiB less
+    # GKE's tiers (9643 MiB), 2% above 128 GiB (39321 MiB) and 1024 MiB for DaemonSets.
+    limits = pod(documents(project, "kubernetes", "h100")["Job"])["containers"][0][
+        "resources"]["limits"]
+    assert (limits["cpu"], limits["memory"]) == ("190950m", "2047164Mi")
+    sbatch = (project / "out" / "slurm" / "h100.sbatch").read_text()
+    assert ("#SBATCH --ntasks-per-node=1\n#SBATCH --gres=gpu:h100:8\n"
+            "#SBATCH --cpus-per-task=191\n#SBATCH --mem=2047164M\n") in sbatch
+
+
 def test_a_cpu_pool_with_no_node_provider_goes_to_any_node_of_its_arch(tmp_path: Path) -> None:
     project = write_project(tmp_path, cluster=CLUSTER + CPU_POOL)
     result = run_cluster(project, "--provider", "kubernetes")

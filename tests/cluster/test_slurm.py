@@ -1,6 +1,7 @@
 """The generated sbatch script on a real Slurm (scripts/services/slurm): in virtual-environment
 mode the job verifies an environment installed from the lock, then starts the command; against
-a tampered environment it fails without starting it and its log names the mismatch.
+a tampered environment it fails without starting it and its log names the mismatch. The
+code is in src/ (`[image] copy = ["src/"]`): the job runs the command from there.
 
 No GPU here: the node declares its GPUs as a gres over stand-in device files, and the job's
 GPU check reads a recorded NVML answer (ENVBUILD_NVML_PROBE, the runtime's own seam). The
@@ -42,6 +43,9 @@ platform = "linux/amd64"
 cuda = "12.4"
 gpus = ["H100"]
 
+[image]
+copy = ["src/"]
+
 [cluster]
 providers = ["slurm"]
 
@@ -82,7 +86,9 @@ def test_sbatch_venv_mode_verifies_then_runs_and_refuses_a_tampered_env(
     project.mkdir()
     envbuild = Path(sys.executable).parent / "envbuild"
     (project / "envbuild.toml").write_text(manifest(envbuild), encoding="utf-8")
-    (project / "eb_train.py").write_text(TRAIN, encoding="utf-8")
+    # The code in src/, as `[image] copy` puts it in images: the job runs from there.
+    (project / "src").mkdir()
+    (project / "src" / "eb_train.py").write_text(TRAIN, encoding="utf-8")
     locked = run_cli(["lock", "-f", str(project / "envbuild.toml")])
     assert locked.code == 0, locked.err
     exported = run_cli(["export", "-f", str(project / "envbuild.toml"), "--target", "h100",
@@ -100,6 +106,7 @@ def test_sbatch_venv_mode_verifies_then_runs_and_refuses_a_tampered_env(
     pip(python, "install", "--no-deps", "--require-hashes", "--index-url", local_index.url(),
         "-r", str(project / "req.txt"))
     assert "torchrun" not in script and script.endswith(" -- \\\n  python -m eb_train\n")
+    assert '\ncd "$SLURM_SUBMIT_DIR"/src\n' in script
 
     status, log = sbatch(project, slurm_conf)
     assert status == 0, log

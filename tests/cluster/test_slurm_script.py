@@ -41,8 +41,12 @@ def test_container_mode_runs_the_image_by_digest_through_pyxis(tmp_path: Path) -
 def test_venv_mode_runs_envbuild_run_on_the_venv(tmp_path: Path) -> None:
     text = emit(tmp_path, 'mode = "venv"\nvenv = "/shared/venvs/h100"')
     assert "ENVBUILD_VENV=${ENVBUILD_VENV:-/shared/venvs/h100}" in text
-    assert ('envbuild run -f envbuild.toml --lock envbuild.lock --target h100 --lock-hash '
-            f"{lock_hash_of(tmp_path / 'envbuild.lock')} --python \"$ENVBUILD_VENV/bin/python\" -- \\\n") in text
+    assert ('envbuild run -f "$SLURM_SUBMIT_DIR"/envbuild.toml --lock "$SLURM_SUBMIT_DIR"/envbuild.lock '
+            f"--target h100 --lock-hash {lock_hash_of(tmp_path / 'envbuild.lock')} "
+            '--python "$ENVBUILD_VENV/bin/python" -- \\\n') in text
+    # No [image] copy: the command runs from the project folder; the venv comes from the lock.
+    assert '\ncd "$SLURM_SUBMIT_DIR"\n' in text
+    assert "#   envbuild sync --venv /shared/venvs/h100 --target h100\n" in text
     assert "--container-image" not in text
 
 
@@ -51,3 +55,25 @@ def test_scripts_are_deterministic(tmp_path: Path, mode: str) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     assert emit(tmp_path / "a", f'mode = "{mode}"') == emit(tmp_path / "b", f'mode = "{mode}"')
+
+
+def test_venv_mode_runs_from_the_copied_code_quoted(tmp_path: Path) -> None:
+    # `[image] copy`'s first entry is a folder of modules: `python -m` finds the code there.
+    (tmp_path / "my src").mkdir()
+    project = write_project(tmp_path, cluster='[image]\ncopy = ["my src/"]\n' + CLUSTER.replace(
+        "[cluster.pools.h100]", '[cluster.slurm]\nmode = "venv"\n[cluster.pools.h100]'))
+    result = run_cluster(project, "--provider", "slurm")
+    assert result.code == 0, result.err
+    text = (project / "out" / "slurm" / "h100.sbatch").read_text()
+    assert "\ncd \"$SLURM_SUBMIT_DIR\"/'my src'\n" in text
+
+
+def test_a_copy_outside_the_project_is_refused(tmp_path: Path) -> None:
+    project = write_project(tmp_path, cluster='[image]\ncopy = ["../elsewhere"]\n' + CLUSTER)
+    result = run_cluster(project, "--provider", "slurm")
+    assert result.code == 2
+    assert result.err == (
+        "error: 1 problem found\n"
+        'envbuild.toml:13: image.copy[0]: "../elsewhere" must be a path inside the project, '
+        "relative to the manifest\nhint: fix the [image] table of the manifest\n")
+    assert not (project / "out").exists()
