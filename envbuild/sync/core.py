@@ -144,7 +144,14 @@ def _environment(options: SyncOptions, target: LockedTarget
                  ) -> tuple[Path, Interpreter | None, Path | None]:
     """(venv folder, its interpreter, None) for an existing venv, or (folder, None, the
     host interpreter to create it from)."""
-    from envbuild.sync.interpreter import check_fits, find_python, probe, venv_python
+    from envbuild.sync.interpreter import (
+        check_fits,
+        default_venv,
+        find_python,
+        is_venv,
+        probe,
+        venv_python,
+    )
 
     if options.python is not None:
         given = venv_python(options.python) if options.python.is_dir() else options.python
@@ -152,8 +159,8 @@ def _environment(options: SyncOptions, target: LockedTarget
         check_fits(found, target=target.name, python=target.python, what="--python",
                    hint=f"give a CPython {target.python} venv's python, or --venv DIR to make one")
         return found.prefix, found, None
-    folder = options.venv if options.venv is not None else options.manifest_path.parent / ".venv"
-    if (folder / "pyvenv.cfg").is_file():
+    folder = options.venv if options.venv is not None else default_venv(options.manifest_path)
+    if is_venv(folder):
         found = probe(venv_python(folder), what="--venv")
         check_fits(found, target=target.name, python=target.python, what="--venv",
                    hint=f"remove {folder} to have sync make it again, or name another --venv")
