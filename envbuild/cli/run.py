@@ -29,13 +29,16 @@ def run(manifest_path: Path, lock_path: Path | None, target: str | None, no_hard
         record_path: Path | None, command: tuple[str, ...]) -> None:
     """Verify as `envbuild verify` does; on a mismatch exit 1 without starting COMMAND.
 
-    Otherwise run COMMAND with the [run] determinism profile of the manifest ("strict" by
-    default: PYTHONHASHSEED=0, CUBLAS_WORKSPACE_CONFIG=:4096:8, ENVBUILD_DETERMINISTIC=1,
-    ENVBUILD_SEED), write the run record and exit with COMMAND's status (128+N when it died
-    of signal N; 127 when it is not found on PATH, 126 when it cannot be executed).
+    The environment checked is --python's, else the venv `envbuild sync` makes (.venv
+    beside the manifest) when it exists, else envbuild's own; the bin folder of the one
+    checked comes first on COMMAND's PATH. Otherwise run COMMAND with the [run]
+    determinism profile of the manifest ("strict" by default: PYTHONHASHSEED=0,
+    CUBLAS_WORKSPACE_CONFIG=:4096:8, ENVBUILD_DETERMINISTIC=1, ENVBUILD_SEED), write the
+    run record and exit with COMMAND's status (128+N when it died of signal N; 127 when it
+    is not found on PATH, 126 when it cannot be executed).
     SIGTERM and SIGINT are passed on to COMMAND, and envbuild waits for it to end.
     """
-    from envbuild.runtime.hosted import RunRequest, VerifyRequest, run_locked
+    from envbuild.runtime.hosted import RunRequest, VerifyRequest, failure_hint, run_locked
 
     if not command:
         raise InputError("no command given", hint="envbuild run -- python -m train")
@@ -49,8 +52,9 @@ def run(manifest_path: Path, lock_path: Path | None, target: str | None, no_hard
     for note in verdict.notes:
         info(f"note: {note}")
     if not verdict.ok:
+        hint = failure_hint(request.verify, verdict)
         check_failed(f"{verdict.render()}\n{command[0]} was not started; "
-                     f"run record: {outcome.record_path}")
+                     f"run record: {outcome.record_path}" + (f"\nhint: {hint}" if hint else ""))
     if not outcome.started:
         info(f"error: {outcome.record.get('error')}")
     elif outcome.record.get("terminated_by"):

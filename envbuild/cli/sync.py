@@ -41,7 +41,8 @@ def sync(manifest_path: Path, lock_path: Path | None, target: str | None, python
     Installs the target's locked wheels (from envbuild's cache, downloading only what is
     missing, each checked against its locked hash) with uv, removes every distribution
     the lock does not name (a venv made with seed packages keeps pip, setuptools and
-    wheel), and runs `envbuild verify` on the result: exit 1 if it fails, 2 if the
+    wheel), reinstalls ("repaired") each locked one whose installed files differ from its
+    RECORD, and runs `envbuild verify` on the result: exit 1 if it fails, 2 if the
     target's platform does not fit this host.
     """
     from envbuild.sync.core import SyncOptions, sync_environment
@@ -58,6 +59,7 @@ def sync(manifest_path: Path, lock_path: Path | None, target: str | None, python
         check_failed(result.verdict.render())
     counts = (f"{len(result.changes.added)} added, {len(result.changes.removed)} removed, "
               f"{len(result.changes.reinstalled)} reinstalled, "
+              f"{len(result.changes.repaired)} repaired, "
               f"{len(result.downloaded)} wheel(s) downloaded")
     made = "created" if result.created else "synced"
     info(f"{made} {result.environment} from target {result.target} ({counts})")

@@ -22,7 +22,9 @@ def verify_options(func: click.decorators.FC) -> click.decorators.FC:
                      help="Fail unless the lock's hash is H."),
         click.option("--python", "python", default=None, metavar="PATH",
                      type=click.Path(path_type=Path, dir_okay=False),
-                     help="Check this interpreter's environment instead of envbuild's own."),
+                     help="The interpreter whose environment is checked [default: "
+                          "the venv `envbuild sync` makes, .venv beside the manifest, when "
+                          "it exists; else envbuild's own]."),
         click.option("--allow", "allow", multiple=True, metavar="NAME",
                      help="An unlocked distribution that may be present (pip, setuptools "
                           "and wheel always may)."),
@@ -33,7 +35,8 @@ def verify_options(func: click.decorators.FC) -> click.decorators.FC:
 
 @click.command(epilog="""\b
 Examples:
-  envbuild verify --python .venv/bin/python
+  envbuild verify                             (.venv beside the manifest, if sync made it)
+  envbuild verify --python /opt/envs/cpu/bin/python
   envbuild verify --target h100 --deep
   envbuild verify --no-hardware --lock-hash sha256:... --json""")
 @manifest_options
@@ -45,11 +48,13 @@ def verify(manifest_path: Path, lock_path: Path | None, target: str | None, no_h
            as_json: bool) -> None:
     """Check the environment and host against one target; exit 1 listing every mismatch.
 
-    Checks the Python version, every locked distribution at its version and nothing
-    unlocked beside it, with --deep every installed file, and for GPU targets the GPU
-    model, compute capability and driver floor (through NVML).
+    The environment is --python's; without it, the venv `envbuild sync` makes (.venv
+    beside the manifest) when it exists, else envbuild's own. Checks the Python version,
+    every locked distribution at its version and nothing unlocked beside it, with --deep
+    every installed file, and for GPU targets the GPU model, compute capability and
+    driver floor (through NVML).
     """
-    from envbuild.runtime.hosted import VerifyRequest, verify_lock
+    from envbuild.runtime.hosted import VerifyRequest, failure_hint, verify_lock
 
     request = VerifyRequest(
         lock_path=resolve_lock_path(manifest_path, lock_path), manifest_path=manifest_path,
@@ -61,5 +66,6 @@ def verify(manifest_path: Path, lock_path: Path | None, target: str | None, no_h
     for note in verdict.notes:
         info(f"note: {note}")
     if not verdict.ok:
-        check_failed(verdict.render())
+        hint = failure_hint(request, verdict)
+        check_failed(verdict.render() + (f"\nhint: {hint}" if hint else ""))
     info(verdict.render())

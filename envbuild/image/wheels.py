@@ -63,14 +63,24 @@ def file_digest(path: Path) -> tuple[str, int]:
     return "sha256:" + sha.hexdigest(), size
 
 
-def cached_wheel(store: Store, package: LockedPackage) -> Path | None:
-    """The cached wheel if present and still matching the lock; a damaged entry is dropped."""
+def cached_wheel(store: Store, package: LockedPackage, *,
+                 warn: Progress | None = None) -> Path | None:
+    """The cached wheel if present and still matching the lock; a damaged entry is dropped,
+    with a warning through `warn` (it is downloaded again: a disk fault or a hand that
+    changed the cache should not pass unseen)."""
     artifact = package.artifact
     path = store.wheel_path(artifact.hash, artifact.file)
     if not path.is_file():
         return None
-    if path.stat().st_size != artifact.size or file_digest(path)[0] != artifact.hash:
+    size = path.stat().st_size
+    actual = file_digest(path)[0] if size == artifact.size else None
+    if actual != artifact.hash:
         path.unlink(missing_ok=True)
+        if warn is not None:
+            found = f"{size} bytes" if actual is None else actual
+            expected = f"{artifact.size} bytes" if actual is None else artifact.hash
+            warn(f"warning: cached wheel {artifact.file} is damaged ({found}, locked "
+                 f"{expected}); dropped from the cache {store.root}")
         return None
     store.touch(path)
     return path
@@ -87,7 +97,7 @@ def ensure_wheels(store: Store, packages: Sequence[LockedPackage], *, urls: dict
     found: dict[str, Path] = {}
     missing: list[LockedPackage] = []
     for package in packages:
-        path = cached_wheel(store, package)
+        path = cached_wheel(store, package, warn=progress)
         if path is None:
             missing.append(package)
         else:

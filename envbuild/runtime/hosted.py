@@ -11,8 +11,9 @@ import json
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,7 @@ class VerifyRequest:
     deep: bool = False
     no_hardware: bool = False
     lock_hash: str | None = None
-    python: Path | None = None  # verify that interpreter's environment instead of this one
+    python: Path | None = None  # None: the venv `envbuild sync` makes, else envbuild's own
     allow: tuple[str, ...] = ()
 
 
@@ -54,15 +55,57 @@ class RunRequest:
 
 
 def verify_lock(request: VerifyRequest, environ: Mapping[str, str]) -> tuple[TargetSpec, Verdict]:
-    """Verify the environment (this interpreter's, or `request.python`'s) against the lock."""
+    """Verify an environment against the lock: `request.python`'s, else the venv `envbuild
+    sync` makes when it exists, else this interpreter's (see `checked_python`)."""
+    python, note = checked_python(request)
+    return _verify(request, python, note, environ)
+
+
+def checked_python(request: VerifyRequest) -> tuple[Path | None, str | None]:
+    """The interpreter whose environment is checked (None: envbuild's own) and, when the
+    user did not name it, a note saying which one it is.
+
+    Without --python the project's environment is the venv `envbuild sync` made beside the
+    manifest; envbuild's own interpreter holds envbuild's dependencies, which no project
+    locks, so checking it after a sync would fail on every one of them.
+    """
+    if request.python is not None:
+        return request.python, None
+    from envbuild.sync.interpreter import default_venv, is_venv, venv_python
+
+    folder = default_venv(request.manifest_path)
+    if not is_venv(folder):
+        return None, None
+    python = venv_python(folder)
+    return python, (f"checking {python} (the virtual environment `envbuild sync` makes); "
+                    "--python names another")
+
+
+def failure_hint(request: VerifyRequest, verdict: Verdict) -> str | None:
+    """When envbuild's own interpreter was checked by default and holds unlocked
+    distributions (most likely envbuild's own), how to check the project's environment."""
+    if request.python is not None or not any(m.kind == "unlocked" for m in verdict.mismatches):
+        return None
+    from envbuild.sync.interpreter import default_venv, is_venv, venv_python
+
+    folder = default_venv(request.manifest_path)
+    if is_venv(folder):
+        return None  # it was checked, not envbuild's own
+    return (f"no --python was given and there is no {folder} beside the manifest, so "
+            f"envbuild's own interpreter ({sys.executable}) was checked; make the project's "
+            f"environment with `envbuild sync`, or name it with --python {venv_python(folder)}")
+
+
+def _verify(request: VerifyRequest, python: Path | None, note: str | None,
+            environ: Mapping[str, str]) -> tuple[TargetSpec, Verdict]:
     document = _target_document(request, environ)
     spec = _spec(document)
     options = VerifyOptions(deep=request.deep,
                             no_hardware=no_hardware_requested(request.no_hardware, environ),
                             allow=(*VerifyOptions().allow, *request.allow),
                             lock_hash=request.lock_hash)
-    if request.python is not None:
-        verdict = _verify_in(request.python, document, options, request.allow, environ)
+    if python is not None:
+        verdict = _verify_in(python, document, options, request.allow, environ)
     else:
         from envbuild.runtime.verifier import verify
 
@@ -70,22 +113,27 @@ def verify_lock(request: VerifyRequest, environ: Mapping[str, str]) -> tuple[Tar
             verdict = verify(spec, options, environ=environ)
         except RuntimeInputError as error:  # an unreadable recorded NVML probe
             raise InputError(str(error)) from None
+    if note is not None:  # first: it says what every line after it is about
+        verdict = replace(verdict, notes=(note, *verdict.notes))
     mismatches, notes = check_datasets(spec, request.lock_path, request.manifest_path.parent)
     return spec, verdict.with_extra(mismatches, notes)
 
 
 def run_locked(request: RunRequest, environ: Mapping[str, str]) -> tuple[Verdict, RunOutcome]:
     """Verify, then run the command under the manifest's determinism profile."""
-    spec, verdict = verify_lock(request.verify, environ)
+    python, note = checked_python(request.verify)
+    spec, verdict = _verify(request.verify, python, note, environ)
     profile, seed = run_settings(request.verify.manifest_path, environ)
     from envbuild.runtime.record import default_record_path
     from envbuild.runtime.runner import RunOptions, execute
 
     options = RunOptions(command=request.command, determinism=profile, seed=seed,
                          record_path=request.record_path or default_record_path(environ))
-    if request.verify.python is not None:
-        # The command runs in the environment that was verified: its bin folder comes first.
-        bin_dir = str(Path(request.verify.python).parent)
+    if python is not None:
+        # The command runs in the environment that was verified: its bin folder comes first,
+        # absolute (a command that changes folder must still find it) but not resolved (a
+        # venv's python is a symlink to the base interpreter's, whose folder is not the venv's).
+        bin_dir = str(python.absolute().parent)
         environ = {**environ, "PATH": os.pathsep.join([bin_dir, environ.get("PATH", "")])}
     return verdict, execute(spec, verdict, options, environ=environ)
 

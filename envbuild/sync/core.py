@@ -55,14 +55,17 @@ class SyncResult:
                 "python": str(self.python), "created": self.created,
                 "downloaded": list(self.downloaded), "added": list(self.changes.added),
                 "removed": list(self.changes.removed),
-                "reinstalled": list(self.changes.reinstalled), "verify": self.verdict.as_json()}
+                "reinstalled": list(self.changes.reinstalled),
+                "repaired": [{"package": r.package, "problems": list(r.problems)}
+                             for r in self.changes.repaired],
+                "verify": self.verdict.as_json()}
 
 
 def sync_environment(options: SyncOptions, progress: Progress,
                      environ: Mapping[str, str] = os.environ) -> SyncResult:
     """Make or update the environment from the lock, then verify it."""
     from envbuild.image.store import Store
-    from envbuild.image.wheels import ensure_wheels
+    from envbuild.image.wheels import cached_wheel, ensure_wheels
     from envbuild.lockfile import load
     from envbuild.runtime.hosted import VerifyRequest, verify_lock
     from envbuild.scratch import scratch_dir
@@ -79,10 +82,13 @@ def sync_environment(options: SyncOptions, progress: Progress,
     store = Store(options.cache_dir)
     with store.locked():  # a concurrent `cache prune` must not take wheels from under uv
         packages = sorted(target.packages, key=lambda p: p.name)
-        missing = tuple(p.artifact.file for p in packages
-                        if not store.wheel_path(p.artifact.hash, p.artifact.file).is_file())
-        wheels = ensure_wheels(store, packages, urls=_urls(options, needed=bool(missing)),
-                               offline=options.offline, progress=progress)
+        # Checked here (a damaged one dropped with a warning), so that what is downloaded is
+        # known and each cached wheel is hashed once: ensure_wheels sees only the rest.
+        wheels = {p.artifact.hash: path for p in packages
+                  if (path := cached_wheel(store, p, warn=progress)) is not None}
+        missing = [p for p in packages if p.artifact.hash not in wheels]
+        wheels |= ensure_wheels(store, missing, urls=_urls(options, needed=bool(missing)),
+                                offline=options.offline, progress=progress)
         if base is not None:
             progress(f"creating {folder} (Python {target.python} from {base})")
             create_venv(folder, base)
@@ -96,12 +102,15 @@ def sync_environment(options: SyncOptions, progress: Progress,
         progress(f"+ {line}")
     for line in changes.reinstalled:
         progress(f"~ {line} (reinstalled from its locked wheel)")
+    for repair in changes.repaired:
+        progress(f"~ {repair.render()}")
     _, verdict = verify_lock(VerifyRequest(
         lock_path=options.lock_path, manifest_path=options.manifest_path, target=target.name,
         deep=options.deep, no_hardware=options.no_hardware, python=interpreter.python), environ)
     return SyncResult(target=target.name, target_hash=target.hash, lock_hash=lock.lock_hash,
                       environment=folder, python=interpreter.python, created=base is not None,
-                      downloaded=tuple(sorted(missing)), changes=changes, verdict=verdict)
+                      downloaded=tuple(sorted(p.artifact.file for p in missing)),
+                      changes=changes, verdict=verdict)
 
 
 def _choose(lock: Lock, options: SyncOptions, environ: Mapping[str, str]) -> LockedTarget:
@@ -144,7 +153,14 @@ def _environment(options: SyncOptions, target: LockedTarget
                  ) -> tuple[Path, Interpreter | None, Path | None]:
     """(venv folder, its interpreter, None) for an existing venv, or (folder, None, the
     host interpreter to create it from)."""
-    from envbuild.sync.interpreter import check_fits, find_python, probe, venv_python
+    from envbuild.sync.interpreter import (
+        check_fits,
+        default_venv,
+        find_python,
+        is_venv,
+        probe,
+        venv_python,
+    )
 
     if options.python is not None:
         given = venv_python(options.python) if options.python.is_dir() else options.python
@@ -152,8 +168,8 @@ def _environment(options: SyncOptions, target: LockedTarget
         check_fits(found, target=target.name, python=target.python, what="--python",
                    hint=f"give a CPython {target.python} venv's python, or --venv DIR to make one")
         return found.prefix, found, None
-    folder = options.venv if options.venv is not None else options.manifest_path.parent / ".venv"
-    if (folder / "pyvenv.cfg").is_file():
+    folder = options.venv if options.venv is not None else default_venv(options.manifest_path)
+    if is_venv(folder):
         found = probe(venv_python(folder), what="--venv")
         check_fits(found, target=target.name, python=target.python, what="--venv",
                    hint=f"remove {folder} to have sync make it again, or name another --venv")

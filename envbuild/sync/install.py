@@ -12,6 +12,14 @@ from, so a sync leaves a record in the environment (`envbuild-sync.json`: per pa
 wheel it installed and the hash of the RECORD the install wrote). A package without a
 matching record (a venv made by hand, a wheel rebuilt under the same version, a package
 reinstalled since) is reinstalled from its locked wheel.
+
+Neither uv nor that record notices a file changed or deleted after the install, so every
+locked distribution installed at its version has its files checked against its RECORD
+(as `verify --deep` does) and one that differs is reinstalled: "repaired". That costs a
+read of every installed file, measured at 0.3 s for 30 distributions (170 MB, 10,000
+files) in the page cache, and 1 s warm, 4 s cold for 86 (500 MB); at that rate a CUDA
+framework's venv of several GB takes around ten seconds. A sync that fixes what it finds
+is worth that, where `verify` keeps the file check behind --deep.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from pathlib import Path
 from envbuild.errors import ExternalError
 from envbuild.fileio import write_atomic
 from envbuild.lockfile.model import LockedPackage
-from envbuild.runtime.environment import Installed, installed
+from envbuild.runtime.environment import Installed, check_records, installed
 from envbuild.safepath import inside
 from envbuild.sync.interpreter import Interpreter, relayed, run_uv
 
@@ -34,19 +42,34 @@ _RECORD_VERSION = 1
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Repair:
+    """A distribution reinstalled because its installed files differed from its RECORD."""
+
+    package: str  # "name version"
+    problems: tuple[str, ...]  # each file, as `verify --deep` words it
+
+    def render(self) -> str:
+        shown = "; ".join(self.problems[:3])
+        more = f"; and {len(self.problems) - 3} more" if len(self.problems) > 3 else ""
+        return f"{self.package} (repaired: {shown}{more})"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Changes:
     """What the sync changed, as `name version` strings, sorted."""
 
     added: tuple[str, ...]
     removed: tuple[str, ...]
-    reinstalled: tuple[str, ...]
+    reinstalled: tuple[str, ...]  # not proved to be from their locked wheel (not repairs)
+    repaired: tuple[Repair, ...] = ()
 
 
 def install(interpreter: Interpreter, packages: Sequence[LockedPackage], wheels: Mapping[str, Path],
             scratch: Path) -> Changes:
     """Make the environment hold exactly `packages`, from the cached `wheels` (by hash)."""
     before = installed(interpreter.site)
-    reinstall = _unproved(interpreter, packages, before)
+    damaged = _damaged(packages, before)
+    reinstall = sorted({*_unproved(interpreter, packages, before), *damaged})
     links = scratch / "wheels"
     links.mkdir()
     lines = []
@@ -69,7 +92,7 @@ def install(interpreter: Interpreter, packages: Sequence[LockedPackage], wheels:
                             f"{relayed(done)}")
     after = installed(interpreter.site)
     _write_record(interpreter, packages, after)
-    return _changes(before, after, reinstall)
+    return _changes(before, after, reinstall, damaged)
 
 
 def _unproved(interpreter: Interpreter, packages: Sequence[LockedPackage],
@@ -84,6 +107,21 @@ def _unproved(interpreter: Interpreter, packages: Sequence[LockedPackage],
         if record.get(package.name) != _entry(package, item):
             out.append(package.name)
     return sorted(out)
+
+
+def _damaged(packages: Sequence[LockedPackage],
+             present: Mapping[str, Installed]) -> dict[str, tuple[str, ...]]:
+    """Locked distributions installed at their version whose files differ from their RECORD
+    (changed, deleted), by name, with each file that differs."""
+    out = {}
+    for package in packages:
+        item = present.get(package.name)
+        if item is None or item.version != package.version:
+            continue  # uv installs it anyway
+        mismatches, _ = check_records([item])  # no RECORD hashes: unproved, reinstalled anyway
+        if mismatches:
+            out[package.name] = tuple(m.detail for m in mismatches)
+    return out
 
 
 def _entry(package: LockedPackage, item: Installed) -> dict[str, str]:
@@ -117,7 +155,7 @@ def _write_record(interpreter: Interpreter, packages: Sequence[LockedPackage],
 
 
 def _changes(before: Mapping[str, Installed], after: Mapping[str, Installed],
-             reinstalled: Sequence[str]) -> Changes:
+             reinstalled: Sequence[str], damaged: Mapping[str, tuple[str, ...]]) -> Changes:
     def shown(items: Mapping[str, Installed], names: set[str]) -> tuple[str, ...]:
         return tuple(sorted(f"{n} {items[n].version}" for n in names))
 
@@ -126,4 +164,6 @@ def _changes(before: Mapping[str, Installed], after: Mapping[str, Installed],
     return Changes(
         added=shown(after, (set(after) - set(before)) | changed),
         removed=shown(before, (set(before) - set(after)) | changed),
-        reinstalled=shown(after, set(reinstalled) & set(after)))
+        reinstalled=shown(after, (set(reinstalled) - set(damaged)) & set(after)),
+        repaired=tuple(Repair(package=f"{n} {after[n].version}", problems=damaged[n])
+                       for n in sorted(set(damaged) & set(after))))

@@ -121,3 +121,15 @@ def create_venv(folder: Path, base: Path) -> None:
 
 def venv_python(folder: Path) -> Path:
     return folder / "bin" / "python"
+
+
+def default_venv(manifest_path: Path) -> Path:
+    """The venv `envbuild sync` makes when given no --venv or --python: `.venv` beside the
+    manifest. `envbuild verify` and `run` check it by default, so this is the one place
+    that says where it is."""
+    return manifest_path.parent / ".venv"
+
+
+def is_venv(folder: Path) -> bool:
+    """Whether `folder` is a virtual environment (as `python -m venv` and uv make them)."""
+    return (folder / "pyvenv.cfg").is_file()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,66 @@ def test_verify_refuses_a_host_whose_gpus_changed_after_the_lock(tmp_path: Path)
         "target gpu: 2 mismatches\n"
         "  gpu-model: GPUs 0-7 are NVIDIA H100 80GB HBM3 (H100); target gpu declares H200\n"
         "  driver: driver 550.90.07 is older than target gpu's floor 570.26\n")
+
+
+def checkout(tmp_path: Path) -> Path:
+    """A checkout of its own: the script and envbuild, so that its .venv can be chosen."""
+    root = tmp_path / "checkout"
+    (root / "scripts").mkdir(parents=True)
+    shutil.copy2(SCRIPT, root / "scripts" / "gpu-check")
+    (root / "envbuild").symlink_to(ROOT / "envbuild")
+    return root
+
+
+def bare_venv(path: Path, *, with_deps: bool = False) -> Path:
+    """A venv without pynvml; `with_deps`: one that sees this interpreter's site-packages
+    (envbuild's dependencies, nvidia-ml-py among them) through a .pth file."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    python = path / "bin" / "python"
+    if with_deps:
+        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        Path(site, "deps.pth").write_text(sysconfig.get_path("purelib") + "\n", encoding="utf-8")
+    return python
+
+
+def run_script(python: Path, root: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in (nvml.PROBE_ENV, "OUT", "PYTHONPATH")}
+    return subprocess.run([str(python), str(root / "scripts" / "gpu-check"), "--out", str(out),
+                           *args], env=env, capture_output=True, text=True, check=False,
+                          timeout=120)
+
+
+def no_binding(python: Path, venv_python: Path) -> str:
+    return (f"error: the NVML binding (pynvml, from nvidia-ml-py) is not installed for {python}; "
+            f"run scripts/gpu-check with the project venv's python, {venv_python} "
+            "(scripts/try or scripts/test make .venv)\n")
+
+
+def test_a_python_without_the_binding_runs_again_with_the_checkouts_venv(tmp_path: Path) -> None:
+    root = checkout(tmp_path)
+    venv_python = bare_venv(root / ".venv", with_deps=True)
+    host = bare_venv(tmp_path / "host")  # python3 as `#!/usr/bin/env` finds it: no pynvml
+    done = run_script(host, root, tmp_path / "out", "--probe", str(NVML / "h200-8x.json"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(f"note: {host} has no NVML binding (pynvml); running again "
+                                  f"with {venv_python}\n")
+    assert "verified: target gpu" in done.stderr
+    # The verify step ran in the venv's python too (the lock is for its Python).
+    assert load(tmp_path / "out" / "envbuild.lock").targets["gpu"].gpus == ("H200",)
+
+
+def test_without_the_binding_or_a_checkout_venv_it_names_the_python_to_use(tmp_path: Path) -> None:
+    root = checkout(tmp_path)
+    host = bare_venv(tmp_path / "host")
+    done = run_script(host, root, tmp_path / "out")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == no_binding(host, root / ".venv" / "bin" / "python")
+
+
+def test_the_checkout_venv_without_the_binding_is_not_run_again(tmp_path: Path) -> None:
+    root = checkout(tmp_path)
+    venv_python = bare_venv(root / ".venv")
+    done = run_script(venv_python, root, tmp_path / "out")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == no_binding(venv_python, venv_python)

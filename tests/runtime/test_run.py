@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tests.runtime.envs import (
     BASE,
     CPU_HASH,
     clean_environ,
+    copy_venv,
     lock_hash_of,
     pip_install,
     target,
@@ -112,3 +114,45 @@ def test_standalone_runner_in_the_environment(lock: Path, venv: Path, wheels: Pa
     assert done.returncode == 1
     assert "  unlocked: extra-tool: 0.1 is installed but not locked" in done.stderr
     assert not marker.exists()
+
+
+PREFIX = "import sys; print(sys.prefix)"
+
+
+def test_without_python_the_venv_sync_makes_is_checked_and_runs_the_command(
+        lock: Path, golden_venv: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    python = copy_venv(golden_venv.parent.parent, tmp_path / ".venv")
+    result = run_cli(["run", "-f", str(tmp_path / "envbuild.toml"), "--record",
+                      str(tmp_path / "run.json"), "--", "python3", "-c", PREFIX])
+    assert result.code == 0, result.err
+    assert result.err.splitlines()[0] == (
+        f"note: checking {python} (the virtual environment `envbuild sync` makes); "
+        "--python names another")
+    assert capfd.readouterr().out == f"{tmp_path / '.venv'}\n"  # its python, first on PATH
+
+
+def test_without_python_or_venv_a_refused_run_hints_at_sync(lock: Path, tmp_path: Path) -> None:
+    record = tmp_path / "run.json"
+    result = run_cli(["run", "-f", str(tmp_path / "envbuild.toml"), "--record", str(record),
+                      "--", "true"])
+    assert result.code == 1
+    assert result.err.splitlines()[-2:] == [
+        f"true was not started; run record: {record}",
+        f"hint: no --python was given and there is no {tmp_path / '.venv'} beside the manifest, "
+        f"so envbuild's own interpreter ({sys.executable}) was checked; make the project's "
+        f"environment with `envbuild sync`, or name it with --python "
+        f"{tmp_path / '.venv' / 'bin' / 'python'}"]
+
+
+def test_a_relative_python_is_first_on_path_wherever_the_command_goes(
+        lock: Path, golden_venv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    copy_venv(golden_venv.parent.parent, tmp_path / ".venv")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    result = run_cli(["run", "-f", "../envbuild.toml", "--python", "../.venv/bin/python",
+                      "--record", str(tmp_path / "run.json"), "--",
+                      "sh", "-c", f"cd / && python3 -c '{PREFIX}'"])
+    assert result.code == 0, result.err
+    # ../.venv/bin on PATH would be /../.venv/bin after the `cd /`: the host's python3.
+    assert capfd.readouterr().out == f"{tmp_path / '.venv'}\n"

@@ -6,6 +6,7 @@ import json
 import platform
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from tests.runtime.envs import (
     BASE,
     CPU_HASH,
     clean_environ,
+    copy_venv,
     gpu_targets,
     lock_hash_of,
     pip_install,
@@ -235,3 +237,46 @@ def test_python_too_old_for_the_verifier_is_bad_input(lock: Path) -> None:
     # The bundle's own guard answers before any 3.11 syntax is reached.
     assert verify_cli(lock, OLD_PYTHON or Path()) == (2, "", (
         f"error: --python {OLD_PYTHON}: the envbuild verifier needs Python 3.11 or newer\n"))
+
+
+def _note_checking(python: Path) -> str:
+    return (f"note: checking {python} (the virtual environment `envbuild sync` makes); "
+            "--python names another")
+
+
+def test_without_python_the_venv_sync_makes_is_checked(tmp_path: Path, golden_venv: Path,
+                                                       wheels: Path) -> None:
+    """`.venv` beside the manifest, where `envbuild sync` puts it, not envbuild's own
+    interpreter (whose distributions are envbuild's, locked by no project)."""
+    locked = write_lock(tmp_path / "envbuild.lock", target("cpu", BASE))
+    python = copy_venv(golden_venv.parent.parent, tmp_path / ".venv")
+    args = ["verify", "-f", str(tmp_path / "envbuild.toml"), "--lock", str(locked)]
+    result = run_cli(args)
+    assert (result.code, result.out, result.err) == (0, "", f"{_note_checking(python)}\n{OK}")
+    pip_install(python, wheels, ["alpha==1.1"])  # it is that venv that is checked
+    result = run_cli(args)
+    assert (result.code, result.err.splitlines()) == (1, [
+        _note_checking(python), "note: target cpu is a CPU target: hardware not checked",
+        "target cpu: 1 mismatch", "  version: alpha: locked at 1.0, installed 1.1"])
+
+
+def test_without_python_or_venv_a_failure_hints_at_sync(tmp_path: Path) -> None:
+    locked = write_lock(tmp_path / "envbuild.lock", target("cpu", BASE))
+    result = run_cli(["verify", "-f", str(tmp_path / "envbuild.toml"), "--lock", str(locked)])
+    lines = result.err.splitlines()
+    assert result.code == 1
+    assert "note: checking" not in result.err
+    assert any(line.startswith("  unlocked: ") for line in lines)  # envbuild's own click, ...
+    assert lines[-1] == (
+        f"hint: no --python was given and there is no {tmp_path / '.venv'} beside the "
+        f"manifest, so envbuild's own interpreter ({sys.executable}) was checked; make the "
+        "project's environment with `envbuild sync`, or name it with --python "
+        f"{tmp_path / '.venv' / 'bin' / 'python'}")
+
+
+def test_a_failure_in_a_named_python_has_no_hint(lock: Path, venv: Path, wheels: Path) -> None:
+    pip_install(venv, wheels, ["extra-tool"])
+    code, _, err = verify_cli(lock, venv)
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        "  unlocked: extra-tool: 0.1 is installed but not locked (allow it with --allow extra-tool)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from envbuild.image.store import Store
+from envbuild.lockfile import load
 from envbuild.resolvers.uv import uv_binary
 from envbuild.runtime.nvml import SCHEMA
 from tests.conftest import LocalIndex
@@ -91,7 +94,8 @@ def test_sync_makes_the_venv_then_removes_what_is_not_locked_downloading_nothing
     assert [r for r in fresh_index.log if r.kind == "file"] == []  # the cache served it all
     assert err.splitlines() == [
         "- stray 1.0", "note: target here is a CPU target: hardware not checked",
-        f"synced {venv} from target here (0 added, 1 removed, 0 reinstalled, 0 wheel(s) downloaded)",
+        f"synced {venv} from target here (0 added, 1 removed, 0 reinstalled, 0 repaired, "
+        "0 wheel(s) downloaded)",
         f"verified: target here ({second['target_hash']})"]
 
 
@@ -265,3 +269,74 @@ def test_sync_after_an_image_build_downloads_nothing(tmp_path: Path,
     assert report["downloaded"] == []
     assert [r for r in server.log if r.kind == "file"] == []
     assert report["added"] == ["alpha 1.0", "beta 1.0", "fastmath 2.0"]
+
+
+def test_changed_and_deleted_files_are_repaired_then_run_uses_that_venv(
+        eb_env: dict[str, str], tmp_path: Path, local_index: LocalIndex,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    manifest = lock_project(tmp_path)
+    venv = tmp_path / ".venv"  # the default: what verify and run check without --python
+    assert sync(manifest)[0] == 0
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-I", "-c", "import alpha; print(alpha.__file__)"],
+                               capture_output=True, text=True, check=True).stdout.strip()).parent.parent
+    changed, deleted = site / "alpha" / "__init__.py", site / "greeter" / "__init__.py"
+    original = changed.read_bytes()
+    changed.write_bytes(original + b"# changed after the sync\n")
+    deleted.unlink()
+    versions = locked(tmp_path)
+
+    code, report, err = sync(manifest)
+    assert code == 0, err
+    assert (changed.read_bytes(), deleted.is_file()) == (original, True)
+    assert (report["reinstalled"], report["repaired"]) == ([], [
+        {"package": f"alpha {versions['alpha']}",
+         "problems": ["alpha/__init__.py differs from its RECORD sha256"]},
+        {"package": f"greeter {versions['greeter']}",
+         "problems": ["greeter/__init__.py is in RECORD but not on disk"]}])
+    assert err.splitlines() == [
+        f"~ alpha {versions['alpha']} (repaired: alpha/__init__.py differs from its RECORD sha256)",
+        f"~ greeter {versions['greeter']} (repaired: greeter/__init__.py is in RECORD but not on disk)",
+        "note: target here is a CPU target: hardware not checked",
+        f"synced {venv} from target here (0 added, 0 removed, 0 reinstalled, 2 repaired, "
+        "0 wheel(s) downloaded)",
+        f"verified: target here ({report['target_hash']})"]
+    assert sync(manifest, "--deep")[1]["repaired"] == []  # nothing left to repair
+
+    # Without --python, run checks the venv sync made (not envbuild's own interpreter) and
+    # puts its bin folder first on the command's PATH.
+    capfd.readouterr()
+    result = run_cli(["run", "-f", str(manifest), "--record", str(tmp_path / "run.json"),
+                      "--", "python3", "-c", "import sys, greeter; print(sys.prefix)"])
+    assert result.code == 0, result.err
+    assert capfd.readouterr().out == f"{venv}\n"
+
+
+@pytest.mark.parametrize("damage", ["changed", "truncated"])
+def test_a_damaged_cached_wheel_is_named_downloaded_again_and_counted(
+        eb_env: dict[str, str], tmp_path: Path, local_index: LocalIndex, damage: str) -> None:
+    manifest = lock_project(tmp_path, deps='"alpha"')
+    venv = tmp_path / "env"
+    assert sync(manifest, "--venv", str(venv))[0] == 0
+    artifact = next(p.artifact for p in load(tmp_path / "envbuild.lock").targets["here"].packages
+                    if p.name == "alpha")
+    cached = Store(Path(eb_env["ENVBUILD_CACHE_DIR"])).wheel_path(artifact.hash, artifact.file)
+    data = cached.read_bytes()
+    cached.write_bytes(data[:-1] + bytes([data[-1] ^ 1]) if damage == "changed" else data[:100])
+    found = (f"{digest_of(cached)}, locked {artifact.hash}" if damage == "changed"
+             else f"100 bytes, locked {artifact.size} bytes")
+
+    code, report, err = sync(manifest, "--venv", str(venv))
+    assert code == 0, err
+    assert report["downloaded"] == [artifact.file]
+    assert cached.read_bytes() == data
+    assert err.splitlines()[:2] == [
+        f"warning: cached wheel {artifact.file} is damaged ({found}); dropped from the cache "
+        f"{eb_env['ENVBUILD_CACHE_DIR']}",
+        f"downloading {artifact.file} ({artifact.size} bytes)"]
+    assert err.splitlines()[-2] == (f"synced {venv} from target here (0 added, 0 removed, "
+                                    "0 reinstalled, 0 repaired, 1 wheel(s) downloaded)")
+
+
+def digest_of(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
