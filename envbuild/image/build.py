@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from envbuild.errors import InputError
 from envbuild.image.builders import DEFAULT, get_builder
 from envbuild.image.builders.interface import LARGE_WHEEL_BYTES, BuildRequest, BuildResult
-from envbuild.image.settings import load_image_settings
+from envbuild.image.settings import load_image_settings, load_run_settings
 from envbuild.image.store import Store
 
 if TYPE_CHECKING:
@@ -120,6 +120,7 @@ def build_images(options: ImageOptions, progress: Callable[[str], None]) -> Buil
 
     manifest = load_manifest(options.manifest_path)
     settings = load_image_settings(options.manifest_path)
+    run = load_run_settings(options.manifest_path)
     lock = load(options.lock_path)
     unknown = sorted(set(options.targets) - set(lock.targets))
     if unknown:
@@ -134,5 +135,7 @@ def build_images(options: ImageOptions, progress: Callable[[str], None]) -> Buil
         progress=progress, large_wheel_bytes=options.large_wheel_bytes,
         # The lock pinned each target's base by digest: the build uses exactly that.
         bases={n: manifest.base_for(manifest.targets[n]) if n in manifest.targets else None
-               for n in names})
+               for n in names},
+        run_command=run.command if run is not None else (),
+        run_env=run.env if run is not None else ())
     return get_builder(options.builder).build(request)

@@ -229,13 +229,20 @@ def _check_command(request: BuildRequest, target: LockedTarget, base: BaseImage,
     ours(index, payload=payload,
          copied=[(posixpath.join(settings.workdir, f.dest), f.executable) for f in files])
     command, source = image_command(settings.entrypoint, base.config)
-    image = ImageCommand(target=target.name, command=command, source=source,
-                         env=image_env(base.config, _our_env(layout, target, request)),
-                         working_dir=settings.working_dir)
+    env = image_env(base.config, _our_env(layout, target, request))
+    commands = [ImageCommand(target=target.name, command=command, source=source, env=env,
+                             working_dir=settings.working_dir)]
+    if request.run_command:  # jobs start it in the image, from the same folder
+        commands.append(ImageCommand(target=target.name, command=request.run_command,
+                                     source="run.command",
+                                     env={**env, **dict(request.run_env)},
+                                     working_dir=settings.working_dir))
 
     def check() -> bool:
-        return check_command(image, index,
-                             lambda: wheel_files(request.store, target.packages, layout))
+        # Each is checked (and may refuse) even when an earlier one was not decided yet.
+        decided = [check_command(image, index, lambda: wheel_files(
+            request.store, target.packages, layout)) for image in commands]
+        return all(decided)
 
     return None if check() else check
 
