@@ -126,7 +126,7 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
     problems: list[str] = []
     if inputs.needs_run and inputs.run is None:
         problems.append(f"{inputs.manifest_path.name}: no [run] section, which the Job and the "
-                        'sbatch script run; add [run] command = ["python", "-m", "train"]')
+                        'sbatch script run; add [run] command = ["python3", "-m", "train"]')
     explicit, default_image = _image_options(inputs.images, inputs.lock)
     recorded = read_record(inputs.lock_path)
     unset: list[Unset] = []
