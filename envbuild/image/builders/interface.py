@@ -83,3 +83,8 @@ class Builder(abc.ABC):
     @abc.abstractmethod
     def build(self, request: BuildRequest) -> BuildResult:
         """Build every requested target; write nothing unless all of them succeed."""
+
+    @abc.abstractmethod
+    def planned_hash(self, request: BuildRequest, name: str) -> str:
+        """The image hash `build` would give target `name` now, without building a layer
+        (`envbuild cluster` compares it with the pushed image's to catch a stale image)."""
