@@ -27,7 +27,7 @@ Examples:
 @click.option("--strict", is_flag=True,
               help="Fail when an account-specific setting, a dataset's volume or the image's "
                    "recorded size is missing instead of emitting a Terraform variable, a marked "
-                   "placeholder or an assumed value.")
+                   "placeholder or an assumed value, and when the recorded image is stale.")
 @json_option
 def cluster(manifest_path: Path, lock_path: Path | None, providers: tuple[str, ...],
             output: Path, images: tuple[str, ...], strict: bool, as_json: bool) -> None:

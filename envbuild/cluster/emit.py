@@ -81,7 +81,8 @@ def emit_cluster(options: ClusterOptions) -> ClusterResult:
         manifest_path=options.manifest_path, project=project, images=options.images,
         needs_image=needs_image, needs_run="kubernetes" in providers or "slurm" in providers,
         locate=lambda key: _locate(options.manifest_path.name, lines, key),
-        mounts=manifest.mounts, providers=providers, code_dir=manifest.code_dir),
+        mounts=manifest.mounts, providers=providers, code_dir=manifest.code_dir,
+        strict=options.strict),
         load_facts())
     files: list[EmittedFile] = []
     sized = {"kubernetes", "karpenter", "eks", "gke"} & set(providers)

@@ -8,13 +8,17 @@ The record is `<lock file>.d/images.json` (for `envbuild.lock`: `envbuild.lock.d
                           "digest": "sha256:<64 hex>",
                           "image_hash": "sha256:<64 hex>",
                           "target_hash": "sha256:<64 hex>",
+                          "epoch": 0,
                           "unpacked_bytes": 5905580032}}}
 
 `ref` is the repository without tag or digest; `target_hash` is the locked target's hash the
 image was built from, so an image of an older lock is caught; `unpacked_bytes` (absent in
 records written before it existed) is the sum of the layers' uncompressed tar sizes, from
-which `envbuild cluster` sizes node disks and the pod's ephemeral storage.
-`write_record` writes it.
+which `envbuild cluster` sizes node disks and the pod's ephemeral storage. `image_hash` names
+the image's inputs (`envbuild/image/plan.py`) and `epoch` the SOURCE_DATE_EPOCH it was built
+with (absent in older records: the current one is assumed), so `envbuild cluster` can tell an
+image built before `[image]`, its base or the copied files changed (`stale_image`), without
+building it. `write_record` writes it.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envbuild.canonical import is_hash
-from envbuild.errors import InputError
+from envbuild.errors import EnvbuildError, InputError
 from envbuild.fileio import write_atomic
 from envbuild.inputfiles import read_input_text
+
+if TYPE_CHECKING:
+    from envbuild.lockfile.model import Lock
 
 RECORD_SCHEMA = 1
 _PINNED = re.compile(r"^(?P<ref>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
@@ -44,6 +51,8 @@ class PinnedImage:
     digest: str
     source: str  # "--image" or the record's path, for messages
     unpacked_bytes: int | None = None  # the layers' tar sizes; None: not recorded
+    image_hash: str | None = None  # the record's: what the image was built from
+    epoch: int | None = None  # the build's SOURCE_DATE_EPOCH; None: not recorded
 
     @property
     def pinned(self) -> str:
@@ -75,8 +84,35 @@ def read_record(lock_path: Path) -> dict[str, tuple[PinnedImage, str]]:
     """Target -> (image, target hash it was built from); {} when there is no record."""
     path = record_path(lock_path)
     return {name: (PinnedImage(ref=e["ref"], digest=e["digest"], source=str(path),
-                               unpacked_bytes=_unpacked(path, name, e.get("unpacked_bytes"))),
+                               unpacked_bytes=_unpacked(path, name, e.get("unpacked_bytes")),
+                               image_hash=e["image_hash"],
+                               epoch=_count(path, name, "epoch", e.get("epoch"))),
                    str(e["target_hash"])) for name, e in _entries(path).items()}
+
+
+def stale_image(manifest_path: Path, lock: Lock, lock_path: Path, target: str,
+                image: PinnedImage) -> tuple[str, bool] | None:
+    """(message, stale) when the recorded image is not what `envbuild image` would build
+    now: stale True when its hash differs, False when that cannot be told offline (then the
+    message says why); None when it is current. Cheap: the copied files are hashed and the
+    base's facts read from the cache, no layer is built."""
+    from envbuild.image.build import build_epoch, planned_image_hashes
+
+    where = record_path(lock_path)
+    shown = f"{where.parent.name}/{where.name}"
+    try:
+        epoch = image.epoch if image.epoch is not None else build_epoch()
+        now = planned_image_hashes(manifest_path, lock, {target: epoch})[target]
+    except EnvbuildError as error:
+        now = error
+    if isinstance(now, EnvbuildError):
+        return (f'target "{target}": cannot tell whether the image in {shown} is current: '
+                f"{now.message.splitlines()[0]}", False)
+    if now == image.image_hash:
+        return None
+    return (f'target "{target}": the image in {shown} ({image.digest}) is stale: its '
+            f"image hash is {image.image_hash}, but the manifest, lock and copied files give "
+            f"{now} now; run `envbuild image --push --target {target}`", True)
 
 
 def unpacked_size(blobs: Iterable[Path]) -> int:
@@ -104,7 +140,8 @@ def unpacked_size(blobs: Iterable[Path]) -> int:
 
 
 def write_record(lock_path: Path, target: str, *, ref: str, digest: str, image_hash: str,
-                 target_hash: str, unpacked_bytes: int | None = None) -> Path:
+                 target_hash: str, unpacked_bytes: int | None = None,
+                 epoch: int | None = None) -> Path:
     """Add or replace one target's entry of the record (atomically) and return its path."""
     for label, value in (("digest", digest), ("image_hash", image_hash),
                          ("target_hash", target_hash)):
@@ -118,16 +155,23 @@ def write_record(lock_path: Path, target: str, *, ref: str, digest: str, image_h
                        "target_hash": target_hash}
     if unpacked_bytes is not None:
         entries[target]["unpacked_bytes"] = unpacked_bytes
+    if epoch is not None:
+        entries[target]["epoch"] = epoch
     document = {"schema": RECORD_SCHEMA, "targets": entries}
     write_atomic(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
     return path
 
 
 def _unpacked(path: Path, name: str, value: object) -> int | None:
+    return _count(path, name, "unpacked_bytes", value, what="a byte count")
+
+
+def _count(path: Path, name: str, key: str, value: object, *,
+           what: str = "a whole number") -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InputError(f"{path}: targets.{name}.unpacked_bytes: expected a byte count, "
+        raise InputError(f"{path}: targets.{name}.{key}: expected {what}, "
                          f"got {value!r}", hint="run `envbuild image --push` again to rewrite it")
     return value
 
@@ -162,6 +206,7 @@ def _entry(path: Path, name: str, raw: Any) -> dict[str, Any]:
         out[key] = value
     if "@" in out["ref"]:
         raise InputError(f"{where}.ref: expected a repository without a digest, got {out['ref']!r}")
-    if "unpacked_bytes" in raw:
-        out["unpacked_bytes"] = raw["unpacked_bytes"]
+    for key in ("unpacked_bytes", "epoch"):
+        if key in raw:
+            out[key] = raw[key]
     return out

@@ -314,9 +314,9 @@ def _run(r: _Reader, raw: Any) -> RunSettings | None:
     r.unknown(table, "run", _RUN_KEYS)
     command = r.strings(table, "run", "command")
     if "command" not in table:
-        r.problem("run", 'missing required key "command"; add command = ["python", "-m", "train"]')
+        r.problem("run", 'missing required key "command"; add command = ["python3", "-m", "train"]')
     elif command == ():
-        r.problem("run.command", 'is empty; name the program, e.g. command = ["python", "-m", "train"]')
+        r.problem("run.command", 'is empty; name the program, e.g. command = ["python3", "-m", "train"]')
     nodes = r.integer(table, "run", "nodes", 1, low=1, high=10000) or 1
     determinism = r.choice(table, "run", "determinism", tuple(sorted(PROFILES))) or "strict"
     seed = r.integer(table, "run", "seed", 0, low=0, high=2**32 - 1) or 0

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from envbuild.cluster import instances, k8snames
-from envbuild.cluster.images import PinnedImage, parse_image_option, read_record, record_path
+from envbuild.cluster.images import (
+    PinnedImage,
+    parse_image_option,
+    read_record,
+    record_path,
+    stale_image,
+)
 from envbuild.cluster.launchers import missing_program
 from envbuild.cluster.manifest import ClusterSettings, PoolSettings, RunSettings
 from envbuild.cluster.sizing import Sizing, Unset, size_pool
@@ -124,6 +130,7 @@ class PlanInputs:
     mounts: tuple[tuple[str, str], ...] = ()  # (dataset, mount) from [datasets]
     providers: tuple[str, ...] = ()  # the chosen providers: which machine shapes count
     code_dir: str = "."  # where `python -m` finds the code, relative to the manifest's folder
+    strict: bool = False  # a stale recorded image is an error, not a note
 
 
 def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
@@ -134,11 +141,12 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
     problems: list[str] = []
     if inputs.needs_run and inputs.run is None:
         problems.append(f"{inputs.manifest_path.name}: no [run] section, which the Job and the "
-                        'sbatch script run; add [run] command = ["python", "-m", "train"]')
+                        'sbatch script run; add [run] command = ["python3", "-m", "train"]')
     explicit, default_image = _image_options(inputs.images, inputs.lock)
     recorded = read_record(inputs.lock_path)
     unset: list[Unset] = []
     notes: list[str] = []
+    staleness: dict[str, tuple[str, bool] | None] = {}  # target -> stale_image's answer
     mounts = _mounts(name, inputs, unset)
     pools = []
     for pool in settings.pools:
@@ -188,6 +196,14 @@ def build_plan(inputs: PlanInputs, facts: HardwareFacts) -> ClusterPlan:
                 elif problem and image is None and "slurm" in inputs.providers \
                         and target.name in recorded:
                     notes.append(f"slurm: {problem}; until then its sbatch script uses a venv")
+                if image is not None:  # the record's image: built from today's inputs?
+                    if target.name not in staleness:
+                        staleness[target.name] = stale_image(
+                            inputs.manifest_path, inputs.lock, inputs.lock_path, target.name,
+                            image)
+                    stale = staleness[target.name]
+                    if stale is not None:
+                        (pool_problems if stale[1] and inputs.strict else notes).append(stale[0])
             elif target.name in recorded and recorded[target.name][0].digest == image.digest:
                 image = recorded[target.name][0]  # the record knows its unpacked size
         problems += pool_problems

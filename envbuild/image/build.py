@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 from envbuild.errors import InputError
 from envbuild.image.builders import DEFAULT, get_builder
 from envbuild.image.builders.interface import LARGE_WHEEL_BYTES, BuildRequest, BuildResult
-from envbuild.image.settings import load_image_settings
+from envbuild.image.settings import load_image_settings, load_run_settings
 from envbuild.image.store import Store
 
 if TYPE_CHECKING:
+    from envbuild.errors import EnvbuildError
     from envbuild.image.push import Pushed
     from envbuild.lockfile.model import Lock
 
@@ -110,29 +111,62 @@ def _remember_pushed(lock_path: Path, lock: Lock, result: BuildResult, pushed: l
             blobs = dict(image.entry.blobs)  # every layer's bytes, base layers included
             write_record(lock_path, name, ref=repository, digest=push.digest,
                          image_hash=image.image_hash, target_hash=lock.targets[name].hash,
-                         unpacked_bytes=unpacked_size(blobs[layer.digest] for layer in image.layers))
+                         unpacked_bytes=unpacked_size(blobs[layer.digest] for layer in image.layers),
+                         epoch=build_epoch())  # what the build ran with: cluster recomputes with it
 
 
 def build_images(options: ImageOptions, progress: Callable[[str], None]) -> BuildResult:
+    request = _request(options.manifest_path, options.lock_path, options.targets,
+                       output=output_folder(options.output) if options.output is not None
+                       else None, offline=options.offline, store=Store(options.cache_dir),
+                       epoch=build_epoch(), progress=progress,
+                       large_wheel_bytes=options.large_wheel_bytes)
+    return get_builder(options.builder).build(request)
+
+
+def planned_image_hashes(manifest_path: Path, lock: Lock,
+                         epochs: dict[str, int]) -> dict[str, str | EnvbuildError]:
+    """Target -> the image hash `envbuild image` would give it now (built with that build
+    epoch), or why it cannot be told offline from the cache (a base not in it, a manifest
+    naming another base than the lock): cheap, the copied files are hashed, nothing built."""
+    from envbuild.errors import EnvbuildError
+
+    out: dict[str, str | EnvbuildError] = {}
+    for name, epoch in sorted(epochs.items()):
+        try:
+            request = _request(manifest_path, lock, (name,), output=None, offline=True,
+                               store=Store(), epoch=epoch, progress=lambda _: None,
+                               large_wheel_bytes=LARGE_WHEEL_BYTES)
+            out[name] = get_builder(DEFAULT).planned_hash(request, name)
+        except EnvbuildError as error:
+            out[name] = error
+    return out
+
+
+def _request(manifest_path: Path, lock: Lock | Path, targets: tuple[str, ...], *, output: Path | None,
+             offline: bool, store: Store, epoch: int, progress: Callable[[str], None],
+             large_wheel_bytes: int) -> BuildRequest:
     from envbuild.export import index_urls
-    from envbuild.lockfile import load
     from envbuild.manifest import load_manifest
 
-    manifest = load_manifest(options.manifest_path)
-    settings = load_image_settings(options.manifest_path)
-    lock = load(options.lock_path)
-    unknown = sorted(set(options.targets) - set(lock.targets))
+    manifest = load_manifest(manifest_path)
+    settings = load_image_settings(manifest_path)
+    run = load_run_settings(manifest_path)
+    if isinstance(lock, Path):  # read after the manifest, whose errors come first
+        from envbuild.lockfile import load
+
+        lock = load(lock)
+    unknown = sorted(set(targets) - set(lock.targets))
     if unknown:
         raise InputError(f"no target {', '.join(unknown)} in the lock",
                          hint=f"targets: {', '.join(lock.targets)}")
-    names = tuple(sorted(set(options.targets) or set(lock.targets)))
-    request = BuildRequest(
+    names = tuple(sorted(set(targets) or set(lock.targets)))
+    return BuildRequest(
         lock=lock, targets=names, settings=settings, project_dir=manifest.folder,
-        output=output_folder(options.output) if options.output is not None else None,
-        urls=index_urls(manifest),
-        offline=options.offline, store=Store(options.cache_dir), epoch=build_epoch(),
-        progress=progress, large_wheel_bytes=options.large_wheel_bytes,
+        output=output, urls=index_urls(manifest), offline=offline, store=store, epoch=epoch,
+        progress=progress, large_wheel_bytes=large_wheel_bytes,
         # The lock pinned each target's base by digest: the build uses exactly that.
         bases={n: manifest.base_for(manifest.targets[n]) if n in manifest.targets else None
-               for n in names})
-    return get_builder(options.builder).build(request)
+               for n in names},
+        run_command=run.command if run is not None else (),
+        run_env=run.env if run is not None else ())

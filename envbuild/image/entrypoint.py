@@ -7,7 +7,10 @@ directory), in the final tree: the base's files (`imagefiles.base_index`, read o
 base), the runtime payload, the copied project files and, only when those do not have it,
 the console scripts and modules of the locked wheels (names read from the cached wheels'
 zip directories, never their contents). For `python -m NAME` it also looks for NAME where
-that Python would: the working directory, PYTHONPATH and the image's lib/python3 folders.
+that Python would: the working directory (not with -I or -P, or PYTHONSAFEPATH set),
+PYTHONPATH (not with -I or -E) and the image's lib/python3 folders, and a dotted NAME's
+submodules inside the package found first. The `[run] command` jobs start is checked the
+same way, from the same working directory, with `[run] env` over the image's.
 
 The builder checks once before any download, and again after the wheels are fetched when
 the first check needed them; a wheel still missing then (its layer was cached, the wheel
@@ -34,6 +37,10 @@ from envbuild.lockfile.model import LockedPackage
 _PYTHON = re.compile(r"^python(\d(\.\d+)?)?$")
 _LIB_DIR = re.compile(r"(^|/)lib/python3(\.\d+)?(/lib-dynload|/site-packages|/dist-packages)?$")
 _SCRIPTS = re.compile(r"^[^/]+\.data/scripts/([^/]+)$")
+_WHAT = {"entrypoint": "entrypoint", "cmd": "the base's command", "run.command": "run.command"}
+_SETTING = {"entrypoint": "[image] entrypoint", "run.command": "[run] command"}
+# Python's short options that take a value (the rest of the word, or the next word).
+_VALUE_OPTIONS = frozenset("WX")
 
 
 class CommandNotFound(InputError):
@@ -43,8 +50,8 @@ class CommandNotFound(InputError):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ImageCommand:
     target: str
-    command: tuple[str, ...]  # entrypoint (or the base's cmd) as the config has it
-    source: str  # "entrypoint" or "cmd"
+    command: tuple[str, ...]  # entrypoint (or the base's cmd), or [run] command
+    source: str  # "entrypoint", "cmd" or "run.command"
     env: dict[str, str]  # the config's environment
     working_dir: str
 
@@ -101,7 +108,7 @@ def check_command(command: ImageCommand, files: FileIndex,
     if not command.command:
         return True
     wheels = functools.cache(wheels)  # read the wheels' names once, and only if needed
-    what = "entrypoint" if command.source == "entrypoint" else "the base's command"
+    what = _WHAT.get(command.source, command.source)
     program = command.command[0]
     path = command.env.get("PATH", "")
     if _find_program(files, program, path, command.working_dir) is None:
@@ -111,20 +118,22 @@ def check_command(command: ImageCommand, files: FileIndex,
         files = FileIndex({**files.entries, **extra.entries})
         if _find_program(files, program, path, command.working_dir) is None:
             raise _not_found(command, what, program, path, files)
-    module = _module(command.command)
-    if module is None or not _PYTHON.match(posixpath.basename(program)):
+    if not _PYTHON.match(posixpath.basename(program)):
         return True
-    if not _module_found(files, module, command):
+    run = _python_module(command.command)
+    if run is None:
+        return True
+    problem = _module_problem(files, run, command)
+    if problem is not None:
         extra = wheels()
         if extra is None:
             return False
         files = FileIndex({**files.entries, **extra.entries})
-        if not _module_found(files, module, command):
-            raise CommandNotFound(
-                f'target "{command.target}": {what} runs `{program} -m {module}`, but no '
-                f'module "{module.split(".")[0]}" is in the working directory '
-                f"{command.working_dir}, PYTHONPATH or the image's lib/python3 folders",
-                hint=_module_hint(files, module, command.working_dir))
+        problem = _module_problem(files, run, command)
+        if problem is not None:
+            message, hint = problem
+            raise CommandNotFound(f'target "{command.target}": {what} runs '
+                                  f"`{' '.join(run.words)}`, but {message}", hint=hint)
     return True
 
 
@@ -145,12 +154,20 @@ def _candidates(program: str, path: str, working_dir: str) -> list[str]:
 def _not_found(command: ImageCommand, what: str, program: str, path: str,
                files: FileIndex) -> CommandNotFound:
     quoted = ", ".join(f'"{word}"' for word in command.command)
+    setting = _SETTING.get(command.source, "[image] entrypoint")
     if "/" in program:
         kind = files.kind(posixpath.join(command.working_dir, program))
         state = {DIR: "is a folder", FILE: "is not executable"}.get(
             kind or "", "does not exist in the image")
-        return CommandNotFound(f'target "{command.target}": {what} program "{program}" '
-                               f"{state}", hint=_fix_hint(command))
+        message = f'target "{command.target}": {what} program "{program}" {state}'
+        folder, name = posixpath.split(program)
+        if _PYTHON.match(name) and name != "python3":  # /usr/bin/python on a Debian base
+            alternative = posixpath.join(folder, "python3")
+            if _find_program(files, alternative, path, command.working_dir):
+                fixed = ", ".join(f'"{w}"' for w in (alternative, *command.command[1:]))
+                return CommandNotFound(message, hint=f"the image has {alternative}: write "
+                                       f"{setting} = [{fixed}] instead of [{quoted}]")
+        return CommandNotFound(message, hint=_fix_hint(command))
     message = (f'target "{command.target}": {what} program "{program}" not found on the '
                f"image's PATH={path}")
     alternatives = [f"{program}3", *(["python3"] if _PYTHON.match(program) else [])]
@@ -159,7 +176,7 @@ def _not_found(command: ImageCommand, what: str, program: str, path: str,
                                                      command.working_dir):
             fixed = ", ".join(f'"{w}"' for w in (alternative, *command.command[1:]))
             return CommandNotFound(message, hint=f"the base has {alternative}, not "
-                                   f"{program}: write [image] entrypoint = [{fixed}] "
+                                   f"{program}: write {setting} = [{fixed}] "
                                    f"instead of [{quoted}]")
     return CommandNotFound(message, hint=_fix_hint(command))
 
@@ -171,35 +188,114 @@ def _fix_hint(command: ImageCommand) -> str:
             "console script of a locked package")
 
 
-def _module(argv: Sequence[str]) -> str | None:
-    for position, word in enumerate(argv[1:-1], start=1):
-        if word == "-m":
-            return argv[position + 1]
-        if word == "-c" or not word.startswith("-"):
-            return None  # a script or -c: no module to look for
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _ModuleRun:
+    module: str
+    words: tuple[str, ...]  # the command up to the module's name, for messages
+    no_cwd: str | None  # "-I" or "-P" (or PYTHONSAFEPATH) when the working dir is off sys.path
+    no_pythonpath: str | None  # "-I" or "-E" when PYTHONPATH is ignored
+
+
+def _python_module(argv: Sequence[str]) -> _ModuleRun | None:
+    """The module of `python [options] -m MODULE ...` (options as Python parses them: joined
+    short flags `-Im`, a joined value `-mMOD`), or None for a script, -c or stdin."""
+    flags: set[str] = set()
+    position = 1
+    while position < len(argv):
+        word = argv[position]
+        if word in ("-", "--") or not word.startswith("-"):
+            return None  # a script (or stdin) runs: no module to look for
+        if word.startswith("--"):
+            position += 2 if word == "--check-hash-based-pycs" else 1
+            continue
+        for offset, letter in enumerate(word[1:], start=2):
+            if letter == "c":
+                return None
+            if letter == "m" or letter in _VALUE_OPTIONS:
+                value = word[offset:]
+                if not value:
+                    position += 1
+                    value = argv[position] if position < len(argv) else ""
+                if letter == "m":
+                    return _ModuleRun(module=value, words=tuple(argv[:position + 1]),
+                                      no_cwd=next((f"-{f}" for f in "IP" if f in flags), None),
+                                      no_pythonpath=next((f"-{f}" for f in "IE" if f in flags),
+                                                         None)) if value else None
+                break
+            flags.add(letter)
+        position += 1
     return None
 
 
-def _module_found(files: FileIndex, module: str, command: ImageCommand) -> bool:
-    top = module.split(".")[0]
-    folders = [command.working_dir,
-               *(posixpath.join(command.working_dir, p)
-                 for p in command.env.get("PYTHONPATH", "").split(":") if p),
-               *("/" + d for d in files.dirs() if _LIB_DIR.search(d))]
-    for folder in folders:
-        for name in (top, f"{top}.py"):
-            if files.kind(posixpath.join(folder, name)) in (DIR, FILE, EXECUTABLE):
-                return True
-        resolved = files.resolve(folder)
-        if resolved is not None and any(  # an extension module: top.cpython-311-....so
-                key.startswith(f"{resolved}/{top}.") and key.endswith(".so")
-                for key in files.entries):
+def _module_problem(files: FileIndex, run: _ModuleRun,
+                    command: ImageCommand) -> tuple[str, str] | None:
+    """(message, hint) when that Python cannot import `run.module`; None when it can."""
+    env = command.env
+    no_cwd = run.no_cwd or ("PYTHONSAFEPATH" if env.get("PYTHONSAFEPATH") and
+                            run.no_pythonpath is None else None)
+    pythonpath = [posixpath.join(command.working_dir, p)
+                  for p in env.get("PYTHONPATH", "").split(":") if p]
+    libs = sorted("/" + d for d in files.dirs() if _LIB_DIR.search(d))
+    folders = [*([] if no_cwd else [command.working_dir]),
+               *([] if run.no_pythonpath else pythonpath), *libs]
+    parts = run.module.split(".")
+    for folder in folders:  # the first folder that has the top-level name is the one used
+        found = _in_folder(files, folder, parts)
+        if found is True:
+            return None
+        if isinstance(found, tuple):
+            kind, owner, missing = found
+            home = posixpath.join(folder, *owner.split("."))
+            hint = (f"check the dotted name, or add {missing}.py (or {missing}/__init__.py) "
+                    f"to {home}/" if kind == "package" else
+                    f"{home}.py is a module, not a package: check the dotted name")
+            return f'{kind} "{owner}" (in {folder}) has no submodule "{missing}"', hint
+    top = parts[0]
+    places = [*([] if no_cwd else [f"the working directory {command.working_dir}"]),
+              *([] if run.no_pythonpath else ["PYTHONPATH"]), "the image's lib/python3 folders"]
+    message = f'no module "{top}" is in ' + " or ".join(
+        [", ".join(places[:-1]), places[-1]] if len(places) > 1 else places)
+    if no_cwd and _in_folder(files, command.working_dir, parts) is not None:
+        return (f"{message} ({no_cwd} keeps the working directory off sys.path)",
+                f"drop {no_cwd}, or install the code as a package (a locked wheel puts it in "
+                "site-packages)")
+    if run.no_pythonpath and any(_in_folder(files, p, parts) is not None for p in pythonpath):
+        return (f"{message} ({run.no_pythonpath} ignores PYTHONPATH)",
+                f"drop {run.no_pythonpath}, or install the code as a package (a locked wheel "
+                "puts it in site-packages)")
+    return message, _module_hint(files, run.module, command)
+
+
+def _in_folder(files: FileIndex, folder: str,
+               parts: list[str]) -> bool | tuple[str, str, str] | None:
+    """True: `folder` has the dotted module; None: not even its top-level name; else
+    ("package" or "module", its dotted name, the submodule it lacks) where it stops."""
+    here = folder
+    for depth, part in enumerate(parts):
+        if files.kind(posixpath.join(here, part)) == DIR:
+            here = posixpath.join(here, part)
+            continue
+        module = (files.kind(posixpath.join(here, part + ".py")) in (FILE, EXECUTABLE)
+                  or _extension(files, here, part))
+        if module and depth == len(parts) - 1:
             return True
-    return False
+        if module:  # a plain module holds no submodules ("train is not a package")
+            return "module", ".".join(parts[:depth + 1]), parts[depth + 1]
+        if depth == 0:
+            return None
+        return "package", ".".join(parts[:depth]), part
+    return True
 
 
-def _module_hint(files: FileIndex, module: str, working_dir: str) -> str:
+def _extension(files: FileIndex, folder: str, name: str) -> bool:
+    resolved = files.resolve(folder)
+    return resolved is not None and any(  # an extension module: name.cpython-311-....so
+        key.startswith(f"{resolved}/{name}.") and key.endswith(".so") for key in files.entries)
+
+
+def _module_hint(files: FileIndex, module: str, command: ImageCommand) -> str:
     top = module.split(".")[0]
+    working_dir = command.working_dir
     homes = sorted({posixpath.dirname(k) for k in files.entries
                     if k.endswith((f"/{top}.py", f"/{top}/__init__.py"))})
     homes = [posixpath.dirname(h) if h.endswith(f"/{top}") else h for h in homes]

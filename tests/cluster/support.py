@@ -60,14 +60,18 @@ def write_project(folder: Path, *, cluster: str = CLUSTER, run: str = RUN,
 
 def record_image(project: Path, target: str = "h100", *, unpacked_bytes: int | None = 5 << 30,
                  digest: str = DIGEST) -> None:
-    """The record `envbuild image --push` leaves: the target's image by digest and size."""
+    """The record `envbuild image --push` leaves: the target's image by digest and size,
+    and the image hash of the project as it is now (as a push would record it)."""
     from envbuild.cluster.images import write_record
+    from envbuild.image.build import planned_image_hashes
     from envbuild.lockfile import load
 
+    lock = load(project / "envbuild.lock")
+    image_hash = planned_image_hashes(project / "envbuild.toml", lock, {target: 0})[target]
+    assert isinstance(image_hash, str), image_hash
     write_record(project / "envbuild.lock", target, ref="registry.example.com/team/app",
-                 digest=digest, image_hash="sha256:" + "3" * 64,
-                 target_hash=load(project / "envbuild.lock").targets[target].hash,
-                 unpacked_bytes=unpacked_bytes)
+                 digest=digest, image_hash=image_hash, target_hash=lock.targets[target].hash,
+                 unpacked_bytes=unpacked_bytes, epoch=0)
 
 
 def run_cluster(project: Path, *args: str, image: str | None = IMAGE) -> Result:

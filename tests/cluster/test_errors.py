@@ -54,7 +54,7 @@ CASES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
     "no-run-section": (
         {"run": ""}, ("--provider", "kubernetes"),
         "envbuild.toml: no [run] section, which the Job and the sbatch script run; add [run] "
-        'command = ["python", "-m", "train"]\n'),
+        'command = ["python3", "-m", "train"]\n'),
 }
 
 

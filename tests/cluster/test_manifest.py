@@ -72,7 +72,7 @@ env = { SEED = 1 }
         "envbuild.toml:16: cluster.pools.h100.gpus-per-node: must be an integer, not a string",
         "envbuild.toml:17: cluster.pools.h100.nodes: min (3) is above max (2); lower min or "
         "raise max",
-        'envbuild.toml:19: run.command: is empty; name the program, e.g. command = ["python", '
+        'envbuild.toml:19: run.command: is empty; name the program, e.g. command = ["python3", '
         '"-m", "train"]',
         'envbuild.toml:20: run.determinism: unknown value "loose"; use one of: off, strict',
         'envbuild.toml:21: run.env.SEED: must be a string, not an integer; quote it: SEED = "1"',

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -239,3 +240,30 @@ def test_docker_run_of_the_image_runs_the_copied_code(project: Project,
     finally:
         client.images.remove(tag, force=True)
     assert printed == f"{marker} /workspace/src lr: 0.1\n"
+
+
+@pytest.mark.docker
+def test_docker_stop_needs_init_for_a_python_entrypoint(project: Project) -> None:
+    """As the README says: python3 as PID 1 ignores SIGTERM (`docker stop` kills it, 137);
+    under `docker run --init` it dies of the SIGTERM (143)."""
+    client: Any = docker_client()
+    project.image = (f'\n[image]\nbase = "oci:{base_layout()}"\nentrypoint = ["python3", "-c", '
+                     '"import time; print(\'up\', flush=True); time.sleep(120)"]\n')
+    project.write()
+    result = run_cli(["image", "-f", str(project.manifest), "--load", "--json"])
+    assert result.code == 0, result.err
+    (tag,) = json.loads(result.out)["loaded"]
+    try:
+        for init, grace, status in ((True, 30, 143), (False, 1, 137)):
+            container = client.containers.run(tag, network_mode="none", detach=True, init=init)
+            try:
+                for _ in range(200):
+                    if b"up" in container.logs():
+                        break
+                    time.sleep(0.05)
+                container.stop(timeout=grace)
+                assert container.wait()["StatusCode"] == status, (init, container.logs())
+            finally:
+                container.remove(force=True)
+    finally:
+        client.images.remove(tag, force=True)

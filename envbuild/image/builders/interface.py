@@ -43,6 +43,10 @@ class BuildRequest:
     # Target name -> the base the manifest names for it now, as written (None: none); the
     # builder refuses a target whose lock pins another (a stale lock).
     bases: dict[str, str | None] = field(default_factory=dict)
+    # The manifest's `[run] command` and `[run] env` (what cluster jobs start in the image);
+    # an empty command: no [run] section, nothing more to check.
+    run_command: tuple[str, ...] = ()
+    run_env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -79,3 +83,8 @@ class Builder(abc.ABC):
     @abc.abstractmethod
     def build(self, request: BuildRequest) -> BuildResult:
         """Build every requested target; write nothing unless all of them succeed."""
+
+    @abc.abstractmethod
+    def planned_hash(self, request: BuildRequest, name: str) -> str:
+        """The image hash `build` would give target `name` now, without building a layer
+        (`envbuild cluster` compares it with the pushed image's to catch a stale image)."""

@@ -7,7 +7,7 @@ import posixpath
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from envbuild.canonical import digest
@@ -116,56 +116,31 @@ class NativeOciBuilder(Builder):
                 write_layout(request.output, images)
         return BuildResult(output=request.output, targets=results)
 
+    def planned_hash(self, request: BuildRequest, name: str) -> str:
+        """The image hash `build` would give the target now: its base opened by the lock's
+        digest (its facts come from the cache), copied files hashed; nothing is built."""
+        target = request.lock.targets[name]
+        _platform(target)
+        return _plan(request, target, _pinned_base(request, target)).image_hash
+
     def _prepare(self, request: BuildRequest, name: str) -> _Prepared:
         target = request.lock.targets[name]
-        try:
-            platform = architecture(target.platform)
-        except KeyError:
-            raise InputError(f'target "{name}" is {target.platform}; images are built for '
-                             "linux/amd64 and linux/arm64 targets only") from None
-        settings = request.settings
+        _platform(target)  # before the base: a platform no image is built for
         base = _pinned_base(request, target)
         if base is not None and base.glibc is not None:
             check_glibc(target, base.reference, base.glibc)
         elif base is not None:
             request.progress(f"base {base.reference}: no GNU C library version found; "
                              "manylinux floors not checked")
-        interpreter = settings.python or (base.python if base else None)
-        if interpreter is None and base is not None:
-            raise InputError(f"base {base.reference}: no python3.N found in /usr/local/bin or "
-                             "/usr/bin", hint='declare it: [image] python = "/path/python3.N"')
-        interpreter = interpreter or f"/usr/local/bin/python{target.python}"
-        layout = site_layout(interpreter, base.site_dirs if base is not None else None)
-        if not layout.on_site_path:
-            request.progress(f"{name}: {interpreter}'s site directories are not known; "
-                             f"packages go to {layout.site_packages}, named by PYTHONPATH")
-        if layout.python_version != target.python:
-            raise InputError(f'target "{name}" is locked for Python {target.python} but the '
-                             f"image's interpreter is {interpreter}",
-                             hint="use a base with the locked Python, or lock for the base's")
-        files = project_files(request.project_dir, settings.copy)
-        # Wheel layers use a fixed epoch, not SOURCE_DATE_EPOCH: a torch layer must stay the
-        # same blob across commits and projects; only the payload and app layers carry it.
-        layers = plan_wheel_layers(target, layout, threshold=request.large_wheel_bytes,
-                                   epoch=WHEEL_EPOCH)
-        payload = payload_files(request.lock, target)
-        check_again = None
-        if base is not None:  # without a base the image has no OS to run a command in
-            check_again = _check_command(request, target, base, layout, payload, files)
-        layers.append(PlannedLayer(name=_PAYLOAD, packages=(), key=layer_key(
-            "payload", {"files": payload_inputs(payload)}, request.epoch)))
-        if files:
-            key = layer_key("app", {"workdir": settings.workdir,
-                                    "files": files_document(files)}, request.epoch)
-            layers.append(PlannedLayer(name="project files", key=key, packages=()))
-        return _Prepared(target=target, platform=platform, layout=layout, base=base,
-                         layers=tuple(layers), files=tuple(files), payload=payload,
-                         check_again=check_again,
-                         image_hash=image_hash(target, settings,
-                                               base.manifest_digest if base else None, files,
-                                               epoch=request.epoch,
-                                               payload=digest(payload_inputs(payload)),
-                                               layer_keys=[layer.key for layer in layers]))
+        plan = _plan(request, target, base)
+        if not plan.layout.on_site_path:
+            request.progress(f"{name}: {plan.layout.interpreter}'s site directories are not "
+                             f"known; packages go to {plan.layout.site_packages}, named by "
+                             "PYTHONPATH")
+        if base is None:  # without a base the image has no OS to run a command in
+            return plan
+        return replace(plan, check_again=_check_command(request, target, base, plan.layout,
+                                                        plan.payload, list(plan.files)))
 
     def _image(self, request: BuildRequest, item: _Prepared,
                built: dict[str, Layer]) -> tuple[ImageEntry, TargetImage]:
@@ -202,6 +177,50 @@ class NativeOciBuilder(Builder):
                                   entry=entry)
 
 
+def _platform(target: LockedTarget) -> tuple[str, str]:
+    try:
+        return architecture(target.platform)
+    except KeyError:
+        raise InputError(f'target "{target.name}" is {target.platform}; images are built for '
+                         "linux/amd64 and linux/arm64 targets only") from None
+
+
+def _plan(request: BuildRequest, target: LockedTarget, base: BaseImage | None) -> _Prepared:
+    """The target's layers and image hash: what `build` builds and `planned_hash` reports."""
+    name = target.name
+    platform = _platform(target)
+    settings = request.settings
+    interpreter = settings.python or (base.python if base else None)
+    if interpreter is None and base is not None:
+        raise InputError(f"base {base.reference}: no python3.N found in /usr/local/bin or "
+                         "/usr/bin", hint='declare it: [image] python = "/path/python3.N"')
+    interpreter = interpreter or f"/usr/local/bin/python{target.python}"
+    layout = site_layout(interpreter, base.site_dirs if base is not None else None)
+    if layout.python_version != target.python:
+        raise InputError(f'target "{name}" is locked for Python {target.python} but the '
+                         f"image's interpreter is {interpreter}",
+                         hint="use a base with the locked Python, or lock for the base's")
+    files = project_files(request.project_dir, settings.copy)
+    # Wheel layers use a fixed epoch, not SOURCE_DATE_EPOCH: a torch layer must stay the
+    # same blob across commits and projects; only the payload and app layers carry it.
+    layers = plan_wheel_layers(target, layout, threshold=request.large_wheel_bytes,
+                               epoch=WHEEL_EPOCH)
+    payload = payload_files(request.lock, target)
+    layers.append(PlannedLayer(name=_PAYLOAD, packages=(), key=layer_key(
+        "payload", {"files": payload_inputs(payload)}, request.epoch)))
+    if files:
+        key = layer_key("app", {"workdir": settings.workdir,
+                                "files": files_document(files)}, request.epoch)
+        layers.append(PlannedLayer(name="project files", key=key, packages=()))
+    return _Prepared(target=target, platform=platform, layout=layout, base=base,
+                     layers=tuple(layers), files=tuple(files), payload=payload,
+                     image_hash=image_hash(target, settings,
+                                           base.manifest_digest if base else None, files,
+                                           epoch=request.epoch,
+                                           payload=digest(payload_inputs(payload)),
+                                           layer_keys=[layer.key for layer in layers]))
+
+
 def _our_env(layout: InstallLayout, target: LockedTarget,
              request: BuildRequest) -> list[tuple[str, str]]:
     """The variables envbuild sets, over the base's, in order."""
@@ -229,13 +248,20 @@ def _check_command(request: BuildRequest, target: LockedTarget, base: BaseImage,
     ours(index, payload=payload,
          copied=[(posixpath.join(settings.workdir, f.dest), f.executable) for f in files])
     command, source = image_command(settings.entrypoint, base.config)
-    image = ImageCommand(target=target.name, command=command, source=source,
-                         env=image_env(base.config, _our_env(layout, target, request)),
-                         working_dir=settings.working_dir)
+    env = image_env(base.config, _our_env(layout, target, request))
+    commands = [ImageCommand(target=target.name, command=command, source=source, env=env,
+                             working_dir=settings.working_dir)]
+    if request.run_command:  # jobs start it in the image, from the same folder
+        commands.append(ImageCommand(target=target.name, command=request.run_command,
+                                     source="run.command",
+                                     env={**env, **dict(request.run_env)},
+                                     working_dir=settings.working_dir))
 
     def check() -> bool:
-        return check_command(image, index,
-                             lambda: wheel_files(request.store, target.packages, layout))
+        # Each is checked (and may refuse) even when an earlier one was not decided yet.
+        decided = [check_command(image, index, lambda: wheel_files(
+            request.store, target.packages, layout)) for image in commands]
+        return all(decided)
 
     return None if check() else check
 
