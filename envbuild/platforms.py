@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
-from packaging import tags
+if TYPE_CHECKING:  # packaging.tags loads only for wheel ranking, not for the lock reader
+    from packaging import tags
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -85,6 +87,8 @@ def uv_python_platform(platform: str, glibc: str) -> str:
 
 @cache
 def supported_tags(platform: str, python: str, glibc: str) -> dict[tags.Tag, int]:
+    from packaging import tags
+
     """Every wheel tag the target accepts, mapped to its rank (0 is the most specific)."""
     p = _PLATFORMS[platform]
     major, minor = (int(x) for x in python.split("."))

@@ -13,7 +13,6 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import (
     InvalidName,
     InvalidSdistFilename,
@@ -30,6 +29,12 @@ from envbuild.safepath import component_problem
 from envbuild.scrub import escape
 
 _HINT = "the lock is damaged or hand-edited; regenerate it with `envbuild lock`"
+# A bare name, or a name and one version specifier, without spaces: what most requirements
+# are, and exactly the strings packaging's normal form leaves as they are.
+_PUBLIC = r"[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?"
+_SIMPLE_REQUIREMENT = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+    rf"(?:(?:==|!=){_PUBLIC}(?:\+[a-z0-9]+(?:\.[a-z0-9]+)*)?|(?:>=|<=|<|>){_PUBLIC})?")
 _TITLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _ROW_ID = re.compile(r"[a-z][a-z-]*:[!-~]{1,160}")  # printable ASCII, no spaces
 
@@ -148,11 +153,11 @@ def resolver(d: Doc, table: Any, key: str, path: str) -> str:
 
 def cuda(d: Doc, table: Any, key: str, path: str) -> str | None:
     """A CUDA version the hardware data knows, in its one spelling (major.minor)."""
-    from envbuild.hardware.validate import validate_cuda
-    from envbuild.hardware.versions import canonical_cuda
-
     if not isinstance(table, dict) or key not in table:
         return None
+    from envbuild.hardware.validate import validate_cuda  # CPU targets never load the data
+    from envbuild.hardware.versions import canonical_cuda
+
     value: str = d.get(table, key, path, str)
     if canonical_cuda(value) != value or validate_cuda(value) is not None:
         raise d.fail(f"{path}.{key}", f'"{value}" is not a known CUDA version in its one spelling (12.4)')
@@ -161,9 +166,9 @@ def cuda(d: Doc, table: Any, key: str, path: str) -> str | None:
 
 def gpus(d: Doc, table: Any, key: str, path: str) -> tuple[str, ...]:
     """GPU names as the hardware data names them, sorted, each once."""
-    from envbuild.hardware.validate import canonical_gpu
-
     values = d.strings(table, key, path)
+    if values:
+        from envbuild.hardware.validate import canonical_gpu  # CPU targets never load the data
     for position, name in enumerate(values):
         if canonical_gpu(name) != name:
             raise d.fail(f"{path}.{key}[{position}]", f'"{name}" is not a known GPU in its one spelling')
@@ -176,6 +181,10 @@ def requirements(d: Doc, table: Any, key: str, path: str) -> tuple[str, ...]:
     """Requirement strings in the normal form the lock writes, sorted, each once."""
     values = d.strings(table, key, path)
     for position, text in enumerate(values):
+        if _SIMPLE_REQUIREMENT.fullmatch(text):
+            continue  # `name` or `name<op>version`: its own normal form (packaging not loaded)
+        from packaging.requirements import InvalidRequirement, Requirement
+
         try:
             valid = str(Requirement(text)) == text
         except InvalidRequirement:

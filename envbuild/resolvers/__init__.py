@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from envbuild.errors import InputError
-from envbuild.resolvers.interface import Resolver
+
+if TYPE_CHECKING:  # the lock reader imports the names below without the interface's weight
+    from envbuild.resolvers.interface import Resolver
 
 _BACKENDS = {"uv": ("envbuild.resolvers.uv", "UvResolver"),
              "pip-tools": ("envbuild.resolvers.piptools", "PipToolsResolver")}

@@ -164,8 +164,6 @@ def run_settings(manifest_path: Path, environ: Mapping[str, str]) -> tuple[str, 
 def check_datasets(spec: TargetSpec, lock_path: Path,
                    manifest_dir: Path) -> tuple[list[Mismatch], list[str]]:
     """Each dataset with a `mount` checked there by `envbuild.data`; an absent mount is a note."""
-    from envbuild.data import verify as data_verify
-
     mismatches: list[Mismatch] = []
     notes: list[str] = []
     for name, table in sorted(spec.datasets.items()):
@@ -175,6 +173,8 @@ def check_datasets(spec: TargetSpec, lock_path: Path,
         if not mount.exists():
             notes.append(f"dataset {name}: nothing at its mount path {mount}; not checked")
             continue
+        from envbuild.data import verify as data_verify  # only where there is data to check
+
         options = data_verify.VerifyOptions(lock_path=lock_path, manifest_dir=manifest_dir,
                                             names=(name,), path=mount)
         for result in data_verify.verify_datasets(options, progress=lambda _: None):

@@ -10,6 +10,7 @@ the content it started with (a mutation that changed nothing); it never raises a
 from __future__ import annotations
 
 import copy
+import string
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -144,3 +145,27 @@ def test_the_portable_reader_in_images_refuses_the_same_mutations(path: tuple[An
     except (RuntimeInputError, LockNotProved):
         return
     assert document == VALID or _text(document) == _text(VALID), f"{path} {action} {value!r} got past"
+
+
+requirement_texts = st.builds(
+    lambda name, op, version: name + op + version,
+    st.text(alphabet=string.ascii_letters + string.digits + "._-", min_size=1, max_size=6),
+    st.sampled_from(["==", ">=", "<=", "~=", "!=", "<", ">", "===", ""]),
+    st.lists(st.sampled_from(["a", "b", "rc", ".post", ".dev", "+cu", "+", ".", "0", "1", "12", "07"]),
+             max_size=6).map("".join))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=requirement_texts)
+def test_the_readers_fast_path_for_requirements_agrees_with_packaging(text: str) -> None:
+    """The lock reader accepts simple requirement strings without loading packaging: each it
+    accepts must be one packaging parses and writes back unchanged."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from envbuild.lockfile.fields import _SIMPLE_REQUIREMENT
+
+    if _SIMPLE_REQUIREMENT.fullmatch(text):
+        try:
+            assert str(Requirement(text)) == text
+        except InvalidRequirement:
+            raise AssertionError(f"{text!r} passed the fast path but is no requirement") from None
