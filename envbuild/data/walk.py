@@ -20,6 +20,7 @@ from pathlib import Path
 from envbuild.data.digest import check_relpath
 from envbuild.data.filters import PathFilter
 from envbuild.errors import InputError, Problem, ProblemsError
+from envbuild.runtime.safetext import file_kind
 
 # (path in the dataset, path on disk): plain tuples, as a tree may hold millions of files.
 LocalFile = tuple[str, str]
@@ -49,7 +50,7 @@ def enumerate_files(root: Path, include: PathFilter) -> list[LocalFile]:
         name = os.path.basename(os.path.abspath(top))
         return [(name, top)] if include.matches(name) else []
     if not stat.S_ISDIR(mode):
-        raise InputError(f"{top} is {_kind(mode)}, not a file or folder", hint=_REFUSE_HINT)
+        raise InputError(f"{top} is {file_kind(mode)}, not a file or folder", hint=_REFUSE_HINT)
     files: list[LocalFile] = []
     problems: list[Problem] = []
     real_root = os.path.realpath(top)
@@ -108,7 +109,7 @@ def _odd_entry(path: str, real_root: str) -> str | None:
     except FileNotFoundError:
         return "vanished while listing; run again"
     if not stat.S_ISLNK(mode):
-        return f"is {_kind(mode)}; only regular files can be hashed"
+        return f"is {file_kind(mode)}; only regular files can be hashed"
     target = os.path.realpath(path)
     if os.path.commonpath([real_root, target]) != real_root:
         return f"is a symlink to {target}, outside the dataset root; copy the file in instead"
@@ -124,17 +125,7 @@ def _odd_entry(path: str, real_root: str) -> str | None:
         return None
     if stat.S_ISDIR(target_mode):
         return "is a symlink to a folder; replace it by the folder or list that folder itself"
-    return f"is a symlink to {_kind(target_mode)}; only regular files can be hashed"
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
+    return f"is a symlink to {file_kind(target_mode)}; only regular files can be hashed"
 
 
 def _problem(path: str, message: str) -> Problem:

@@ -60,7 +60,7 @@ def read_bounded(path: str, *, limit: int = MAX_INPUT_BYTES) -> bytes:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise NotRegular(_kind(info.st_mode))
+            raise NotRegular(file_kind(info.st_mode))
         if info.st_size > limit:
             raise TooLarge(info.st_size, limit)
         chunks, size = [], 0
@@ -74,7 +74,8 @@ def read_bounded(path: str, *, limit: int = MAX_INPUT_BYTES) -> bytes:
         os.close(fd)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, for a message ("a FIFO", ...)."""
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
