@@ -119,6 +119,7 @@ def _check_job(options: WorkflowOptions) -> dict[str, Any]:
         "name": "Lock check and plan",
         "if": "github.event_name == 'pull_request'",
         "runs-on": options.runner,
+        "timeout-minutes": 30,
         "permissions": {"contents": "read"},
         "steps": [*_setup(options), {
             "name": "Check that the lock matches the manifest",
@@ -136,6 +137,7 @@ def _plan_job(options: WorkflowOptions) -> dict[str, Any]:
         "name": "Plan",
         "if": "github.event_name == 'push'",
         "runs-on": options.runner,
+        "timeout-minutes": 30,
         "permissions": {"contents": "read"},
         "outputs": {"targets": "${{ steps.plan.outputs.targets }}",
                     "base": "${{ steps.plan.outputs.base }}"},
@@ -161,6 +163,7 @@ def _build_job(options: WorkflowOptions) -> dict[str, Any]:
         "needs": "plan",
         "if": "needs.plan.outputs.targets != '[]'",
         "runs-on": options.runner,
+        "timeout-minutes": 120,  # a cold CUDA image is gigabytes; a hung push must still end
         "environment": ENVIRONMENT,
         "permissions": {"contents": "read"},
         "strategy": {"fail-fast": False,

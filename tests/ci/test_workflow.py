@@ -66,11 +66,12 @@ def _load(path: Path) -> dict[Any, Any]:
     return document
 
 
-def test_the_workflow_passes_githubs_workflow_schema(written: Path) -> None:
+@pytest.mark.parametrize("schema", ["vendor.github-workflows", "custom.github-workflows-require-timeout"])
+def test_the_workflow_passes_githubs_workflow_schema(written: Path, schema: str) -> None:
     tool = _tool("check-jsonschema")
     if tool is None:
         pytest.skip("check-jsonschema is not installed (pip install check-jsonschema)")
-    done = subprocess.run([tool, "--builtin-schema", "vendor.github-workflows", str(written)],
+    done = subprocess.run([tool, "--builtin-schema", schema, str(written)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok -- validation done" in done.stdout
