@@ -77,7 +77,7 @@ class WorkflowOptions:
 
 def github_workflow(options: WorkflowOptions) -> str:
     """The workflow's YAML text for `options`; InputError for a value it cannot carry."""
-    _check(options)
+    check_options(options)
     document: dict[str, Any] = {
         "name": "envbuild",
         # GitHub reads `on` as a key; the emitter quotes it so no YAML 1.1 reader takes it for true.
@@ -97,7 +97,8 @@ def github_workflow(options: WorkflowOptions) -> str:
     return header + _cite_releases(dump(document))
 
 
-def _check(options: WorkflowOptions) -> None:
+def check_options(options: WorkflowOptions) -> None:
+    """InputError naming every option value that cannot go into a workflow unquoted."""
     problems = []
     try:
         Version(options.envbuild_version)

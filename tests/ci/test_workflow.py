@@ -172,4 +172,5 @@ def test_a_version_that_is_not_one_is_refused() -> None:
 def test_without_a_ci_kind_it_says_which_to_choose() -> None:
     result = _run([])
     assert result.code == 2
-    assert "Error: say which CI to write for: --github\n" in result.err
+    assert "Error: say which CI to write for: --github or --gitlab\n" in result.err
+    assert _run(["--github", "--gitlab"]).code == 2
