@@ -1,0 +1,203 @@
+"""The GitHub Actions workflow that runs envbuild in CI, as YAML text.
+
+On pull requests one job checks the lock and writes the plan (`envbuild ci plan --format
+markdown`) to the job summary, where a reviewer reads it. On pushes to the default branch a
+`plan` job lists the changed and added targets as a JSON array output, and a `build` job fans
+out over it as a matrix (`fromJSON(needs.plan.outputs.targets)`), one runner per target, each
+running `envbuild ci build --target T --push`.
+
+Hardening, checked by zizmor in the tests: every action pinned by commit SHA with its
+release in a comment, `contents: read` at the top and per job, no `pull_request_target`,
+checkout without persisted credentials, no `${{ }}` expansion inside a shell script (values
+travel through `env:`), registry credentials from secrets, and the envbuild release pinned
+in the install step. The text is a function of the options alone (no dates, no host names),
+so regenerating it gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from envbuild.cluster.yamlemit import dump, scalar
+from envbuild.errors import InputError
+from envbuild.scrub import escape
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Action:
+    """A third-party action pinned to the commit of one release."""
+
+    name: str
+    commit: str
+    release: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.commit}"
+
+
+# The commits of these releases, as tagged upstream; bump both fields together.
+CHECKOUT = Action(name="actions/checkout", commit="de0fac2e4500dabe0009e67214ff5f5447ce83dd",
+                  release="v6.0.2")
+SETUP_PYTHON = Action(name="actions/setup-python", commit="a309ff8b426b58ec0e2a45f0f869d46889d02405",
+                      release="v6.2.0")
+ACTIONS = (CHECKOUT, SETUP_PYTHON)
+
+# What the workflow reads from the repository's settings: the registry host as a variable,
+# the login as secrets (never in the file) of a deployment environment, so that only the
+# jobs that name it (the build, on the default branch) can read them.
+ENVIRONMENT = "envbuild-registry"
+REGISTRY_VARIABLE = "ENVBUILD_REGISTRY"
+USERNAME_SECRET = "ENVBUILD_REGISTRY_USERNAME"
+PASSWORD_SECRET = "ENVBUILD_REGISTRY_PASSWORD"
+
+# The targets `ci build` must rebuild, from `ci plan --json`: {"targets": [{"name", "status"}]}.
+_SELECT = '[.targets[] | select(.status == "changed" or .status == "added") | .name]'
+
+_PYTHON = re.compile(r"3\.[0-9]{1,2}")
+# A branch name as it may appear unquoted in YAML and in a glob: no spaces, quotes, globs
+# or `${{`; git allows more, but a default branch with those is not worth the escaping.
+_BRANCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
+_RUNNER = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkflowOptions:
+    """What a generated workflow depends on."""
+
+    envbuild_version: str      # the release the workflow installs, `envbuild==<this>`
+    branch: str = "main"       # the default branch: pushes there build
+    python: str = "3.12"
+    runner: str = "ubuntu-24.04"  # a fixed image rather than `-latest`, which moves
+
+
+def github_workflow(options: WorkflowOptions) -> str:
+    """The workflow's YAML text for `options`; InputError for a value it cannot carry."""
+    check_options(options)
+    document: dict[str, Any] = {
+        "name": "envbuild",
+        # GitHub reads `on` as a key; the emitter quotes it so no YAML 1.1 reader takes it for true.
+        "on": {"pull_request": {"branches": [options.branch]},
+               "push": {"branches": [options.branch]}},
+        "permissions": {"contents": "read"},
+        "concurrency": {"group": "envbuild-${{ github.ref }}",
+                        # Never cancel a build half-pushed; do cancel superseded pull-request runs.
+                        "cancel-in-progress": "${{ github.event_name == 'pull_request' }}"},
+        "jobs": {"check": _check_job(options), "plan": _plan_job(options),
+                 "build": _build_job(options)},
+    }
+    header = (f"# Written by `envbuild ci workflow --github` (envbuild {options.envbuild_version}).\n"
+              "# Regenerate it rather than editing it. Needs the variable\n"
+              f"# {REGISTRY_VARIABLE} (registry host) and the secrets {USERNAME_SECRET} and\n"
+              f"# {PASSWORD_SECRET} in the deployment environment {ENVIRONMENT}.\n")
+    return header + _cite_releases(dump(document))
+
+
+def check_options(options: WorkflowOptions) -> None:
+    """InputError naming every option value that cannot go into a workflow unquoted."""
+    problems = []
+    try:
+        Version(options.envbuild_version)
+    except InvalidVersion:
+        problems.append(f"envbuild version {escape(options.envbuild_version)!r} is not a version")
+    if not _BRANCH.fullmatch(options.branch):
+        problems.append(f"branch {escape(options.branch)!r} is not a plain branch name")
+    if not _PYTHON.fullmatch(options.python):
+        problems.append(f"python {escape(options.python)!r} is not a version like 3.12")
+    if not _RUNNER.fullmatch(options.runner):
+        problems.append(f"runner {escape(options.runner)!r} is not a runner label like ubuntu-24.04")
+    if problems:
+        raise InputError("; ".join(problems),
+                         hint="use letters, digits, '.', '-', '_' and '/' in branch and runner names")
+
+
+def _check_job(options: WorkflowOptions) -> dict[str, Any]:
+    return {
+        "name": "Lock check and plan",
+        "if": "github.event_name == 'pull_request'",
+        "runs-on": options.runner,
+        "timeout-minutes": 30,
+        "permissions": {"contents": "read"},
+        "steps": [*_setup(options), {
+            "name": "Check that the lock matches the manifest",
+            "run": "envbuild lock --check",
+        }, {
+            "name": "Write the plan to the job summary",
+            "env": {"BASE_SHA": "${{ github.event.pull_request.base.sha }}"},
+            "run": 'envbuild ci plan --base "$BASE_SHA" --format markdown >> "$GITHUB_STEP_SUMMARY"',
+        }],
+    }
+
+
+def _plan_job(options: WorkflowOptions) -> dict[str, Any]:
+    return {
+        "name": "Plan",
+        "if": "github.event_name == 'push'",
+        "runs-on": options.runner,
+        "timeout-minutes": 30,
+        "permissions": {"contents": "read"},
+        "outputs": {"targets": "${{ steps.plan.outputs.targets }}",
+                    "base": "${{ steps.plan.outputs.base }}"},
+        "steps": [*_setup(options), {
+            "name": "List the targets whose image changed",
+            "id": "plan",
+            "env": {"BEFORE": "${{ github.event.before }}"},
+            # A branch's first push has no `before` (all zeros): compare with the parent.
+            "run": ("set -euo pipefail\n"
+                    'base="$BEFORE"\n'
+                    'if [ -z "${base//0/}" ]; then base="$(git rev-parse HEAD^)"; fi\n'
+                    'envbuild ci plan --base "$base" --json > "$RUNNER_TEMP/plan.json"\n'
+                    f"targets=\"$(jq -c '{_SELECT}' \"$RUNNER_TEMP/plan.json\")\"\n"
+                    'echo "base=$base" >> "$GITHUB_OUTPUT"\n'
+                    'echo "targets=$targets" >> "$GITHUB_OUTPUT"\n'),
+        }],
+    }
+
+
+def _build_job(options: WorkflowOptions) -> dict[str, Any]:
+    return {
+        "name": "Build ${{ matrix.target }}",
+        "needs": "plan",
+        "if": "needs.plan.outputs.targets != '[]'",
+        "runs-on": options.runner,
+        "timeout-minutes": 120,  # a cold CUDA image is gigabytes; a hung push must still end
+        "environment": ENVIRONMENT,
+        "permissions": {"contents": "read"},
+        "strategy": {"fail-fast": False,
+                     "matrix": {"target": "${{ fromJSON(needs.plan.outputs.targets) }}"}},
+        "steps": [*_setup(options), {
+            "name": "Log in to the registry",
+            "env": {"REGISTRY": f"${{{{ vars.{REGISTRY_VARIABLE} }}}}",
+                    "REGISTRY_USERNAME": f"${{{{ secrets.{USERNAME_SECRET} }}}}",
+                    "REGISTRY_PASSWORD": f"${{{{ secrets.{PASSWORD_SECRET} }}}}"},
+            "run": ('printf \'%s\' "$REGISTRY_PASSWORD" | '
+                    'docker login "$REGISTRY" --username "$REGISTRY_USERNAME" --password-stdin'),
+        }, {
+            "name": "Build and push the image",
+            "env": {"TARGET": "${{ matrix.target }}", "BASE": "${{ needs.plan.outputs.base }}"},
+            "run": 'envbuild ci build --base "$BASE" --target "$TARGET" --push',
+        }],
+    }
+
+
+def _setup(options: WorkflowOptions) -> list[dict[str, Any]]:
+    return [
+        # Full history: the plan compares the lock with the one at the base commit.
+        {"uses": CHECKOUT.ref, "with": {"fetch-depth": 0, "persist-credentials": False}},
+        {"uses": SETUP_PYTHON.ref, "with": {"python-version": options.python}},
+        {"name": "Install envbuild",
+         "run": f'python -m pip install "envbuild=={options.envbuild_version}"'},
+    ]
+
+
+def _cite_releases(text: str) -> str:
+    # The emitter writes no comments; the release next to each SHA is what a reviewer
+    # (and Dependabot or Renovate) reads to know what the commit is.
+    for action in ACTIONS:
+        written = f"uses: {scalar(action.ref)}"
+        text = text.replace(f"{written}\n", f"{written} # {action.release}\n")
+    return text

@@ -1,0 +1,54 @@
+"""`envbuild ci workflow`: the command object the `ci` group registers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from envbuild import __version__
+from envbuild.cli._boundary import info
+
+
+@click.command(epilog="""\b
+Examples:
+  envbuild ci workflow --github -o .github/workflows/envbuild.yml
+  envbuild ci workflow --github --branch trunk --python 3.13
+  envbuild ci workflow --gitlab -o .gitlab-ci.yml""")
+@click.option("--github", "github", is_flag=True, help="Write a GitHub Actions workflow.")
+@click.option("--gitlab", "gitlab", is_flag=True,
+              help="Write a GitLab CI pipeline (builds fan out through a child pipeline).")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write here (atomically) instead of standard output.")
+@click.option("--branch", default="main", show_default=True,
+              help="The default branch: pull requests into it are planned, pushes to it build "
+                   "(GitLab reads $CI_DEFAULT_BRANCH).")
+@click.option("--python", "python", default="3.12", show_default=True,
+              help="The Python the jobs run envbuild with.")
+@click.option("--runner", default="ubuntu-24.04", show_default=True,
+              help="The GitHub runner label (GitLab jobs run in python:<version>-bookworm).")
+@click.option("--envbuild-version", default=__version__, show_default=True,
+              help="The envbuild release the jobs install (pinned with ==).")
+def workflow(github: bool, gitlab: bool, output: Path | None, branch: str, python: str, runner: str,
+             envbuild_version: str) -> None:
+    """Write a CI workflow: on pull requests, `lock --check` and the plan as the job summary;
+    on the default branch, one `ci build --target T --push` job per changed target.
+
+    GitHub: every action is pinned by commit SHA, permissions are read-only, and registry
+    credentials come from secrets of the `envbuild-registry` environment. GitLab: the plan
+    is a merge-request artifact and the builds a child pipeline made from the plan.
+    """
+    from envbuild.ci.gitlab import gitlab_pipeline
+    from envbuild.ci.workflow import WorkflowOptions, github_workflow
+    from envbuild.fileio import write_atomic
+
+    if github == gitlab:
+        raise click.UsageError("say which CI to write for: --github or --gitlab")
+    options = WorkflowOptions(envbuild_version=envbuild_version, branch=branch, python=python,
+                              runner=runner)
+    text = github_workflow(options) if github else gitlab_pipeline(options)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text.encode())
+        info(f"wrote {output}")

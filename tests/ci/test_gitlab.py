@@ -1,0 +1,102 @@
+"""`envbuild ci workflow --gitlab`: a valid pipeline whose plan job writes one build job per
+changed target into a child pipeline. The plan job's own command line runs here, on a plan
+document, and its child pipeline is validated too."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envbuild import __version__
+from tests.ci.test_workflow import _run, _tool
+
+yaml = pytest.importorskip("yaml", reason="PyYAML reads the pipeline back")
+
+_INSTALL = f'python -m pip install "envbuild=={__version__}"'
+_BASE = "1" * 40
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Path:
+    path = tmp_path / ".gitlab-ci.yml"
+    result = _run(["--gitlab", "-o", str(path)])
+    assert (result.code, result.err) == (0, f"wrote {path}\n")
+    return path
+
+
+def _schema_check(path: Path) -> None:
+    tool = _tool("check-jsonschema")
+    if tool is None:
+        pytest.skip("check-jsonschema is not installed (pip install check-jsonschema)")
+    done = subprocess.run([tool, "--builtin-schema", "vendor.gitlab-ci", str(path)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _child(pipeline: Path, folder: Path, plan: dict[str, Any]) -> dict[str, Any]:
+    """Run the plan job's last command as GitLab would (sh, its variables set) on `plan`."""
+    job = yaml.safe_load(pipeline.read_text())["plan"]
+    (folder / "plan.json").write_text(json.dumps(plan))
+    env = {**os.environ, "ENVBUILD_CHILD_SCRIPT": job["variables"]["ENVBUILD_CHILD_SCRIPT"]["value"],
+           "base": _BASE, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["sh", "-c", job["script"][-1]], cwd=folder, env=env,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    _schema_check(folder / "envbuild-builds.yml")
+    child = yaml.safe_load((folder / "envbuild-builds.yml").read_text())
+    assert isinstance(child, dict)
+    return child
+
+
+def test_the_pipeline_passes_gitlabs_schema_and_is_deterministic(pipeline: Path) -> None:
+    _schema_check(pipeline)
+    assert _run(["--gitlab"]).out == pipeline.read_text()
+
+
+def test_merge_requests_check_the_lock_and_attach_the_plan(pipeline: Path) -> None:
+    job = yaml.safe_load(pipeline.read_text())["lock-check"]
+    assert job["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+    assert job["script"] == [
+        _INSTALL, "envbuild lock --check",
+        'envbuild ci plan --base "$CI_MERGE_REQUEST_DIFF_BASE_SHA" --format markdown > envbuild-plan.md']
+    assert job["artifacts"]["expose_as"] == "envbuild plan"
+
+
+def test_the_child_pipeline_has_one_build_job_per_changed_or_added_target(
+        pipeline: Path, tmp_path: Path) -> None:
+    plan = {"targets": [{"name": "cpu", "status": "changed"}, {"name": "h100", "status": "unchanged"},
+                        {"name": "a100", "status": "added"}, {"name": "old", "status": "removed"}]}
+    child = _child(pipeline, tmp_path, plan)
+    assert sorted(child) == ["build a100", "build cpu"]
+    job = child["build cpu"]
+    assert job["variables"] == {"TARGET": "cpu", "BASE": _BASE, "GIT_DEPTH": "0"}
+    assert job["image"] == "python:3.12-bookworm"
+    assert job["script"][0] == _INSTALL
+    assert job["script"][-1] == 'envbuild ci build --base "$BASE" --target "$TARGET" --push'
+    home = tmp_path / "home"
+    env = {**os.environ, "HOME": str(home), "ENVBUILD_REGISTRY": "registry.example:5000",
+           "ENVBUILD_REGISTRY_USERNAME": "bot", "ENVBUILD_REGISTRY_PASSWORD": "p'\"$x",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["sh", "-c", job["script"][1]], env=env, check=True)
+    config = json.loads((home / ".docker" / "config.json").read_text())
+    assert config == {"auths": {"registry.example:5000": {"username": "bot", "password": "p'\"$x"}}}
+
+
+def test_a_plan_with_nothing_changed_gives_a_child_pipeline_that_builds_nothing(
+        pipeline: Path, tmp_path: Path) -> None:
+    child = _child(pipeline, tmp_path, {"targets": [{"name": "cpu", "status": "unchanged"}]})
+    assert child == {"nothing to build": {"image": "python:3.12-bookworm",
+                                          "script": ["echo no image changed"]}}
+
+
+def test_the_builds_run_as_a_child_pipeline_of_the_plan(pipeline: Path) -> None:
+    build = yaml.safe_load(pipeline.read_text())["build"]
+    assert build["needs"] == ["plan"]
+    assert build["trigger"] == {"include": [{"artifact": "envbuild-builds.yml", "job": "plan"}],
+                                "strategy": "depend"}
