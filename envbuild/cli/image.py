@@ -10,13 +10,14 @@ from envbuild.cli._boundary import emit_json, info
 from envbuild.cli._options import json_option, manifest_options, resolve_lock_path
 
 
-@click.command(epilog="""\b
+@click.group(invoke_without_command=True, epilog="""\b
 Examples:
   envbuild image --output oci:build/image
   envbuild image --target cpu --target arm --output oci:out --json
   envbuild image --push                      (to [image] repository, tag lock-<hash>)
   envbuild image --push 127.0.0.1:5000/team/app --load
-  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) envbuild image --offline""")
+  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) envbuild image --offline
+  envbuild image inspect --target cpu --sbom (the SBOM attached at --push)""")
 @manifest_options
 @click.option("-t", "--target", "targets", multiple=True, metavar="T",
               help="Build this target (repeatable; default: every target).")
@@ -31,12 +32,17 @@ Examples:
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               envvar="ENVBUILD_CACHE_DIR", help="The cache folder [env: ENVBUILD_CACHE_DIR].")
 @json_option
-def image(manifest_path: Path, lock_path: Path | None, targets: tuple[str, ...],
+@click.pass_context
+def image(ctx: click.Context, manifest_path: Path, lock_path: Path | None, targets: tuple[str, ...],
           output: str | None, push: str | None, load: bool, offline: bool,
           cache_dir: Path | None, as_json: bool) -> None:
-    """Build bit-for-bit OCI images of locked targets, without a daemon."""
+    """Build bit-for-bit OCI images of locked targets, without a daemon.
+
+    With a subcommand (inspect), only the subcommand runs."""
     from envbuild.image.build import ImageOptions, image_command
 
+    if ctx.invoked_subcommand is not None:
+        return
     if output is None and push is None and not load:
         output = "oci:image"
     report = image_command(ImageOptions(
@@ -55,3 +61,30 @@ def image(manifest_path: Path, lock_path: Path | None, targets: tuple[str, ...],
         click.echo(f"pushed {pushed.reference}  {pushed.digest}  ({state})")
     for tag in report.loaded:
         click.echo(f"loaded {tag}")
+
+
+@image.command(epilog="""\b
+Examples:
+  envbuild image inspect --sbom
+  envbuild image inspect --target gpu --provenance > provenance.json""")
+@manifest_options
+@click.option("-t", "--target", default=None, metavar="T",
+              help="The target whose pushed image to inspect (default: the only one).")
+@click.option("--sbom", "kind", flag_value="sbom", help="Print the CycloneDX SBOM.")
+@click.option("--provenance", "kind", flag_value="provenance",
+              help="Print the in-toto SLSA provenance statement.")
+def inspect(manifest_path: Path, lock_path: Path | None, target: str | None,
+            kind: str | None) -> None:
+    """Print an attestation attached to a pushed image, checked.
+
+    The image is the one `envbuild image --push` recorded beside the lock; the document is
+    read from the registry through its referrers, every digest checked, and compared with
+    what the lock gives: exit 1 when any byte differs."""
+    from envbuild.lockfile import load
+    from envbuild.supplychain.attest import inspect as inspect_core
+
+    if kind is None:
+        raise click.UsageError("give --sbom or --provenance")
+    resolved = resolve_lock_path(manifest_path, lock_path)
+    data = inspect_core(load(resolved), resolved, target, kind)
+    click.echo(data.decode("utf-8"), nl=False)

@@ -88,7 +88,10 @@ def image_command(options: ImageOptions, progress: Callable[[str], None]) -> Ima
         # A registry base on the same registry lends its layers by mount.
         base = next((t.base for _, t in sorted(lock.targets.items())
                      if t.base is not None and not t.base.startswith("oci:")), None)
-        pushed = push_result(result, lock, repository, store, progress, base=base)
+        from envbuild.supplychain.attest import attacher
+
+        pushed = push_result(result, lock, repository, store, progress, base=base,
+                             attach=attacher(lock, options.manifest_path.parent, build_epoch()))
         _remember_pushed(options.lock_path, lock, result, pushed)
     loaded: list[str] = []
     if options.load:

@@ -10,9 +10,11 @@ digest, and the tag last, so a failed push leaves nothing a client can see by ta
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envbuild.canonical import canonical_bytes
 from envbuild.canonical import digest as canonical_digest
@@ -25,6 +27,9 @@ from envbuild.image.registry.interface import OCI_INDEX, Reference, Registry, pa
 from envbuild.image.store import Store
 from envbuild.lockfile.model import Lock, LockedTarget
 
+if TYPE_CHECKING:
+    from envbuild.supplychain.attest import Attacher
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Pushed:
@@ -34,11 +39,13 @@ class Pushed:
     uploaded: tuple[str, ...]  # blob digests sent
     present: int  # blobs the registry already had
     unchanged: bool  # the tag already named this digest: nothing was sent
+    referrers: tuple[str, ...] = ()  # attestation manifests attached to the images
 
     def document(self) -> dict[str, object]:
         return {"reference": self.reference, "digest": self.digest,
                 "targets": list(self.targets), "uploaded": list(self.uploaded),
-                "present": self.present, "unchanged": self.unchanged}
+                "present": self.present, "unchanged": self.unchanged,
+                "referrers": list(self.referrers)}
 
 
 def tag_for(image_hash: str) -> str:
@@ -75,8 +82,10 @@ def _sameness(t: LockedTarget) -> dict[str, object]:
 
 
 def push_result(result: BuildResult, lock: Lock, repository: Reference, store: Store,
-                progress: Callable[[str], None], *, base: str | None = None) -> list[Pushed]:
-    """Push every built target; `base` (a registry reference) lends its layers by mount."""
+                progress: Callable[[str], None], *, base: str | None = None,
+                attach: Attacher | None = None) -> list[Pushed]:
+    """Push every built target; `base` (a registry reference) lends its layers by mount;
+    `attach` adds each image's attestations as referrers once the image is up."""
     mount_from = None
     if base is not None and not base.startswith("oci:"):
         base_ref = parse_reference(base)
@@ -84,9 +93,18 @@ def push_result(result: BuildResult, lock: Lock, repository: Reference, store: S
             mount_from = base_ref.repository
     registry = open_registry(repository)
     try:
-        return [_push_group(registry, repository, [result.targets[n] for n in group], store,
-                            progress, mount_from)
-                for group in group_by_platform(lock, list(result.targets))]
+        pushed = []
+        for group in group_by_platform(lock, list(result.targets)):
+            images = [result.targets[n] for n in group]
+            done = _push_group(registry, repository, images, store, progress, mount_from)
+            if attach is not None:
+                # Also after an unchanged push: attaching is idempotent and repairs a
+                # referrer that went missing.
+                referrers = tuple(d for i in images for d in attach(registry, repository, i))
+                progress(f"{done.reference}: {len(referrers)} attestations attached")
+                done = dataclasses.replace(done, referrers=referrers)
+            pushed.append(done)
+        return pushed
     finally:
         registry.close()
 

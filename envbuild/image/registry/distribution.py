@@ -22,6 +22,7 @@ from typing import IO, Any
 from envbuild.image.registry.auth import Challenge, Credentials, find_credentials, parse_challenge
 from envbuild.image.registry.interface import (
     MANIFEST_TYPES,
+    OCI_INDEX,
     Fetched,
     NotFound,
     Reference,
@@ -33,6 +34,7 @@ from envbuild.scrub import scrub
 
 CHUNK_BYTES = 64 << 20  # blobs larger than this go up in PATCH chunks of this size
 _BLOCK = 1 << 20
+_REFERRERS_BYTES = 4 << 20  # a referrers index larger than this is refused, not parsed
 class _Slice:
     """The next `length` bytes of a file, as a body http.client can stream."""
 
@@ -176,6 +178,24 @@ class DistributionRegistry(Registry):
                             headers={"Content-Type": "application/octet-stream",
                                      "Content-Length": str(length)}) as response:
                 response.read()
+
+    def referrers(self, repository: str, digest: str) -> list[dict[str, Any]] | None:
+        try:
+            with self._call("GET", f"/v2/{repository}/referrers/{digest}", repository,
+                            headers={"Accept": OCI_INDEX}) as response:
+                data = response.read(_REFERRERS_BYTES + 1)
+        except NotFound:
+            return None
+        try:
+            found = json.loads(data) if len(data) <= _REFERRERS_BYTES else None
+            manifests = found.get("manifests") if isinstance(found, dict) else None
+        except ValueError:
+            manifests = None
+        if not isinstance(manifests, list) or \
+                not all(isinstance(m, dict) for m in manifests):
+            raise RegistryError(f"{self.registry}/{repository}: the referrers of {digest} "
+                                "are not an OCI image index")
+        return manifests
 
     def close(self) -> None:
         for connection in self._connections.values():

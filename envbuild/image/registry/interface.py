@@ -11,6 +11,7 @@ import abc
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from envbuild.errors import CheckFailed, ExternalError, InputError
 
@@ -147,6 +148,12 @@ class Registry(abc.ABC):
     @abc.abstractmethod
     def put_blob(self, repository: str, digest: str, source: Path) -> None:
         """Upload a blob (monolithic, or chunked for large blobs)."""
+
+    @abc.abstractmethod
+    def referrers(self, repository: str, digest: str) -> list[dict[str, Any]] | None:
+        """The OCI 1.1 referrers API's descriptors of manifests whose subject is `digest`;
+        None when the registry has no such API (it answers 404), so callers fall back to the
+        referrers tag schema."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -1,0 +1,150 @@
+"""Make an image's attestations at push, and read them back checked for `image inspect`.
+
+A check regenerates the documents from the local lock and the push record beside it and
+compares bytes: they are reproducible, so any changed byte in the registry shows, not only
+a digest that does not match its bytes. The builder version and the source commit are the
+two facts a lock cannot confirm; they are taken from the statement being checked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from envbuild import __version__
+from envbuild.errors import CheckFailed, InputError
+from envbuild.image.builders.interface import TargetImage
+from envbuild.image.config import MANIFEST
+from envbuild.image.registry.distribution import open_registry
+from envbuild.image.registry.interface import (
+    INDEX_TYPES,
+    Reference,
+    Registry,
+    parse_reference,
+)
+from envbuild.lockfile.model import Lock
+
+from . import PROVENANCE_TYPE, SBOM_TYPE, Subject
+from .provenance import provenance_bytes, recorded_build, source_commit
+from .referrers import attach, find, read
+from .sbom import sbom_bytes
+
+Attacher = Callable[[Registry, Reference, TargetImage], tuple[str, ...]]
+KINDS = {"sbom": SBOM_TYPE, "provenance": PROVENANCE_TYPE}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Attestation:
+    kind: str  # "sbom" | "provenance"
+    artifact_type: str
+    data: bytes
+
+
+def attestations(lock: Lock, subject: Subject, *, builder_version: str = __version__,
+                 commit: str | None) -> tuple[Attestation, ...]:
+    """Both documents of one image, in a fixed order."""
+    return (Attestation(kind="sbom", artifact_type=SBOM_TYPE, data=sbom_bytes(lock, subject)),
+            Attestation(kind="provenance", artifact_type=PROVENANCE_TYPE,
+                        data=provenance_bytes(lock, subject, builder_version=builder_version,
+                                              commit=commit)))
+
+
+def attacher(lock: Lock, project_dir: Path, epoch: int) -> Attacher:
+    """What push calls per pushed image: attach both documents, return the referrers'
+    manifest digests. The source commit is looked up once, here."""
+    commit = source_commit(project_dir)
+
+    def attach_all(registry: Registry, repository: Reference,
+                   image: TargetImage) -> tuple[str, ...]:
+        subject = Subject(target=image.name, digest=image.digest, image_hash=image.image_hash,
+                          epoch=epoch)
+        descriptor = {"mediaType": MANIFEST, "digest": image.digest,
+                      "size": len(image.entry.manifest)}
+        return tuple(attach(registry, repository, descriptor, a.artifact_type, a.data)
+                     for a in attestations(lock, subject, commit=commit))
+
+    return attach_all
+
+
+def inspect(lock: Lock, lock_path: Path, target: str | None, kind: str) -> bytes:
+    """The `kind` document attached to the target's pushed image, checked (CheckFailed)."""
+    from envbuild.cluster.images import read_record, record_path
+
+    record = read_record(lock_path)
+    if target is None:
+        if len(lock.targets) != 1:
+            raise InputError("the lock has several targets; name one with --target T",
+                             hint="targets: " + ", ".join(sorted(lock.targets)))
+        (target,) = lock.targets
+    if target not in lock.targets:
+        raise InputError(f'no target "{target}" in the lock',
+                         hint="targets: " + ", ".join(sorted(lock.targets)))
+    if target not in record:
+        raise InputError(f'target "{target}" has no pushed image recorded in '
+                         f"{record_path(lock_path).name}",
+                         hint=f"run `envbuild image --push --target {target}` first")
+    pinned, _ = record[target]
+    if pinned.image_hash is None:
+        raise InputError(f'target "{target}": the push record names no image hash',
+                         hint=f"run `envbuild image --push --target {target}` again")
+    repository = parse_reference(pinned.ref, what="recorded image")
+    registry = open_registry(repository)
+    try:
+        digest = _image_digest(registry, repository, pinned.digest,
+                               lock.targets[target].platform)
+        subject = Subject(target=target, digest=digest, image_hash=pinned.image_hash,
+                          epoch=pinned.epoch or 0)
+        where = f"{pinned.ref}@{digest}"
+        found = find(registry, repository, digest, KINDS[kind])
+        if not found:
+            raise CheckFailed(f"{where}: no {kind} is attached",
+                              hint=f"run `envbuild image --push --target {target}`, which "
+                                   "attaches it")
+        documents = [read(registry, repository, d, digest, KINDS[kind]) for d in found]
+    finally:
+        registry.close()
+    for data in documents:
+        _check(lock, subject, kind, data, where)
+    return documents[0]
+
+
+def _image_digest(registry: Registry, repository: Reference, recorded: str,
+                  platform: str) -> str:
+    """The target's image manifest digest: the recorded digest, or, when targets that
+    differ only in platform went out as one index, the index's entry for this platform
+    (attestations are attached to image manifests, not to the index)."""
+    fetched = registry.get_manifest(repository.with_digest(recorded))  # checked
+    if fetched.media_type not in INDEX_TYPES:
+        return recorded
+    os_name, _, architecture = platform.partition("/")
+    try:
+        entries = json.loads(fetched.data)["manifests"]
+        matches = [str(m["digest"]) for m in entries
+                   if m.get("platform", {}).get("os") == os_name
+                   and m.get("platform", {}).get("architecture") == architecture]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        matches = []
+    if len(matches) != 1:
+        raise CheckFailed(f"{repository}@{recorded}: the index has no single {platform} "
+                          "image", hint="push again: `envbuild image --push`")
+    return matches[0]
+
+
+def _check(lock: Lock, subject: Subject, kind: str, data: bytes, where: str) -> None:
+    if kind == "sbom":
+        expected = sbom_bytes(lock, subject)
+    else:
+        try:
+            version, commit = recorded_build(data)
+        except ValueError as error:
+            raise CheckFailed(f"{where}: the attached provenance is {error}") from None
+        expected = provenance_bytes(lock, subject, builder_version=version, commit=commit)
+    if data != expected:
+        at = next((i for i, (a, b) in enumerate(zip(data, expected, strict=False)) if a != b),
+                  min(len(data), len(expected)))
+        raise CheckFailed(f"{where}: the attached {kind} is not what the lock and the push "
+                          f"record give (first difference at byte {at})",
+                          hint="it was changed in the registry, or the lock changed since "
+                               "the push; push again or investigate")
