@@ -1,0 +1,20 @@
+"""`envbuild ci`: plan and build exactly the images a change rebuilds.
+
+Each subcommand lives in its own module; adding one is one import and one add_command.
+"""
+
+from __future__ import annotations
+
+import click
+
+from envbuild.cli.ci_build import build
+from envbuild.cli.ci_plan import plan
+
+
+@click.group()
+def ci() -> None:
+    """Plan and build, for CI, exactly the images whose image hash changed."""
+
+
+ci.add_command(plan)
+ci.add_command(build)
