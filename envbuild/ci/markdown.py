@@ -98,9 +98,18 @@ def _target(d: TargetDiff) -> list[str]:
     out += _items("Same version, new file or hash", [_code(n) for n in d.rehashed])
     out += _items("Hashes", [_change(c) for c in d.fields if c.path in ("hash", "input-hash")])
     out += _items("Driver floor", [_change(c) for c in d.fields if c.path == "driver-floor"])
-    out += _items("Hardware rows", [_change(c) for c in d.fields if c.path.startswith("hardware.")])
+    out += _items("Hardware rows", [_row(c) for c in d.fields if c.path.startswith("hardware.")])
     out += _items("Base image", [_change(c) for c in d.fields if c.path.startswith("base")])
+    out += _items("Requirements", [_change(c) for c in d.fields if c.path == "requirements"])
     return out
+
+
+def _row(c: FieldChange) -> str:
+    """A hardware row by its id: a whole row added or removed is one line, not its table."""
+    where = c.path.removeprefix("hardware.")
+    if c.old is None or c.new is None:
+        return f"{_code(where)} {'added' if c.old is None else 'removed'}"
+    return f"{_code(where)}: {_code(c.old)} -> {_code(c.new)}"
 
 
 def _change(c: FieldChange) -> str:

@@ -48,14 +48,14 @@ class Repo:
         return ["ci", "plan", "-f", str(self.manifest), *args]
 
 
-def make_repo(folder: Path) -> Repo:
+def make_repo(folder: Path, manifest: str = MANIFEST) -> Repo:
     """The first commit: two targets on a tiny OCI base, one dataset; branch `main`."""
     folder.mkdir()
     tiny_base(folder / "base")
     (folder / "data").mkdir()
     (folder / "data" / "a.txt").write_text("alpha\n")
     repo = Repo(folder=folder)
-    repo.manifest.write_text(MANIFEST)
+    repo.manifest.write_text(manifest)
     repo.git("init", "-q", "-b", "main")
     repo.commit("first")
     return repo
