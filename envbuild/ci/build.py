@@ -1,7 +1,9 @@
 """`envbuild ci build`: build and push the images the plan rebuilds, and no other.
 
-Each target goes through the `envbuild image` core on its own (as one runner of a CI
-matrix would), whose push looks up the `lock-<image hash>` tag first and sends nothing
+The registry is asked first: a target whose planned image hash is already tagged there
+(`lock-<image hash>`, the tag `envbuild image --push` writes last, after every blob) is
+not built at all. Every other target goes through the `envbuild image` core on its own
+(as one runner of a CI matrix would), whose push again looks the tag up and sends nothing
 when it already names the digest: a re-run after a successful run pushes nothing.
 """
 
@@ -66,9 +68,15 @@ def ci_build(options: CiBuildOptions, progress: Callable[[str], None]) -> CiBuil
                          hint=f"targets: {', '.join(sorted(current))}")
     wanted = set(options.targets) or current
     rebuild = [n for n in plan.rebuilt if n in wanted]
+    present = _already_pushed(options, plan, rebuild)
     built = []
     for name in rebuild:
         started = time.monotonic()
+        if name in present:
+            progress(f"{present[name][0]}: already {present[name][1]}; not built")
+            built.append(BuiltTarget(name=name, reference=present[name][0], digest=present[name][1],
+                                     pushed=False, seconds=time.monotonic() - started))
+            continue
         report = image_command(ImageOptions(
             manifest_path=options.manifest_path, lock_path=options.lock_path, targets=(name,),
             output=None, push=options.push, cache_dir=options.cache_dir), progress)
@@ -77,3 +85,32 @@ def ci_build(options: CiBuildOptions, progress: Callable[[str], None]) -> CiBuil
                                  pushed=not push.unchanged, seconds=time.monotonic() - started))
     return CiBuildReport(plan=plan, built=tuple(built),
                          skipped=tuple(sorted(wanted - set(rebuild))))
+
+
+def _already_pushed(options: CiBuildOptions, plan: Plan, names: list[str]) -> dict[str, tuple[str, str]]:
+    """Target -> (reference, digest) for each target whose planned image hash the registry
+    already has a tag for. A target planned by target hash only is always built."""
+    from envbuild.image.push import repository_ref, tag_for
+    from envbuild.image.registry.distribution import open_registry
+    from envbuild.image.settings import load_image_settings
+
+    hashes = {t.name: t.new for t in plan.targets
+              if t.name in names and t.basis == "image" and t.new is not None}
+    if not hashes:
+        return {}
+    text = options.push or load_image_settings(options.manifest_path).repository
+    if not text:
+        raise InputError("--push needs a repository",
+                         hint='set [image] repository = "host/team/app" or pass --push REF')
+    repository = repository_ref(text)
+    registry = open_registry(repository)
+    found = {}
+    try:
+        for name, image_hash in sorted(hashes.items()):
+            ref = repository.with_tag(tag_for(image_hash))
+            digest = registry.manifest_digest(ref)
+            if digest is not None:
+                found[name] = (str(ref), digest)
+    finally:
+        registry.close()
+    return found
