@@ -41,12 +41,7 @@ def _items(title: str, lines: list[str]) -> list[str]:
 
 def render_diff(result: LockDiff, plan: Plan | None, *, base_label: str) -> str:
     """The whole comment: proof warnings, the image plan, then one section per target."""
-    out = [f"## envbuild: lock changes against {base_label}", ""]
-    for side, examined in (("base", result.old), ("working", result.new)):
-        if examined.failures:
-            out += [f"> **Warning:** the {side} lock does not prove (its content does not match "
-                    "its hashes); its hashes are not trusted.", ">"]
-            out += [f"> - {escape(f)}" for f in examined.failures] + [""]
+    out = [f"## envbuild: lock changes against {base_label}", "", *_proof(result)]
     if plan is not None:
         out += render_plan_table(plan)
     if not result.differs:
@@ -63,6 +58,17 @@ def render_diff(result: LockDiff, plan: Plan | None, *, base_label: str) -> str:
         out += [f"| {_code(ds.name)} | {ds.status} | {_short(ds.old)} -> {_short(ds.new)} |"
                 for ds in result.datasets] + [""]
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _proof(result: LockDiff) -> list[str]:
+    """First of all: a side whose content does not match its own hashes."""
+    out: list[str] = []
+    for side, examined in (("base", result.old), ("working", result.new)):
+        if examined.failures:
+            out += [f"> **Warning:** the {side} lock does not prove (its content does not match "
+                    "its hashes); its hashes are not trusted.", ">"]
+            out += [f"> - {escape(f)}" for f in examined.failures] + [""]
+    return out
 
 
 def render_plan_table(plan: Plan) -> list[str]:
@@ -82,7 +88,7 @@ def render_plan_table(plan: Plan) -> list[str]:
 
 def render_plan(plan: Plan) -> str:
     """`ci plan --format markdown`: the table, then the diff of each rebuilt target."""
-    out = ["## envbuild: image plan", "", *render_plan_table(plan)]
+    out = ["## envbuild: image plan", "", *_proof(plan.diff), *render_plan_table(plan)]
     for t in plan.targets:
         d = plan.target_diff(t.name)
         if t.status != "unchanged" and d is not None and d.status != "same":

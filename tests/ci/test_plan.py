@@ -102,3 +102,22 @@ def test_no_default_branch_asks_for_a_base(repo: Repo) -> None:
     assert result.code == 2
     assert ("error: no default branch to take a merge base with "
             "(looked for origin/HEAD, main, master)") in result.err
+
+
+def test_a_base_lock_that_does_not_prove_is_reported_and_not_trusted(repo: Repo) -> None:
+    lock = repo.folder / "envbuild.lock"
+    good = lock.read_text()
+    lock.write_text(good.replace('exclude-newer = "2024-03-01T00:00:00Z"',
+                                 'exclude-newer = "2024-03-02T00:00:00Z"'))  # edited by hand
+    repo.git("commit", "-qam", "hand edit")
+    lock.write_text(good)
+    result = run_cli(repo.plan("--base", "HEAD"))
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[1].startswith("!! base lock does not prove: ")
+    note = "(the base lock does not prove: its hashes are not trusted)"
+    assert lines[-3:] == [f"cpu: changed by image hash  {note}",
+                          f"tools: changed by image hash  {note}", "rebuild: cpu tools"]
+    markdown = run_cli(repo.plan("--base", "HEAD", "--format", "markdown")).out
+    assert markdown.splitlines()[2] == ("> **Warning:** the base lock does not prove (its content "
+                                        "does not match its hashes); its hashes are not trusted.")
