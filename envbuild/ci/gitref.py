@@ -6,7 +6,6 @@ checked by `git rev-parse --verify` before it is used anywhere else.
 
 from __future__ import annotations
 
-import io
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -76,11 +75,18 @@ def tree_at(folder: Path, commit: str) -> Iterator[Path]:
     from envbuild.scratch import scratch_dir
 
     top = toplevel(folder)
-    done = _git(top, "archive", "--format=tar", commit)
-    if done.returncode != 0:
-        raise InputError(f"cannot read the tree of {commit[:12]}: "
-                         f"{done.stderr.decode(errors='replace').strip()}")
     with scratch_dir("ci-base") as scratch:
-        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-            archive.extractall(scratch, filter="data")
+        # Streamed: a repository with large committed files is never held in memory.
+        with subprocess.Popen(["git", "archive", "--format=tar", commit], cwd=top,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+            assert proc.stdout is not None
+            broken = ""
+            try:
+                with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+                    archive.extractall(scratch, filter="data")
+            except tarfile.TarError as failure:
+                broken = str(failure)
+            error = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+        if proc.returncode != 0 or broken:
+            raise InputError(f"cannot read the tree of {commit[:12]}: {error or broken}")
         yield scratch

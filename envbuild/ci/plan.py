@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from envbuild.ci.gitref import BaseRef, resolve_base, toplevel, tree_at
-from envbuild.errors import EnvbuildError
+from envbuild.errors import EnvbuildError, InputError
 from envbuild.lockdiff import LockDiff, TargetDiff, diff, read_side
 from envbuild.lockfile.model import Lock
 from envbuild.lockfile.reader import Examined
@@ -76,8 +76,12 @@ def make_plan(manifest_path: Path, lock_path: Path, base: str | None) -> Plan:
     folder = manifest_path.resolve().parent
     ref = resolve_base(folder, base)
     top = toplevel(folder)
-    manifest_rel = manifest_path.resolve().relative_to(top)
-    lock_rel = lock_path.resolve().relative_to(top)
+    try:
+        manifest_rel = manifest_path.resolve().relative_to(top)
+        lock_rel = lock_path.resolve().relative_to(top)
+    except ValueError:
+        raise InputError(f"{manifest_path} and {lock_path} must be inside the git repository {top}",
+                         hint="run envbuild ci inside the repository whose history it compares") from None
     new = read_side(lock_path)
     epoch = build_epoch()  # one epoch for both sides: only the inputs may differ
     new_hashes = _hashes(manifest_path, new.lock, epoch)
