@@ -1,1 +1,2 @@
-"""envbuild in CI: plans of what a lock change rebuilds, builds of only that, and workflows."""
+"""envbuild in CI: what a lock change rebuilds (plan), building only that, and workflows
+that run both."""

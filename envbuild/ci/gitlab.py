@@ -34,7 +34,7 @@ import json, sys
 plan_path, base, image, install = sys.argv[1:5]
 with open(plan_path, encoding="utf-8") as handle:
     plan = json.load(handle)
-targets = [t["name"] for t in plan["targets"] if t["status"] in ("changed", "added")]
+targets = plan["rebuild"]
 login = ('mkdir -p "$HOME/.docker" && python -c \\'import json, os; print(json.dumps({{"auths": '
          '{{os.environ["{REGISTRY_VARIABLE}"]: {{"username": os.environ["{USERNAME_SECRET}"], '
          '"password": os.environ["{PASSWORD_SECRET}"]}}}}}}))\\' > "$HOME/.docker/config.json"')

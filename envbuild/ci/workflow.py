@@ -56,7 +56,7 @@ USERNAME_SECRET = "ENVBUILD_REGISTRY_USERNAME"
 PASSWORD_SECRET = "ENVBUILD_REGISTRY_PASSWORD"
 
 # The targets `ci build` must rebuild, from `ci plan --json`: {"targets": [{"name", "status"}]}.
-_SELECT = '[.targets[] | select(.status == "changed" or .status == "added") | .name]'
+_SELECT = ".rebuild"  # `ci plan --json`: the changed and added targets, by image hash
 
 _PYTHON = re.compile(r"3\.[0-9]{1,2}")
 # A branch name as it may appear unquoted in YAML and in a glob: no spaces, quotes, globs

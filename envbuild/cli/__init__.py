@@ -25,6 +25,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("envbuild.cli.run", "run", "Verify, then run a command reproducibly."),
     "sync": ("envbuild.cli.sync", "sync", "Make a virtual environment here exactly from the lock."),
     "cluster": ("envbuild.cli.cluster", "cluster", "Emit node pools and jobs pinned to the lock."),
+    "ci": ("envbuild.cli.ci", "ci", "Plan and build exactly the images a change rebuilds."),
     "cache": ("envbuild.cli.cache", "cache", "Show or prune the cache of wheels and layers."),
 }
 

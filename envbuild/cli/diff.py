@@ -19,36 +19,74 @@ if TYPE_CHECKING:
 Examples:
   envbuild diff                         working envbuild.lock against the one in git HEAD
   envbuild diff old.lock new.lock
-  envbuild diff --exit-code             exit 1 when anything differs (for CI)""")
+  envbuild diff --exit-code             exit 1 when anything differs (for CI)
+  envbuild diff --base origin/main --format markdown   a pull-request comment""")
 @click.argument("old", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("new", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the locks differ.")
+@click.option("--base", default=None, metavar="REF",
+              help="Compare with the lock at this git ref (branch, tag, commit) [default: HEAD].")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text",
+              show_default=True, help="Output format (markdown: a pull-request comment with "
+                                      "the images that will be rebuilt).")
 @json_option
-def diff(old: Path | None, new: Path | None, exit_code: bool, as_json: bool) -> None:
+def diff(old: Path | None, new: Path | None, exit_code: bool, base: str | None, fmt: str,
+         as_json: bool) -> None:
     """Compare two locks by content, field by field: packages added, removed, changed,
     re-hashed, and every other value that differs.
 
-    With no argument, compares ./envbuild.lock with its version in git HEAD; with one,
-    compares that lock with its version in git HEAD. A side whose content does not match
+    With no argument, compares ./envbuild.lock with its version in git HEAD (or --base
+    REF); with one, compares that lock with its version there. A side whose content does not match
     its own hashes (edited by hand) is reported first, and the command exits 1.
     """
     from envbuild.lockdiff import diff as compare
     from envbuild.lockdiff import lock_from_git, read_side
 
+    if as_json and fmt != "text":
+        raise click.UsageError("--json and --format markdown exclude each other")
+    if base is not None and old is not None and new is not None:
+        raise click.UsageError("--base compares one lock with git: give at most one lock")
+    revision = base or "HEAD"
+    if base is not None:
+        _check_ref(Path(old or "envbuild.lock"), base)
     if old is not None and new is None:
         new_path = old
-        before = lock_from_git(old)
+        before = lock_from_git(old, revision)
     else:
         new_path = new or Path("envbuild.lock")
-        before = read_side(old) if old else lock_from_git(new_path)
+        before = read_side(old) if old else lock_from_git(new_path, revision)
     after = read_side(new_path)
     result = compare(before, after)
-    if as_json:
+    if fmt == "markdown":
+        _markdown(result, new_path, None if old is not None and new is not None else revision)
+    elif as_json:
         emit_json(_document(result))
     else:
         _render(result)
     if not result.proved or (exit_code and result.differs):
         raise SystemExit(1)
+
+
+def _check_ref(lock_path: Path, ref: str) -> None:
+    """A bad --base is bad input (exit 2) named as such, not "no committed version"."""
+    from envbuild.ci.gitref import resolve_base, toplevel
+
+    resolve_base(toplevel(lock_path.resolve().parent), ref)
+
+
+def _markdown(result: LockDiff, lock_path: Path, revision: str | None) -> None:
+    """The pull-request comment; with a git base, the image plan against the same commit
+    (the manifest beside the lock), so the comment says which images will be rebuilt."""
+    from envbuild.ci.markdown import render_diff
+
+    plan = None
+    manifest = lock_path.parent / "envbuild.toml"
+    if revision is not None and manifest.is_file():
+        from envbuild.ci.plan import make_plan
+
+        plan = make_plan(manifest, lock_path, revision)
+    label = f"`{revision}`" if revision is not None else "the old lock"
+    click.echo(render_diff(result, plan, base_label=label), nl=False)
 
 
 def _document(result: LockDiff) -> dict[str, Any]:

@@ -70,8 +70,10 @@ def test_merge_requests_check_the_lock_and_attach_the_plan(pipeline: Path) -> No
 
 def test_the_child_pipeline_has_one_build_job_per_changed_or_added_target(
         pipeline: Path, tmp_path: Path) -> None:
-    plan = {"targets": [{"name": "cpu", "status": "changed"}, {"name": "h100", "status": "unchanged"},
-                        {"name": "a100", "status": "added"}, {"name": "old", "status": "removed"}]}
+    # As `envbuild ci plan --json` writes it: `rebuild` lists the changed and added targets.
+    plan = {"rebuild": ["a100", "cpu"],
+            "targets": {"cpu": {"status": "changed"}, "h100": {"status": "unchanged"},
+                        "a100": {"status": "added"}, "old": {"status": "removed"}}}
     child = _child(pipeline, tmp_path, plan)
     assert sorted(child) == ["build a100", "build cpu"]
     job = child["build cpu"]
@@ -90,7 +92,7 @@ def test_the_child_pipeline_has_one_build_job_per_changed_or_added_target(
 
 def test_a_plan_with_nothing_changed_gives_a_child_pipeline_that_builds_nothing(
         pipeline: Path, tmp_path: Path) -> None:
-    child = _child(pipeline, tmp_path, {"targets": [{"name": "cpu", "status": "unchanged"}]})
+    child = _child(pipeline, tmp_path, {"rebuild": [], "targets": {"cpu": {"status": "unchanged"}}})
     assert child == {"nothing to build": {"image": "python:3.12-bookworm",
                                           "script": ["echo no image changed"]}}
 

@@ -1,0 +1,155 @@
+"""`envbuild ci plan`: which targets' images a change rebuilds, judged by image hash.
+
+The image hash covers everything that goes into an image (target hash, base digest,
+copied files, `[image]` settings, build epoch) and nothing else, so a change of a dataset
+alone, or of another target, plans no rebuild. Both sides are computed the same way, from
+their own tree: the base commit's tree is extracted to a scratch folder and its lock read
+through the one lock reader; a base lock that does not prove is reported and not trusted
+(every target of the working lock is then planned as changed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envbuild.ci.gitref import BaseRef, resolve_base, toplevel, tree_at
+from envbuild.errors import EnvbuildError, InputError
+from envbuild.lockdiff import LockDiff, TargetDiff, diff, read_side
+from envbuild.lockfile.model import Lock
+from envbuild.lockfile.reader import Examined
+
+STATUSES = ("added", "changed", "removed", "unchanged")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TargetPlan:
+    name: str
+    status: str  # one of STATUSES
+    basis: str  # "image": judged by image hash; "target": by target hash (see `note`)
+    old: str | None  # the hash on the base side (None: no such target there)
+    new: str | None
+    note: str = ""  # why the basis is the target hash, or the base was not trusted
+
+    @property
+    def rebuild(self) -> bool:
+        return self.status in ("added", "changed")
+
+    def document(self) -> dict[str, Any]:
+        return {"status": self.status, "basis": self.basis, "old": self.old, "new": self.new,
+                "note": self.note or None}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Plan:
+    base: BaseRef
+    base_lock_found: bool
+    targets: tuple[TargetPlan, ...]
+    diff: LockDiff
+
+    @property
+    def rebuilt(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.targets if t.rebuild)
+
+    def target_diff(self, name: str) -> TargetDiff | None:
+        return next((d for d in self.diff.targets if d.name == name), None)
+
+    def document(self) -> dict[str, Any]:
+        return {"base": {"ref": self.base.ref, "commit": self.base.commit,
+                         "default_branch": None if self.base.how == "given" else self.base.how},
+                "base_lock": "found" if self.base_lock_found else "absent",
+                "base_proof": list(self.diff.old.failures),
+                "new_proof": list(self.diff.new.failures),
+                "rebuild": list(self.rebuilt),
+                "targets": {t.name: {**t.document(),
+                                     "diff": d.as_dict() if (d := self.target_diff(t.name)) and
+                                     t.status != "unchanged" else None}
+                            for t in self.targets}}
+
+
+def make_plan(manifest_path: Path, lock_path: Path, base: str | None) -> Plan:
+    """The plan of the working manifest and lock against the commit `base` names (default:
+    the merge base with the default branch). Raises InputError for a bad ref."""
+    from envbuild.image.build import build_epoch
+
+    folder = manifest_path.resolve().parent
+    ref = resolve_base(folder, base)
+    top = toplevel(folder)
+    try:
+        manifest_rel = manifest_path.resolve().relative_to(top)
+        lock_rel = lock_path.resolve().relative_to(top)
+    except ValueError:
+        raise InputError(f"{manifest_path} and {lock_path} must be inside the git repository {top}",
+                         hint="run envbuild ci inside the repository whose history it compares") from None
+    new = read_side(lock_path)
+    epoch = build_epoch()  # one epoch for both sides: only the inputs may differ
+    new_hashes = _hashes(manifest_path, new.lock, epoch)
+    with tree_at(folder, ref.commit) as tree:
+        found = (tree / lock_rel).is_file()
+        old = read_side(tree / lock_rel) if found else _empty(new)
+        old_manifest = tree / manifest_rel
+        old_hashes = _hashes(old_manifest, old.lock, epoch) if found and old_manifest.is_file() else {}
+    trusted = not old.failures
+    plans = []
+    for name in sorted(set(old.lock.targets) | set(new.lock.targets)):
+        plans.append(_judge(name, old_hashes.get(name), new_hashes.get(name), trusted))
+    return Plan(base=ref, base_lock_found=found, targets=tuple(plans), diff=diff(old, new))
+
+
+def _empty(new: Examined) -> Examined:
+    """The base side when the base commit has no lock: no target, nothing to prove."""
+    from dataclasses import replace
+
+    return Examined(lock=replace(new.lock, targets={}, datasets={}), failures=())
+
+
+def _hashes(manifest_path: Path, lock: Lock, epoch: int) -> dict[str, tuple[str, str, str]]:
+    """Target -> (basis, hash, note): the planned image hash where the manifest names an
+    image base for it and it can be computed offline, else the target hash and why."""
+    from envbuild.image.build import planned_image_hashes
+    from envbuild.manifest import load_manifest
+
+    try:
+        manifest = load_manifest(manifest_path)
+    except EnvbuildError as error:
+        manifest = None
+        unreadable = f"manifest does not load ({error.message.splitlines()[0]})"
+    with_base = {n for n in lock.targets if manifest is not None and n in manifest.targets
+                 and manifest.base_for(manifest.targets[n]) is not None}
+    planned = planned_image_hashes(manifest_path, lock, dict.fromkeys(sorted(with_base), epoch)) \
+        if with_base else {}
+    out: dict[str, tuple[str, str, str]] = {}
+    for name, target in lock.targets.items():
+        image = planned.get(name)
+        if isinstance(image, str):
+            out[name] = ("image", image, "")
+        elif isinstance(image, EnvbuildError):
+            out[name] = ("target", target.hash,
+                         f"image hash not known offline: {image.message.splitlines()[0]}")
+        elif manifest is None:
+            out[name] = ("target", target.hash, unreadable)
+        else:
+            out[name] = ("target", target.hash, "no [image] base for this target")
+    return out
+
+
+def _judge(name: str, old: tuple[str, str, str] | None, new: tuple[str, str, str] | None,
+           trusted: bool) -> TargetPlan:
+    if new is None:
+        assert old is not None
+        return TargetPlan(name=name, status="removed", basis=old[0], old=old[1], new=None, note=old[2])
+    if old is None:
+        return TargetPlan(name=name, status="added", basis=new[0], old=None, new=new[1], note=new[2])
+    if not trusted:
+        return TargetPlan(name=name, status="changed", basis=new[0], old=old[1], new=new[1],
+                          note="the base lock does not prove: its hashes are not trusted")
+    if old[0] != new[0]:
+        # One side has an image hash, the other only a target hash: they cannot be
+        # compared, so the image is rebuilt to be safe.
+        return TargetPlan(name=name, status="changed", basis="target", old=old[1], new=new[1],
+                          note=new[2] or old[2])
+    status = "unchanged" if old[1] == new[1] else "changed"
+    return TargetPlan(name=name, status=status, basis=new[0], old=old[1], new=new[1],
+                      note=new[2] or old[2])
+

@@ -1,0 +1,123 @@
+"""`envbuild ci plan` over real commits: exactly the targets whose image hash changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.ci.repo import Repo, make_repo
+from tests.helpers import run_cli
+
+
+@pytest.fixture
+def repo(eb_env: dict[str, str], tmp_path: Path) -> Repo:
+    return make_repo(tmp_path / "repo")
+
+
+def _statuses(repo: Repo, base: str) -> dict[str, str]:
+    result = run_cli([*repo.plan("--base", base, "--json")])
+    assert result.code == 0, result.err
+    return {n: t["status"] for n, t in json.loads(result.out)["targets"].items()}
+
+
+def test_each_commit_plans_exactly_its_changed_targets(repo: Repo) -> None:
+    repo.edit('[targets.cpu]\nplatform = "linux/amd64"\n',
+              '[targets.cpu]\nplatform = "linux/amd64"\ndependencies = ["filelock"]\n')
+    repo.commit("cpu gains filelock")
+    assert _statuses(repo, "HEAD~1") == {"cpu": "changed", "tools": "unchanged"}
+    document = json.loads(run_cli([*repo.plan("--base", "HEAD~1", "--json")]).out)
+    assert document["rebuild"] == ["cpu"]
+    assert document["targets"]["cpu"]["basis"] == "image"
+    assert document["targets"]["cpu"]["diff"]["added"] == ["filelock 3.16.1"]
+    assert document["targets"]["tools"]["diff"] is None
+
+    (repo.folder / "data" / "a.txt").write_text("alphA\n")
+    repo.commit("dataset only")
+    assert _statuses(repo, "HEAD~1") == {"cpu": "unchanged", "tools": "unchanged"}
+    text = run_cli(repo.plan("--base", "HEAD~1"))
+    assert text.code == 0
+    assert text.out.splitlines()[-1] == "rebuild: none"
+
+    repo.edit("[datasets.val]", '[targets.extra]\nplatform = "linux/amd64"\n[datasets.val]')
+    repo.commit("add a target")
+    assert _statuses(repo, "HEAD~1") == {"cpu": "unchanged", "extra": "added", "tools": "unchanged"}
+    # Over all three commits at once: the changed and the added target, nothing else.
+    assert _statuses(repo, "HEAD~3") == {"cpu": "changed", "extra": "added", "tools": "unchanged"}
+
+
+def test_working_tree_changes_are_planned_against_the_default_branch(repo: Repo) -> None:
+    repo.git("checkout", "-qb", "feature")
+    repo.edit('dependencies = ["greeter"]', 'dependencies = ["greeter", "filelock"]')
+    assert run_cli(["lock", "-f", str(repo.manifest)]).code == 0
+    result = run_cli(repo.plan())
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    main = repo.git("rev-parse", "main")
+    assert lines[0] == f"base merge-base HEAD main {main[:12]} (default branch: main)"
+    assert lines[1:] == ["cpu: unchanged by image hash", "tools: changed by image hash",
+                         "rebuild: tools"]
+
+
+def test_removed_target_and_markdown(repo: Repo) -> None:
+    repo.edit('[targets.tools]\nplatform = "linux/amd64"\ndependencies = ["greeter"]\n', "")
+    repo.commit("drop tools")
+    result = run_cli([*repo.plan("--base", "HEAD~1", "--format", "markdown")])
+    assert result.code == 0, result.err
+    document = json.loads(run_cli([*repo.plan("--base", "HEAD~1", "--json")]).out)
+    cpu, tools = document["targets"]["cpu"], document["targets"]["tools"]
+    base = repo.git("rev-parse", "HEAD~1")
+    assert result.out.splitlines()[:10] == [
+        "## envbuild: image plan", "",
+        f"Base: `HEAD~1` (`{base[:12]}`)", "",
+        "| target | image | by | old | new |", "| --- | --- | --- | --- | --- |",
+        f"| `cpu` | unchanged | image hash | `{cpu['old'][:19]}` | `{cpu['new'][:19]}` |",
+        f"| `tools` | removed | image hash | `{tools['old'][:19]}` | (absent) |", "",
+        "**Images rebuilt:** none"]
+
+
+def test_a_target_without_an_image_base_is_planned_by_target_hash(repo: Repo) -> None:
+    repo.edit('[image]\nbase = "oci:base"\n', "")
+    repo.commit("no image")
+    repo.edit('dependencies = ["greeter"]', 'dependencies = ["greeter", "filelock"]')
+    repo.commit("tools gains filelock")
+    result = run_cli(repo.plan("--base", "HEAD~1"))
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[1:] == [
+        "cpu: unchanged by target hash  (no [image] base for this target)",
+        "tools: changed by target hash  (no [image] base for this target)",
+        "rebuild: tools"]
+
+
+def test_a_bad_ref_is_bad_input(repo: Repo) -> None:
+    result = run_cli(repo.plan("--base", "no-such-ref"))
+    assert result.code == 2
+    assert 'error: --base "no-such-ref" names no commit in this repository' in result.err
+
+
+def test_no_default_branch_asks_for_a_base(repo: Repo) -> None:
+    repo.git("branch", "-m", "main", "trunk")
+    result = run_cli(repo.plan())
+    assert result.code == 2
+    assert ("error: no default branch to take a merge base with "
+            "(looked for origin/HEAD, main, master)") in result.err
+
+
+def test_a_base_lock_that_does_not_prove_is_reported_and_not_trusted(repo: Repo) -> None:
+    lock = repo.folder / "envbuild.lock"
+    good = lock.read_text()
+    lock.write_text(good.replace('exclude-newer = "2024-03-01T00:00:00Z"',
+                                 'exclude-newer = "2024-03-02T00:00:00Z"'))  # edited by hand
+    repo.git("commit", "-qam", "hand edit")
+    lock.write_text(good)
+    result = run_cli(repo.plan("--base", "HEAD"))
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[1].startswith("!! base lock does not prove: ")
+    note = "(the base lock does not prove: its hashes are not trusted)"
+    assert lines[-3:] == [f"cpu: changed by image hash  {note}",
+                          f"tools: changed by image hash  {note}", "rebuild: cpu tools"]
+    markdown = run_cli(repo.plan("--base", "HEAD", "--format", "markdown")).out
+    assert markdown.splitlines()[2] == ("> **Warning:** the base lock does not prove (its content "
+                                        "does not match its hashes); its hashes are not trusted.")
