@@ -36,3 +36,31 @@ def test_fresh_lock_from_the_live_index_is_byte_identical(recipe: str, tmp_path:
     result = run_cli(["lock", "-f", str(tmp_path / "envbuild.toml")])
     assert result.code == 0, result.err
     assert (tmp_path / "envbuild.lock").read_bytes() == (ROOT / "lock" / f"{recipe}.lock").read_bytes()
+
+
+def _committed(paths: list[Path]) -> bool:
+    """Whether ROOT is a git checkout in which `paths` have no uncommitted change."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", *map(str, paths)],
+                              capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return done.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_the_ci_plan_of_a_committed_recipe_rebuilds_nothing(recipe: str) -> None:
+    """What CI runs on this project's own recipes: the plan against HEAD of an unchanged
+    tree is empty (every target unchanged)."""
+    import json
+
+    manifest, lock = ROOT / "recipes" / recipe / "envbuild.toml", ROOT / "lock" / f"{recipe}.lock"
+    if not _committed([manifest.parent, lock]):
+        pytest.skip("not a git checkout, or the recipe has uncommitted changes")
+    result = run_cli(["ci", "plan", "-f", str(manifest), "--lock", str(lock), "--base", "HEAD", "--json"])
+    assert result.code == 0, result.err
+    plan = json.loads(result.out)
+    assert plan["rebuild"] == []
+    assert {t["status"] for t in plan["targets"].values()} == {"unchanged"}
