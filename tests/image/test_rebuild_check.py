@@ -85,3 +85,34 @@ def test_unreachable_registry_exits_3(project: Project) -> None:
                       "127.0.0.1:9/none/app:v1"])
     assert result.code == 3, result.err
     assert "cannot reach registry 127.0.0.1:9" in result.err
+
+
+def carried_text(project: Project) -> str:
+    from envbuild.image.payload import lock_text
+    from envbuild.lockfile import load
+
+    lock = load(project.lock)
+    return lock_text(lock, lock.targets["cpu"]).decode()
+
+
+def test_carried_lock_gives_back_its_own_bytes(project: Project) -> None:
+    from envbuild.image.payload import lock_text
+    from envbuild.image.rebuildcheck import carried_lock
+
+    text = carried_text(project)
+    lock = carried_lock(text, source="img:/opt/envbuild/envbuild.lock")
+    # The payload layer is rebuilt from this model: it must write the carried bytes again.
+    assert lock_text(lock, lock.targets["cpu"]).decode() == text
+
+
+def test_carried_lock_that_does_not_prove_is_refused(project: Project) -> None:
+    from envbuild.image.rebuildcheck import carried_lock
+    from envbuild.lockfile import LockNotProved
+
+    text = carried_text(project).replace('version = "1.0"', 'version = "1.1"', 1)
+    with pytest.raises(LockNotProved) as caught:
+        carried_lock(text, source="img:/opt/envbuild/envbuild.lock")
+    assert caught.value.message.startswith(
+        "img:/opt/envbuild/envbuild.lock: the lock does not prove; its content does not match "
+        'its hashes:\n  target "cpu": its content does not match its recorded hash')
+    assert caught.value.exit_code == 1
