@@ -215,8 +215,9 @@ def _history_names(config: dict[str, Any], count: int) -> list[str]:
     names = [str(h.get("created_by", "")) for h in history]
     if len(names) != count:  # a base without full history: only ours can be named
         names = [""] * count
-        ours = [str(h.get("created_by", "")) for h in history if h.get("comment") == "envbuild"]
-        names[count - len(ours):] = ours[-count:] if ours else []
+        ours = [str(h.get("created_by", "")) for h in history
+                if h.get("comment") == "envbuild"][-count:] if count else []
+        names[count - len(ours):] = ours
     return names
 
 
@@ -241,7 +242,9 @@ def _read_lock(where: str, layer: Path) -> str:
 
 def _one_target(lock: Lock, published: _Published) -> str:
     names = sorted(lock.targets)
-    labels = (published.config.get("config") or {}).get("Labels") or {}
+    inner = published.config.get("config")
+    labels = inner.get("Labels") if isinstance(inner, dict) else None
+    labels = labels if isinstance(labels, dict) else {}
     if len(names) != 1 or labels.get("org.envbuild.target") not in (None, names[0]):
         raise InputError(f"{published.ref}: the carried lock has targets {', '.join(names)}, "
                          f"the image is labelled {labels.get('org.envbuild.target')}",
@@ -283,7 +286,10 @@ def _config_differences(published: dict[str, Any], rebuilt: dict[str, Any]) -> t
     fields = set()
     for key in set(published) | set(rebuilt):
         if key == "config":
-            inner_a, inner_b = published.get(key) or {}, rebuilt.get(key) or {}
+            inner_a, inner_b = published.get(key), rebuilt.get(key)
+            if not (isinstance(inner_a, dict) and isinstance(inner_b, dict)):
+                fields.add(key)
+                continue
             fields |= {f"config.{k}" for k in set(inner_a) | set(inner_b)
                        if inner_a.get(k) != inner_b.get(k)}
         elif published.get(key) != rebuilt.get(key):
