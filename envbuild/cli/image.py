@@ -88,3 +88,50 @@ def inspect(manifest_path: Path, lock_path: Path | None, target: str | None,
     resolved = resolve_lock_path(manifest_path, lock_path)
     data = inspect_core(load(resolved), resolved, target, kind)
     click.echo(data.decode("utf-8"), nl=False)
+
+
+@image.command("rebuild-check", epilog="""\b
+Examples:
+  envbuild image rebuild-check registry.example.com/team/app@sha256:...
+  envbuild image rebuild-check -f app/envbuild.toml registry.example.com/team/app:lock-1a2b
+Exit 0: the rebuild has the published digest; 1: it differs (the layers are listed);
+2: bad input (not an envbuild image, a lock that does not prove); 3: registry unreachable.""")
+@click.argument("reference", metavar="REF")
+@click.option("-f", "--file", "manifest_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("envbuild.toml"), show_default=True,
+              help="The project's manifest: its [image] settings and copied files.")
+@click.option("-o", "--output", default=None, metavar="oci:DIR",
+              help="Also write the rebuilt image here as an OCI layout.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              envvar="ENVBUILD_CACHE_DIR", help="The cache folder [env: ENVBUILD_CACHE_DIR].")
+@json_option
+def rebuild_check(reference: str, manifest_path: Path, output: str | None,
+                  cache_dir: Path | None, as_json: bool) -> None:
+    """Rebuild a published image from the lock it carries and compare the digests.
+
+    The lock is read out of the image and proved; the [image] settings and copied files
+    are the project's (-f), the build epoch the image's created time."""
+    from envbuild.cli._boundary import check_failed
+    from envbuild.image.build import output_folder
+    from envbuild.image.rebuildcheck import RebuildOptions
+    from envbuild.image.rebuildcheck import rebuild_check as core
+
+    result = core(RebuildOptions(
+        reference=reference, manifest_path=manifest_path, cache_dir=cache_dir,
+        output=output_folder(output) if output is not None else None), info)
+    if as_json:
+        emit_json(result.document())
+    else:
+        click.echo(f"{result.target}  {result.reference}")
+        click.echo(f"published  {result.published}")
+        click.echo(f"rebuilt    {result.rebuilt}")
+    if result.same:
+        if not as_json:
+            click.echo("same digest: the image is what its lock and the project build")
+        return
+    lines = [f"{result.reference}: the rebuild differs from the published image"]
+    lines += [f"  layer {x.position} ({x.name}): published {x.published or '(none)'}, "
+              f"rebuilt {x.rebuilt or '(none)'}" for x in result.layers]
+    if result.config_fields:
+        lines.append(f"  config: {', '.join(result.config_fields)}")
+    check_failed("\n".join(lines))
