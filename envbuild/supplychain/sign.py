@@ -135,19 +135,38 @@ def verify(registry: Registry, repository: Reference, image: str, key: SSlibKey)
     if not found:
         raise CheckFailed(f"{where}: no signature is attached",
                           hint="sign it: `envbuild image sign --key FILE REF@sha256:...`")
-    for descriptor in found:
-        payload = _payload(read(registry, repository, descriptor, image, SIGNATURE_TYPE), key)
-        if payload is not None:
-            break
-    else:
+    valid = [(str(d.get("digest")), payload) for d in found
+             if (payload := _payload(read(registry, repository, d, image, SIGNATURE_TYPE),
+                                     key)) is not None]
+    if not valid:
         raise CheckFailed(f"{where}: no attached signature is valid for the key "
                           f"{key.keyid[:16]}",
                           hint="it was signed with another key, or a signature changed")
-    signed_image, signed = _parse(payload, where)
-    if signed_image != image:
-        raise CheckFailed(f"{where}: the signature is for the image {signed_image}, "
+    parsed = [(signature, *_parse(payload, where)) for signature, payload in valid]
+    # One key may have signed earlier states too: any one that covers the image passes.
+    mine = [(signature, signed) for signature, signed_image, signed in parsed
+            if signed_image == image]
+    if not mine:
+        raise CheckFailed(f"{where}: the signature is for the image {parsed[0][1]}, "
                           f"not {image}", hint="the image manifest is not the one signed")
     attached = _attached(registry, repository, image, where)
+    failures: list[CheckFailed] = []
+    for signature, signed in mine:
+        try:
+            _covers(signed, attached, where)
+        except CheckFailed as failure:
+            failures.append(failure)
+            continue
+        for artifact_type, digest in attached:  # the documents' bytes against their digests
+            read(registry, repository, {"digest": digest}, image, artifact_type)
+        return Signed(image=image, attestations=signed, keyid=key.keyid, signature=signature)
+    raise failures[0]
+
+
+def _covers(signed: tuple[tuple[str, str], ...], attached: tuple[tuple[str, str], ...],
+            where: str) -> None:
+    """CheckFailed naming the first difference between the signed and the attached
+    attestations."""
     for artifact_type in (SBOM_TYPE, PROVENANCE_TYPE):
         now = [d for t, d in attached if t == artifact_type]
         then = [d for t, d in signed if t == artifact_type]
@@ -156,10 +175,6 @@ def verify(registry: Registry, repository: Reference, image: str, key: SSlibKey)
                               f"the signed one (signed {', '.join(then) or 'none'}, attached "
                               f"{', '.join(now) or 'none'})",
                               hint="it was changed in the registry after signing")
-    for artifact_type, digest in attached:  # the documents' bytes against their digests
-        read(registry, repository, {"digest": digest}, image, artifact_type)
-    return Signed(image=image, attestations=signed, keyid=key.keyid,
-                  signature=str(descriptor.get("digest")))
 
 
 def _attached(registry: Registry, repository: Reference, image: str,
