@@ -135,3 +135,86 @@ def rebuild_check(reference: str, manifest_path: Path, output: str | None,
     if result.config_fields:
         lines.append(f"  config: {', '.join(result.config_fields)}")
     check_failed("\n".join(lines))
+
+
+@image.command(epilog="""\b
+Examples:
+  envbuild image sign --generate-key ~/.envbuild/signing.key   (and signing.key.pub)
+  envbuild image sign --key signing.key --target cpu        (the image --push recorded)
+  envbuild image sign --key signing.key 127.0.0.1:5000/team/app@sha256:...""")
+@manifest_options
+@click.option("--key", "key_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, metavar="FILE", help="The ed25519 private key (PEM) to sign with.")
+@click.option("--generate-key", "new_key", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, metavar="FILE",
+              help="Write a new ed25519 key to FILE (mode 0600) and FILE.pub, then stop.")
+@click.option("-t", "--target", default=None, metavar="T",
+              help="Sign the image `envbuild image --push` recorded for T (default: the only "
+                   "target, when no REF is given).")
+@click.argument("ref", required=False)
+def sign(manifest_path: Path, lock_path: Path | None, key_path: Path | None,
+         new_key: Path | None, target: str | None, ref: str | None) -> None:
+    """Sign an image digest, its SBOM and its provenance (DSSE, ed25519).
+
+    The signature covers the image manifest digest and the digests of the SBOM and
+    provenance attached to it, and is attached as one more OCI referrer. REF must name the
+    image by digest: a tag is refused, as it can move after signing."""
+    from envbuild.errors import InputError
+    from envbuild.image.registry.interface import parse_reference
+    from envbuild.lockfile import load
+    from envbuild.supplychain.sign import (
+        generate_key,
+        load_signer,
+        recorded_image,
+        sign_reference,
+    )
+
+    if new_key is not None:
+        if key_path is not None or ref is not None or target is not None:
+            raise InputError("--generate-key only writes a key; sign in a second run")
+        keyid = generate_key(new_key)
+        click.echo(f"wrote the private key {click.format_filename(new_key)} (keep it secret) "
+                   f"and the public key {click.format_filename(new_key)}.pub (key id "
+                   f"{keyid[:16]})")
+        return
+    if key_path is None:
+        raise InputError("give --key FILE (or --generate-key FILE to make one)")
+    if ref is not None and target is not None:
+        raise InputError("give REF or --target T, not both")
+    signer = load_signer(key_path)
+    if ref is not None:
+        reference = parse_reference(ref)
+    else:
+        resolved = resolve_lock_path(manifest_path, lock_path)
+        reference = recorded_image(load(resolved), resolved, target)
+    signed = sign_reference(reference, signer)
+    click.echo(f"signed {reference}  key {signed.keyid[:16]}  signature {signed.signature}")
+    for artifact_type, digest in signed.attestations:
+        click.echo(f"  {_KIND_NAMES.get(artifact_type, artifact_type)} {digest}")
+
+
+@image.command("verify-sig", epilog="""\b
+Examples:
+  envbuild image verify-sig --key signing.key.pub 127.0.0.1:5000/team/app@sha256:...
+  envbuild image verify-sig --key signing.key.pub 127.0.0.1:5000/team/app:lock-abc""")
+@click.option("--key", "key_path", type=click.Path(path_type=Path, dir_okay=False),
+              required=True, metavar="PUB", help="The ed25519 public key (PEM) to trust.")
+@click.argument("ref")
+def verify_sig(key_path: Path, ref: str) -> None:
+    """Verify an image's signature, SBOM and provenance: exit 1 on any difference.
+
+    Passes only when a signature attached to the image is valid for PUB, names this image
+    manifest's digest, and lists exactly the SBOM and provenance attached now. A tag is
+    resolved to its digest once, and that digest is what is checked."""
+    from envbuild.image.registry.interface import parse_reference
+    from envbuild.supplychain.sign import load_public_key, verify_reference
+
+    key = load_public_key(key_path)
+    reference = parse_reference(ref)
+    signed = verify_reference(reference, key)
+    click.echo(f"verified {reference.registry}/{reference.repository}@{signed.image}  key "
+               f"{signed.keyid[:16]}  sbom and provenance as signed")
+
+
+_KIND_NAMES = {"application/vnd.cyclonedx+json": "sbom",
+               "application/vnd.in-toto+json": "provenance"}
