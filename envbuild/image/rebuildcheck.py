@@ -29,6 +29,7 @@ from envbuild.image.registry.distribution import open_registry
 from envbuild.image.registry.interface import INDEX_TYPES, Reference, Registry, parse_reference
 from envbuild.image.store import Store
 from envbuild.lockfile.model import Lock
+from envbuild.lockfile.reader import load_carried
 
 _PAYLOAD_HISTORY = "envbuild: envbuild runtime and lock"
 _LOCK_MEMBER = LOCK_PATH.lstrip("/")
@@ -99,7 +100,7 @@ def rebuild_check(options: RebuildOptions, progress: Callable[[str], None]) -> R
     settings = load_image_settings(options.manifest_path)
     run = load_run_settings(options.manifest_path)
     published = _pull(ref, progress)
-    lock = carried_lock(published.lock_text, source=f"{published.ref}:{LOCK_PATH}")
+    lock = load_carried(published.lock_text, source=f"{published.ref}:{LOCK_PATH}")
     target = _one_target(lock, published)
     epoch = _epoch(published)
     progress(f"rebuilding {target} from the lock it carries (epoch {epoch})")
@@ -119,40 +120,6 @@ def rebuild_check(options: RebuildOptions, progress: Callable[[str], None]) -> R
         layers=_layer_differences(published, [(x.digest, x.diff_id, x.name)
                                               for x in image.layers]),
         config_fields=_config_differences(published.config, rebuilt_config))
-
-
-def carried_lock(text: str, *, source: str) -> Lock:
-    """The one-target lock an image carries, proved with the portable proof (the one the
-    runtime runs inside the image), as a Lock model for the builder.
-
-    A one-target lock has no lock hash, input hash or indexes (another target or a dataset
-    must not change the image); the model needs them, so they are filled from its own
-    content: the indexes its packages name, hashes computed here. None of them enters the
-    image's bytes (`payload.lock_text` writes only the version, project and target table),
-    so the rebuilt payload layer matches only when the model gives back the carried bytes.
-    """
-    from envbuild.inputfiles import parse_toml
-    from envbuild.lockfile.codec import from_document
-    from envbuild.lockfile.reader import FIX, LockNotProved
-    from envbuild.runtime.proof import lock_hash, prove_document
-    from envbuild.scrub import escape
-
-    data = parse_toml(text, source=source, what="lock", hint="the image's lock is damaged")
-    failures = prove_document(data)
-    if failures:
-        lines = "\n".join(f"  {f}" for f in failures)
-        raise LockNotProved(escape(f"{source}: the lock does not prove; its content does not "
-                                   f"match its hashes:\n{lines}"), hint=FIX)
-    if "lock-hash" not in data:
-        targets = data.get("targets")
-        tables = [t for t in targets.values() if isinstance(t, dict)] \
-            if isinstance(targets, dict) else []
-        packages = [p for t in tables for p in t.get("packages") or [] if isinstance(p, dict)]
-        data = {**data, "indexes": {str(p.get("index")): {"exclude-newer-exempt": False}
-                                    for p in packages}}
-        data["input-hash"] = next((t.get("input-hash") for t in tables), None)
-        data["lock-hash"] = lock_hash(data)
-    return from_document(data, source=source)
 
 
 def _pull(ref: Reference, progress: Callable[[str], None]) -> _Published:

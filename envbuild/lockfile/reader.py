@@ -5,7 +5,8 @@
 refuses the lock (exit 1) when one does not match: which target, that its content does not
 match its hash, and the fix. Only `envbuild lock`, which rewrites the lock, and
 `lock --check`, which reports why it is stale, read a lock that does not prove
-(`read`); `diff` reads both sides with `examine` and reports what fails first.
+(`read`); `diff` reads both sides with `examine` and reports what fails first. The one-target lock an
+image carries is read by `load_carried`, proved by the same portable proof.
 """
 
 from __future__ import annotations
@@ -77,3 +78,34 @@ def refuse(examined: Examined, *, source: str) -> None:
         raise LockNotProved(escape(f"{source}: the lock does not prove; its content does not match "
                                    f"its hashes:\n{lines}"),
                             hint="re-lock it with `envbuild lock` (its pins are kept)" if old else FIX)
+
+
+def load_carried(text: str, *, source: str) -> Lock:
+    """The one-target lock an image carries, proved with the portable proof (the one the
+    runtime runs inside the image), as a Lock model for the builder.
+
+    A one-target lock has no lock hash, input hash or indexes (another target or a dataset
+    must not change the image); the model needs them, so they are filled from its own
+    content: the indexes its packages name, hashes computed here. None of them enters the
+    image's bytes (`payload.lock_text` writes only the version, project and target table),
+    so the rebuilt payload layer matches only when the model gives back the carried bytes.
+    """
+    from envbuild.inputfiles import parse_toml
+    from envbuild.runtime.proof import lock_hash
+
+    data = parse_toml(text, source=source, what="lock", hint="the image's lock is damaged")
+    failures = prove_document(data)
+    if failures:
+        lines = "\n".join(f"  {f}" for f in failures)
+        raise LockNotProved(escape(f"{source}: the lock does not prove; its content does not "
+                                   f"match its hashes:\n{lines}"), hint=FIX)
+    if "lock-hash" not in data:
+        targets = data.get("targets")
+        tables = [t for t in targets.values() if isinstance(t, dict)] \
+            if isinstance(targets, dict) else []
+        packages = [p for t in tables for p in t.get("packages") or [] if isinstance(p, dict)]
+        data = {**data, "indexes": {str(p.get("index")): {"exclude-newer-exempt": False}
+                                    for p in packages}}
+        data["input-hash"] = next((t.get("input-hash") for t in tables), None)
+        data["lock-hash"] = lock_hash(data)
+    return codec.from_document(data, source=source)

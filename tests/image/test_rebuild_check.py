@@ -97,7 +97,7 @@ def carried_text(project: Project) -> str:
 
 def test_carried_lock_gives_back_its_own_bytes(project: Project) -> None:
     from envbuild.image.payload import lock_text
-    from envbuild.image.rebuildcheck import carried_lock
+    from envbuild.lockfile.reader import load_carried as carried_lock
 
     text = carried_text(project)
     lock = carried_lock(text, source="img:/opt/envbuild/envbuild.lock")
@@ -106,8 +106,8 @@ def test_carried_lock_gives_back_its_own_bytes(project: Project) -> None:
 
 
 def test_carried_lock_that_does_not_prove_is_refused(project: Project) -> None:
-    from envbuild.image.rebuildcheck import carried_lock
     from envbuild.lockfile import LockNotProved
+    from envbuild.lockfile.reader import load_carried as carried_lock
 
     text = carried_text(project).replace('version = "1.0"', 'version = "1.1"', 1)
     with pytest.raises(LockNotProved) as caught:
