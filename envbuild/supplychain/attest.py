@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envbuild import __version__
 from envbuild.errors import CheckFailed, InputError
@@ -27,6 +28,9 @@ from envbuild.image.registry.interface import (
 from envbuild.lockfile.model import Lock
 
 from . import PROVENANCE_TYPE, SBOM_TYPE, Subject
+
+if TYPE_CHECKING:
+    from envbuild.cluster.images import PinnedImage
 from .provenance import provenance_bytes, recorded_build, source_commit
 from .referrers import attach, find, read
 from .sbom import sbom_bytes
@@ -68,11 +72,11 @@ def attacher(lock: Lock, project_dir: Path, epoch: int) -> Attacher:
     return attach_all
 
 
-def inspect(lock: Lock, lock_path: Path, target: str | None, kind: str) -> bytes:
-    """The `kind` document attached to the target's pushed image, checked (CheckFailed)."""
+def pushed_target(lock: Lock, lock_path: Path, target: str | None) -> tuple[str, PinnedImage]:
+    """The target (`target`, else the lock's only one) and what `envbuild image --push`
+    recorded for it beside the lock; InputError when either is missing."""
     from envbuild.cluster.images import read_record, record_path
 
-    record = read_record(lock_path)
     if target is None:
         if len(lock.targets) != 1:
             raise InputError("the lock has several targets; name one with --target T",
@@ -81,11 +85,17 @@ def inspect(lock: Lock, lock_path: Path, target: str | None, kind: str) -> bytes
     if target not in lock.targets:
         raise InputError(f'no target "{target}" in the lock',
                          hint="targets: " + ", ".join(sorted(lock.targets)))
+    record = read_record(lock_path)
     if target not in record:
         raise InputError(f'target "{target}" has no pushed image recorded in '
                          f"{record_path(lock_path).name}",
                          hint=f"run `envbuild image --push --target {target}` first")
-    pinned, _ = record[target]
+    return target, record[target][0]
+
+
+def inspect(lock: Lock, lock_path: Path, target: str | None, kind: str) -> bytes:
+    """The `kind` document attached to the target's pushed image, checked (CheckFailed)."""
+    target, pinned = pushed_target(lock, lock_path, target)
     if pinned.image_hash is None:
         raise InputError(f'target "{target}": the push record names no image hash',
                          hint=f"run `envbuild image --push --target {target}` again")

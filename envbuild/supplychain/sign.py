@@ -266,24 +266,9 @@ def verify_reference(ref: Reference, key: SSlibKey) -> Signed:
 def recorded_image(lock: Lock, lock_path: Path, target: str | None) -> Reference:
     """The image manifest `envbuild image --push` recorded for `target`, pinned by digest
     (for targets pushed as one index: this platform's entry)."""
-    from envbuild.cluster.images import read_record, record_path
+    from .attest import _image_digest, pushed_target
 
-    from .attest import _image_digest
-
-    if target is None:
-        if len(lock.targets) != 1:
-            raise InputError("the lock has several targets; name one with --target T",
-                             hint="targets: " + ", ".join(sorted(lock.targets)))
-        (target,) = lock.targets
-    if target not in lock.targets:
-        raise InputError(f'no target "{target}" in the lock',
-                         hint="targets: " + ", ".join(sorted(lock.targets)))
-    record = read_record(lock_path)
-    if target not in record:
-        raise InputError(f'target "{target}" has no pushed image recorded in '
-                         f"{record_path(lock_path).name}",
-                         hint=f"run `envbuild image --push --target {target}` first")
-    pinned, _ = record[target]
+    target, pinned = pushed_target(lock, lock_path, target)
     repository = parse_reference(pinned.ref, what="recorded image")
     registry = open_registry(repository)
     try:
