@@ -16,7 +16,7 @@ from typing import Any
 from envbuild.errors import InputError
 from envbuild.lockfile import codec
 from envbuild.lockfile.model import Lock, LockedTarget
-from envbuild.lockfile.reader import Examined, examine, read
+from envbuild.lockfile.reader import Examined, examine
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -81,10 +81,6 @@ class LockDiff:
     def proved(self) -> bool:
         return not any(self.proof.values())
 
-
-def read_side(path: Path) -> Examined:
-    """One side of a diff: parsed and checked, its proof recorded (not refused)."""
-    return read(path)
 
 
 def lock_from_git(path: Path, revision: str = "HEAD") -> Examined:

@@ -16,9 +16,10 @@ from typing import Any
 
 from envbuild.ci.gitref import BaseRef, resolve_base, toplevel, tree_at
 from envbuild.errors import EnvbuildError, InputError
-from envbuild.lockdiff import LockDiff, TargetDiff, diff, read_side
+from envbuild.lockdiff import LockDiff, TargetDiff, diff
 from envbuild.lockfile.model import Lock
 from envbuild.lockfile.reader import Examined
+from envbuild.lockfile.reader import read as read_lock
 
 STATUSES = ("added", "changed", "removed", "unchanged")
 
@@ -82,12 +83,12 @@ def make_plan(manifest_path: Path, lock_path: Path, base: str | None) -> Plan:
     except ValueError:
         raise InputError(f"{manifest_path} and {lock_path} must be inside the git repository {top}",
                          hint="run envbuild ci inside the repository whose history it compares") from None
-    new = read_side(lock_path)
+    new = read_lock(lock_path)
     epoch = build_epoch()  # one epoch for both sides: only the inputs may differ
     new_hashes = _hashes(manifest_path, new.lock, epoch)
     with tree_at(folder, ref.commit) as tree:
         found = (tree / lock_rel).is_file()
-        old = read_side(tree / lock_rel) if found else _empty(new)
+        old = read_lock(tree / lock_rel) if found else _empty(new)
         old_manifest = tree / manifest_rel
         old_hashes = _hashes(old_manifest, old.lock, epoch) if found and old_manifest.is_file() else {}
     trusted = not old.failures

@@ -40,7 +40,8 @@ def diff(old: Path | None, new: Path | None, exit_code: bool, base: str | None, 
     its own hashes (edited by hand) is reported first, and the command exits 1.
     """
     from envbuild.lockdiff import diff as compare
-    from envbuild.lockdiff import lock_from_git, read_side
+    from envbuild.lockdiff import lock_from_git
+    from envbuild.lockfile.reader import read as read_lock
 
     if as_json and fmt != "text":
         raise click.UsageError("--json and --format markdown exclude each other")
@@ -54,8 +55,8 @@ def diff(old: Path | None, new: Path | None, exit_code: bool, base: str | None, 
         before = lock_from_git(old, revision)
     else:
         new_path = new or Path("envbuild.lock")
-        before = read_side(old) if old else lock_from_git(new_path, revision)
-    after = read_side(new_path)
+        before = read_lock(old) if old else lock_from_git(new_path, revision)
+    after = read_lock(new_path)
     result = compare(before, after)
     if fmt == "markdown":
         _markdown(result, new_path, None if old is not None and new is not None else revision)
