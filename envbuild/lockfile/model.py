@@ -30,6 +30,37 @@ class LockedPackage:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class SystemPackage:
+    """One Debian binary package of a target's system set (issue 11), found by name in a
+    named archive: the archive's URL never enters the lock, so a lock works through a mirror."""
+
+    name: str
+    version: str
+    architecture: str  # "amd64" | "arm64" | "all"
+    archive: str  # the archive's name, "default" for the one apt uses
+    path: str  # the pool path inside the archive ("pool/main/g/git/git_..._amd64.deb")
+    size: int
+    hash: str  # "sha256:<hex>"
+    dependencies: tuple[str, ...] = ()  # names of the locked packages it needs, sorted
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CondaPackage:
+    """One conda package of a target (issue 12), found by name in a named channel."""
+
+    name: str
+    version: str
+    build: str
+    subdir: str  # "linux-64" | "linux-aarch64" | "osx-arm64" | "osx-64" | "noarch"
+    channel: str  # the [indexes] name of a kind = "conda" index, never its URL
+    file: str  # "<name>-<version>-<build>.conda" or ".tar.bz2"
+    size: int
+    hash: str  # "sha256:<hex>"
+    md5: str  # hex, as conda's explicit files and conda-lock want it
+    dependencies: tuple[str, ...] = ()  # the package's match specs, as recorded in repodata
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LockedTarget:
     name: str
     hash: str
@@ -48,6 +79,11 @@ class LockedTarget:
     # resolved to for this target's platform at lock time (both or neither).
     base: str | None = None
     base_digest: str | None = None
+    # "debian:bookworm" where the target locks system packages (issue 11); base = "system"
+    # then means the image is built from `system` alone, with no base_digest.
+    system_distribution: str | None = None
+    system: tuple[SystemPackage, ...] = ()
+    conda: tuple[CondaPackage, ...] = ()  # issue 12
 
     def package(self, name: str) -> LockedPackage | None:
         for package in self.packages:
