@@ -27,6 +27,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "cluster": ("envbuild.cli.cluster", "cluster", "Emit node pools and jobs pinned to the lock."),
     "ci": ("envbuild.cli.ci", "ci", "Plan and build exactly the images a change rebuilds."),
     "cache": ("envbuild.cli.cache", "cache", "Show or prune the cache of wheels and layers."),
+    "nix": ("envbuild.cli.nix", "nix", "Build a locked target with Nix (site, wheels, image)."),
 }
 
 

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from envbuild.cli._boundary import emit_json, info, warn
 from envbuild.cli._options import json_option, manifest_options, resolve_lock_path
 
+if TYPE_CHECKING:
+    from envbuild.lockfile.model import Lock, LockedTarget
+
 
 @click.command(epilog="""\b
 Examples:
   envbuild export --target h100 --format pylock -o pylock.h100.toml
   envbuild export --target cpu --format requirements -o req.txt
-  pip install --no-deps --require-hashes -r req.txt""")
+  pip install --no-deps --require-hashes -r req.txt
+  envbuild export --target cpu --format nix -o nix/cpu && nix-build nix/cpu -A site""")
 @manifest_options
 @click.option("-t", "--target", default=None, metavar="T",
               help="The target to export (optional when the lock has one).")
-@click.option("--format", "fmt", type=click.Choice(["pylock", "requirements"]), required=True,
-              help="pylock: PEP 751 pylock.<target>.toml; requirements: for pip --require-hashes.")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Write here (atomically) instead of standard output.")
+@click.option("--format", "fmt", type=click.Choice(["pylock", "requirements", "nix"]), required=True,
+              help="pylock: PEP 751 pylock.<target>.toml; requirements: for pip --require-hashes; "
+                   "nix: a folder with default.nix and flake.nix (-o DIR).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write here (atomically) instead of standard output (a folder for nix).")
 @json_option
 def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt: str,
            output: Path | None, as_json: bool) -> None:
@@ -35,6 +41,8 @@ def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt:
     lock = load(resolve_lock_path(manifest_path, lock_path))
     chosen = core.pick_target(lock, target)
     urls = core.index_urls(manifest)
+    if fmt == "nix":
+        return _export_nix(lock, chosen, urls, output, as_json)
     text = (core.export_pylock if fmt == "pylock" else core.export_requirements)(lock, chosen, urls)
     for warning in core.export_warnings(chosen):
         warn(warning)
@@ -49,3 +57,22 @@ def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt:
         click.echo(text, nl=False)
     else:
         info(f"wrote {output} ({len(chosen.packages)} packages, target {chosen.name})")
+
+
+def _export_nix(lock: Lock, chosen: LockedTarget, urls: dict[str, str], output: Path | None,
+                as_json: bool) -> None:
+    from envbuild import export as core
+    from envbuild.errors import InputError
+    from envbuild.nix.export import export_nix
+
+    if output is None:
+        raise InputError("--format nix writes a folder: give -o DIR")
+    exported = export_nix(lock, chosen, urls, output)
+    for warning in core.export_warnings(chosen):
+        warn(warning)
+    if as_json:
+        emit_json({"format": "nix", "target": chosen.name, "packages": len(exported.wheels),
+                   "output": str(output), "text": None})
+    else:
+        info(f"wrote {output}/default.nix and flake.nix ({len(exported.wheels)} wheels, "
+             f"target {chosen.name})")
