@@ -4,6 +4,7 @@
 |---|---|---|
 | (no `nix-build` on PATH) | `NixMissing`, how to install | 2 |
 | hash mismatch in a fixed-output derivation | `NixHashMismatch`, naming the wheel | 1 |
+| the `site` builder refuses a wheel (a member outside the site, a clash) | `NixWheelRefused` | 1 |
 | unable to download, or another builder failed | `NixBuildFailed` | 3 |
 | anything before a build started (evaluation) | `NixEvalError` | 2 |
 
@@ -31,6 +32,7 @@ _SANDBOX_PATHS = ("/usr", "/lib?", "/lib64?", "/bin?")
 _MISMATCH = re.compile(r"hash mismatch in fixed-output derivation '(/nix/store/[^']+)':"
                        r"\s+specified:\s+(\S+)\s+got:\s+(\S+)")
 _DOWNLOAD = re.compile(r"unable to download '([^']+)': ([^\n]+)")
+_UNPACK = re.compile(r"envbuild-unpack: ([^\n]+)")  # unpack.py's own refusals
 _BUILDER = re.compile(r"builder for '(/nix/store/[^']+)' failed[^\n]*")
 _STARTED = re.compile(r"^(these \d+ derivations will be built|this derivation will be built"
                       r"|building ')", re.MULTILINE)
@@ -48,6 +50,10 @@ class NixEvalError(InputError):
 
 class NixHashMismatch(CheckFailed):
     """A fetched file is not the one the lock names."""
+
+
+class NixWheelRefused(CheckFailed):
+    """A locked wheel cannot be unpacked into the site."""
 
 
 class NixBuildFailed(ExternalError):
@@ -114,6 +120,10 @@ def failure(stderr: str, names: dict[str, str]) -> InputError | CheckFailed | Ex
                                f"locked {mismatch.group(2)}, got {mismatch.group(3)}",
                                hint="the index now serves different bytes under the locked "
                                     "name; nothing was built. Re-lock if the change is expected.")
+    refused = _UNPACK.search(text)
+    if refused:
+        return NixWheelRefused(f"the site builder refused a wheel: {refused.group(1).strip()}",
+                               hint="the locked wheel is malformed; nothing was built")
     download = _DOWNLOAD.search(text)
     if download:
         builder = _BUILDER.search(text)

@@ -44,7 +44,7 @@ def _destination(member: str, site: str) -> str | None:
 
 
 def unpack(wheel: Path, out: Path, site: str, written: dict[str, str]) -> None:
-    label = wheel.name
+    label = wheel.name.split("-", 1)[-1]  # the file name, without the store path's hash
     try:
         archive = zipfile.ZipFile(wheel)
     except (OSError, zipfile.BadZipFile) as error:

@@ -1,0 +1,103 @@
+"""Nix's failures through `envbuild nix build`: envbuild's messages and exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from envbuild.lockfile import load
+from tests.helpers import run_cli
+from tests.image.project import ALPHA, BETA, CPU, Project
+from tests.nix.conftest import needs_nix
+from tests.support.wheelfactory import DistSpec, build_wheel
+
+pytestmark = needs_nix
+
+
+def nix_build(project: Project, *extra: str) -> tuple[int, str]:
+    """The exit code and what followed the progress lines on standard error."""
+    result = run_cli(["nix", "build", "-f", str(project.manifest), *extra])
+    lines = result.err.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("error: ")), 0)
+    return result.code, "".join(lines[start:])
+
+
+def sri_of(hex_digest: str) -> str:
+    import base64
+
+    return "sha256-" + base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+def test_nix_missing_exits_2_saying_how_to_install(project: Project,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, err = nix_build(project)
+    assert code == 2
+    assert err == ("error: Nix is not installed: no nix-build on PATH\n"
+                   "hint: install it (Debian: apt-get install nix-bin; elsewhere Nix's own "
+                   "installer), then run again\n")
+
+
+def test_tampered_wheel_fails_in_nix_naming_it(project: Project) -> None:
+    project.write(tamper="beta")
+    wheel = project.wheel_dir / BETA.wheel_filename
+    locked = load(project.lock).targets["cpu"].packages[1].artifact.hash.split(":")[1]
+    code, err = nix_build(project)
+    assert code == 1, err
+    assert err.splitlines()[0] == (
+        f"error: beta: {BETA.wheel_filename}: Nix fetched a file whose hash is not the locked "
+        f"one: locked {sri_of(locked)}, got {sri_of(hashlib.sha256(wheel.read_bytes()).hexdigest())}")
+
+
+def test_fetch_failure_exits_3(project: Project) -> None:
+    project.write(tamper="beta")  # a hash no store path has yet: Nix must download it
+    export = run_cli(["export", "-f", str(project.manifest), "--format", "nix", "-o",
+                      str(project.folder / "nix")])
+    assert export.code == 0, export.err  # the URL is remembered; the index then loses it
+    del project.server.index("local").files[BETA.wheel_filename]
+    code, err = nix_build(project)
+    assert code == 3, err
+    url = project.server.file_url("local", BETA.wheel_filename)
+    assert err.splitlines()[0] == (f"error: beta: {BETA.wheel_filename}: Nix could not download "
+                                   f"{url}: HTTP error 404 ('Not Found')")
+
+
+def test_image_without_nixpkgs_is_an_evaluation_error(project: Project) -> None:
+    code, err = nix_build(project, "-A", "image")
+    assert code == 2, err
+    lines = err.splitlines()
+    assert lines[0] == "error: nix-build could not evaluate the expression:"
+    assert "file 'nixpkgs' was not found in the Nix search path" in err
+    assert lines[-1] == ("hint: export it again with `envbuild export --format nix`; an image "
+                         "needs nixpkgs (<nixpkgs> on NIX_PATH)")
+
+
+def test_a_wheel_unpacking_outside_the_site_is_refused(project: Project, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import zipfile
+
+    import tests.image.project as module
+
+    spec = DistSpec(name="evil", version="1.0")
+    path = build_wheel(spec, project.wheel_dir)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("../../escape.txt", b"x")
+    real = build_wheel
+    monkeypatch.setattr(module, "build_wheel", lambda s, d: (
+        d / s.wheel_filename if s.name == "evil" else real(s, d)))
+    project.targets = {"cpu": {**CPU, "packages": [ALPHA, spec]}}
+    project.write()
+    code, err = nix_build(project)
+    assert code == 1, err
+    assert err.splitlines()[0] == (
+        f"error: the site builder refused a wheel: {spec.wheel_filename}: member "
+        "'../../escape.txt' would be written outside the site")
+
+
+def test_a_relative_python_is_refused(project: Project) -> None:
+    code, err = nix_build(project, "--python", "python3")
+    assert code == 2
+    assert err.splitlines()[0] == 'error: --python "python3" is not an absolute path'
