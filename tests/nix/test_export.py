@@ -117,3 +117,38 @@ def test_an_earlier_export_is_replaced_whole(project: Project, tmp_path: Path) -
     export(project, out)
     assert not (out / "payload" / "stale").exists()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".nix.")]
+
+
+# A stand-in for nixpkgs with the three names `image` uses: each returns its arguments, so
+# evaluating `image` shows what would reach dockerTools. Nothing is built: the real
+# `dockerTools.buildLayeredImage` (and so the image's bytes) is not exercised here.
+STUB_PKGS = """{ python311 = "/usr"; runCommand = name: env: script: { inherit name script; };
+                 dockerTools.buildLayeredImage = args: args; }"""
+
+
+@needs_nix
+def test_image_hands_dockertools_the_labels_lock_and_verifier(project: Project,
+                                                              tmp_path: Path) -> None:
+    out = tmp_path / "nix"
+    export(project, out)
+    # --read-write-mode: the payload folder is copied into the store, as a build would.
+    done = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "--read-write-mode",
+                           "--option", "substituters", "",
+                           str(out), "-A", "image", "--arg", "pkgs", STUB_PKGS],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    image = json.loads(done.stdout)
+    target = load(project.lock).targets["cpu"]
+    assert image["config"] == {
+        "Env": ["PYTHONPATH=/lib/python3.11/site-packages", "ENVBUILD_TARGET=cpu",
+                "ENVBUILD_LOCK=/opt/envbuild/envbuild.lock"],
+        "Labels": {"org.envbuild.python": "/bin/python3.11", "org.envbuild.target": "cpu",
+                   "org.envbuild.target-hash": target.hash,
+                   "org.opencontainers.image.title": "imgtest"}}
+    python, root = image["contents"]
+    assert python == "/usr"
+    payload = next(word for word in root["script"].split() if word.endswith("-payload/."))
+    carried = Path(payload.removesuffix("/.")) / "opt/envbuild"
+    assert (carried / "envbuild.lock").read_bytes() == \
+        (out / "payload/opt/envbuild/envbuild.lock").read_bytes()
+    assert (carried / "runtime" / "__main__.py").is_file()
