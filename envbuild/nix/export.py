@@ -59,11 +59,12 @@ class NixExport:
         return {w.drv_name: f"{w.package}: {w.file}" for w in self.wheels}
 
 
-def nix_wheels(target: LockedTarget, urls: dict[str, str],
-               memo: UrlMemo | None = None) -> tuple[NixWheel, ...]:
-    """Each locked wheel with its URL (asked of its index) and SRI hash, checked for Nix."""
+def nix_wheels(target: LockedTarget, urls: dict[str, str], memo: UrlMemo | None = None, *,
+               offline: bool = False) -> tuple[NixWheel, ...]:
+    """Each locked wheel with its URL (asked of its index; `offline`: only the URL memo)
+    and SRI hash, checked for Nix."""
     memo = memo if memo is not None else UrlMemo()
-    wheels = tuple(_wheel(p, urls, memo) for p in target.packages)
+    wheels = tuple(_wheel(p, urls, memo, offline) for p in target.packages)
     memo.save()
     seen: dict[str, str] = {}
     for w in wheels:
@@ -74,7 +75,8 @@ def nix_wheels(target: LockedTarget, urls: dict[str, str],
     return wheels
 
 
-def _wheel(package: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> NixWheel:
+def _wheel(package: LockedPackage, urls: dict[str, str], memo: UrlMemo,
+           offline: bool) -> NixWheel:
     artifact = package.artifact
     if artifact.kind != "wheel":
         raise InputError(f"{package.name} {package.version} is locked as an sdist; the Nix "
@@ -88,9 +90,16 @@ def _wheel(package: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> NixWh
                          hint="the lock was edited; re-lock") from None
     hash_ = sri(artifact.hash, what=f"{package.name}: {artifact.file}")
     index_url = index_url_of(urls, package.index, package.name)
-    url = without_credentials(locate_file(memo, index_name=package.index, index_url=index_url,
-                                          project=package.name, file=artifact.file,
-                                          hash_=artifact.hash))
+    if offline:
+        found = memo.lookup(index_url, artifact.file, artifact.hash)
+        if found is None:
+            raise ExternalError(f"--offline: {package.name}: where {artifact.file} is "
+                                "downloaded from is not remembered in the cache",
+                                hint="run once without --offline")
+    else:
+        found = locate_file(memo, index_name=package.index, index_url=index_url,
+                            project=package.name, file=artifact.file, hash_=artifact.hash)
+    url = without_credentials(found)
     if not url.startswith(("http://", "https://", "file://")):
         raise ExternalError(f'{package.name}: index "{package.index}" gave the URL '
                             f'"{escape(url)}" for {artifact.file}, which Nix cannot fetch')
@@ -193,9 +202,9 @@ def render_flake(lock: Lock, target: LockedTarget) -> str:
 
 
 def export_nix(lock: Lock, target: LockedTarget, urls: dict[str, str], folder: Path,
-               memo: UrlMemo | None = None) -> NixExport:
+               memo: UrlMemo | None = None, *, offline: bool = False) -> NixExport:
     """Write the expression for `target` into `folder`, replacing an earlier export whole."""
-    wheels = nix_wheels(target, urls, memo)
+    wheels = nix_wheels(target, urls, memo, offline=offline)
     from importlib.resources import files
 
     files_out: dict[str, bytes] = {

@@ -18,6 +18,7 @@ binary cache it cannot reach); `extra-sandbox-paths` for the host Python's folde
 from __future__ import annotations
 
 import grp
+import json
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envbuild.errors import CheckFailed, ExternalError, InputError
+from envbuild.nix.syntax import string
 from envbuild.scrub import scrub
 
 _SANDBOX_PATHS = ("/usr", "/lib?", "/lib64?", "/bin?")
@@ -72,23 +74,43 @@ class NixBuild:
 
 def nix_build(build: NixBuild) -> tuple[str, ...]:
     """Realise `build.attr` and return its output store paths, in Nix's order."""
-    tool = shutil.which("nix-build")
-    if tool is None:
-        raise NixMissing("Nix is not installed: no nix-build on PATH",
-                         hint="install it (Debian: apt-get install nix-bin; elsewhere Nix's "
-                              "own installer), then run again")
-    command = [tool, str(build.folder), "-A", build.attr, *_options(build.python)]
+    command = [_tool("nix-build"), str(build.folder), "-A", build.attr, *_options(build.python)]
     if build.python is not None:
         command += ["--argstr", "python", build.python]
     command += ["--no-out-link"] if build.out_link is None else ["-o", str(build.out_link)]
+    return tuple(line.strip() for line in _run(command, build.names).splitlines()
+                 if line.strip())
+
+
+def wheel_paths(folder: Path) -> tuple[str, ...]:
+    """The store paths the export's `wheels` would have, by evaluation only: nothing is
+    fetched or built (for --offline, which uses those already in the store)."""
+    expression = ("builtins.map (w: w.outPath) (builtins.attrValues "
+                  f"(import {string(str(folder))} {{ }}).wheels)")
+    out = _run([_tool("nix-instantiate"), "--eval", "--strict", "--json", "--expr", expression],
+               {})
+    paths = json.loads(out)
+    return tuple(str(p) for p in paths)
+
+
+def _tool(name: str) -> str:
+    tool = shutil.which(name)
+    if tool is None:
+        raise NixMissing(f"Nix is not installed: no {name} on PATH",
+                         hint="install it (Debian: apt-get install nix-bin; elsewhere Nix's "
+                              "own installer), then run again")
+    return tool
+
+
+def _run(command: list[str], names: dict[str, str]) -> str:
     try:
         done = subprocess.run(command, capture_output=True, text=True, errors="replace",
                               check=False, stdin=subprocess.DEVNULL)
     except OSError as error:
-        raise NixBuildFailed(f"cannot run {tool}: {error}") from None
+        raise NixBuildFailed(f"cannot run {command[0]}: {error}") from None
     if done.returncode != 0:
-        raise failure(done.stderr, build.names)
-    return tuple(line.strip() for line in done.stdout.splitlines() if line.strip())
+        raise failure(done.stderr, names)
+    return done.stdout
 
 
 def _options(python: str | None) -> list[str]:

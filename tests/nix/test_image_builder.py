@@ -4,6 +4,7 @@ native builder's, byte for byte (same labels, /opt/envbuild lock and verifier, -
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,31 @@ def test_an_unknown_builder_is_refused(project: Project, tmp_path: Path) -> None
                       "--output", f"oci:{tmp_path / 'o'}"])
     assert result.code == 2
     assert result.err.splitlines()[0] == 'error: unknown image builder "nope"'
+
+
+def test_offline_takes_wheels_from_the_nix_store_and_asks_no_index(
+        project: Project, tmp_path: Path) -> None:
+    args = ["image", "-f", str(project.manifest), "--builder", "nix", "--output",
+            f"oci:{tmp_path / 'out'}"]
+    assert run_cli(args).code == 0
+    shutil.rmtree(tmp_path / "cache" / "wheels")
+    project.server.configure("local", broken=503)
+    project.server.clear_log()
+    result = run_cli([*args, "--offline"])
+    assert result.code == 0, result.err
+    assert "cpu: 3 of 3 wheels are in the Nix store (--offline: nothing fetched)" in \
+        result.err.splitlines()
+    assert project.server.log == []
+    assert len(list((tmp_path / "cache" / "wheels").rglob("*.whl"))) == 3
+
+
+def test_offline_names_a_wheel_the_nix_store_lacks(project: Project, tmp_path: Path) -> None:
+    project.write(tamper="beta")  # a hash no store path has
+    args = ["image", "-f", str(project.manifest), "--builder", "nix", "--output",
+            f"oci:{tmp_path / 'out'}"]
+    assert run_cli(args).code == 1  # the mismatch; the URLs are remembered
+    result = run_cli([*args, "--offline"])
+    assert result.code == 3, result.err
+    assert "cpu: 2 of 3 wheels are in the Nix store (--offline: nothing fetched)" in result.err
+    assert "error: --offline: 1 wheel(s) are not in the cache" in result.err
+    assert f"beta: {BETA.wheel_filename} (sha256:" in result.err

@@ -25,6 +25,7 @@ from envbuild.indexclient import UrlMemo
 from envbuild.lockfile.model import LockedPackage
 from envbuild.nix.build import realise
 from envbuild.nix.export import export_nix
+from envbuild.nix.run import wheel_paths
 from envbuild.scratch import scratch_dir
 
 
@@ -47,16 +48,24 @@ def _fetch_with_nix(request: BuildRequest, name: str) -> None:
     memo = UrlMemo(request.store.root / "urls.json")  # where image builds keep theirs
     with scratch_dir("nix", root=request.store.tmp) as folder:
         exported = export_nix(request.lock, target, request.urls, folder / "expression",
-                              memo=memo)
-        request.progress(f"{name}: nix-build wheels ({len(exported.wheels)} wheels)")
-        outputs = realise(exported, "wheels")
+                              memo=memo, offline=request.offline)
+        if request.offline:
+            # Only what the Nix store holds already; the native builder then names, as
+            # --offline does, every wheel neither the store nor the cache has.
+            outputs = tuple(p for p in wheel_paths(exported.folder) if Path(p).is_file())
+            request.progress(f"{name}: {len(outputs)} of {len(exported.wheels)} wheels are "
+                             "in the Nix store (--offline: nothing fetched)")
+        else:
+            request.progress(f"{name}: nix-build wheels ({len(exported.wheels)} wheels)")
+            outputs = realise(exported, "wheels")
     by_name = {Path(o).name.split("-", 1)[-1]: Path(o) for o in outputs}
     for package, wheel in zip(target.packages, exported.wheels, strict=True):
         path = by_name.get(wheel.drv_name)
-        if path is None:
+        if path is not None:
+            _seed(request.store, package, path)
+        elif not request.offline:
             raise ExternalError(f"{wheel.package}: nix-build gave no store path for "
                                 f"{wheel.file}")
-        _seed(request.store, package, path)
 
 
 def _seed(store: Store, package: LockedPackage, path: Path) -> None:
