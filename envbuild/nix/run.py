@@ -74,7 +74,9 @@ class NixBuild:
 
 def nix_build(build: NixBuild) -> tuple[str, ...]:
     """Realise `build.attr` and return its output store paths, in Nix's order."""
-    command = [_tool("nix-build"), str(build.folder), "-A", build.attr, *_options(build.python)]
+    # --keep-going: every wheel is fetched and checked, so every mismatch is reported at once.
+    command = [_tool("nix-build"), str(build.folder), "-A", build.attr, "--keep-going",
+               *_options(build.python)]
     if build.python is not None:
         command += ["--argstr", "python", build.python]
     command += ["--no-out-link"] if build.out_link is None else ["-o", str(build.out_link)]
@@ -135,11 +137,11 @@ def _group_exists(name: str) -> bool:
 def failure(stderr: str, names: dict[str, str]) -> InputError | CheckFailed | ExternalError:
     """The envbuild error for what a failed `nix-build` printed."""
     text = scrub(stderr)
-    mismatch = _MISMATCH.search(text)
-    if mismatch:
-        what = _named(mismatch.group(1), names)
-        return NixHashMismatch(f"{what}: Nix fetched a file whose hash is not the locked one: "
-                               f"locked {mismatch.group(2)}, got {mismatch.group(3)}",
+    mismatches = sorted({f"{_named(m.group(1), names)}: Nix fetched a file whose hash is not "
+                         f"the locked one: locked {m.group(2)}, got {m.group(3)}"
+                         for m in _MISMATCH.finditer(text)})
+    if mismatches:
+        return NixHashMismatch("\n".join(mismatches),
                                hint="the index now serves different bytes under the locked "
                                     "name; nothing was built. Re-lock if the change is expected.")
     refused = _UNPACK.search(text)

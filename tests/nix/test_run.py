@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from envbuild.lockfile import load
 from tests.helpers import run_cli
 from tests.image.project import ALPHA, BETA, CPU, Project
 from tests.nix.conftest import needs_nix
+from tests.support.locks import make_lock, write_lock
 from tests.support.wheelfactory import DistSpec, build_wheel
 
 pytestmark = needs_nix
@@ -101,3 +103,35 @@ def test_a_relative_python_is_refused(project: Project) -> None:
     code, err = nix_build(project, "--python", "python3")
     assert code == 2
     assert err.splitlines()[0] == 'error: --python "python3" is not an absolute path'
+
+
+def test_every_tampered_wheel_is_named_at_once(project: Project) -> None:
+    project.targets = {"cpu": {**CPU, "packages": [ALPHA, BETA]}}
+    project.write(tamper="alpha")
+    lock = load(project.lock)
+    alpha, beta = lock.targets["cpu"].packages
+    tampered = dataclasses.replace(beta, artifact=dataclasses.replace(
+        beta.artifact, hash="sha256:" + hashlib.sha256(b"not beta").hexdigest()))
+    write_lock(project.lock, make_lock([dataclasses.replace(lock.targets["cpu"],
+                                                            packages=(alpha, tampered))],
+                                       name=lock.name, python=lock.python, indexes=lock.indexes))
+    code, err = nix_build(project)
+    assert code == 1, err
+    lines = err.splitlines()
+    assert lines[0].startswith(f"error: alpha: {ALPHA.wheel_filename}: Nix fetched a file")
+    assert lines[1].startswith(f"beta: {BETA.wheel_filename}: Nix fetched a file")
+
+
+def test_an_sdist_in_the_lock_is_refused(project: Project) -> None:
+    lock = load(project.lock)
+    target = lock.targets["cpu"]
+    beta = target.packages[1]
+    sdist = dataclasses.replace(beta, artifact=dataclasses.replace(
+        beta.artifact, kind="sdist", file="beta-1.0.tar.gz"))
+    write_lock(project.lock, make_lock([dataclasses.replace(
+        target, packages=(target.packages[0], sdist, target.packages[2]))],
+        name=lock.name, python=lock.python, indexes=lock.indexes))
+    code, err = nix_build(project)
+    assert code == 2
+    assert err == ("error: beta 1.0 is locked as an sdist; the Nix export fetches wheels only\n"
+                   "hint: publish a wheel of beta to an index and re-lock\n")
