@@ -30,6 +30,7 @@ def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
     base = {"base": reference} if reference is not None else {}
     return {
         **base,
+        **system_inputs(manifest, target),
         "schema": SCHEMA_VERSION,
         "platform": target.platform,
         "python": target.python,
@@ -44,6 +45,34 @@ def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
         "exclude-newer": manifest.exclude_newer,
         "allow-sdist": list(manifest.allow_sdist),
     }
+
+
+def system_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
+    """[system] as it decides the target's system set: the distribution, the archive's name
+    (never its URL, keyring or components: a mirror must not make a lock stale) and the
+    target's requests."""
+    if manifest.system is None:
+        return {}
+    spec = manifest.system
+    return {"system": {"distribution": spec.distribution, "archive": spec.archive,
+                       "components": list(spec.components), "packages": list(spec.packages_for(target.name))}}
+
+
+def system_changes(name: str, manifest: Manifest, locked: LockedTarget) -> list[str]:
+    """What a target's recorded system set says that its inputs do not (an edit with the
+    hashes recomputed): another distribution, a requested package missing."""
+    spec = manifest.system
+    if spec is None:
+        return [f'target "{name}": the lock records system packages, the manifest has no [system]'] \
+            if locked.system else []
+    if locked.system_distribution != spec.distribution:
+        return [f'target "{name}": the lock records system distribution {locked.system_distribution}, '
+                f"the manifest says {spec.distribution}"]
+    from envbuild.manifest.system import request_parts
+
+    names = {p.name for p in locked.system}
+    return [f'target "{name}": system package {request_parts(r)[0]} is requested but not locked'
+            for r in spec.packages_for(name) if request_parts(r)[0] not in names]
 
 
 def normalised_requirements(requirements: tuple[str, ...]) -> list[str]:
@@ -151,6 +180,7 @@ def _recorded_changes(name: str, manifest: Manifest, locked: LockedTarget) -> li
                for key, value in recorded.items() if expected.get(key) != value]
     from envbuild.platforms import environment_markers
 
+    reasons.extend(system_changes(name, manifest, locked))
     markers = environment_markers(target.platform, target.python)
     versions = {p.name: p.version for p in locked.packages}
     for text in expected["requirements"]:
