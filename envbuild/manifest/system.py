@@ -148,8 +148,8 @@ def _archive_url(value: Any, problem: Callable[[str, str], None]) -> str | None:
         problem("system.archive", f'"{scrub(value)}" is not a valid URL ({error})')
         return None
     if "@" in parts.netloc or parts.query or parts.fragment:
-        problem("system.archive", f'"{scrub(value)}" has user information, a query or a fragment; '
-                                  "give credentials through netrc")
+        problem("system.archive", f'"{scrub(value)}" has user information, a query or a fragment, '
+                                  "which would show in messages; remove it (archives are read without credentials)")
         return None
     return value.rstrip("/")
 

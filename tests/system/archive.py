@@ -48,9 +48,9 @@ class Served:
         return self.server.url("debian")
 
     def manifest(self, packages: list[str], *, targets: str = '[targets.cpu]\nplatform = "linux/amd64"\n',
-                 extra: str = "") -> Path:
+                 extra: str = "", python: str = '["alpha"]') -> Path:
         path = self.folder / "envbuild.toml"
-        path.write_text('[project]\nname = "demo"\npython = "3.11"\n[dependencies]\npython = ["alpha"]\n'
+        path.write_text(f'[project]\nname = "demo"\npython = "3.11"\n[dependencies]\npython = {python}\n'
                         f'[system]\ndistribution = "debian:bookworm"\narchive = "{self.url}"\n'
                         f'keyring = "{self.archive.key.keyring}"\npackages = {packages!r}\n'.replace("'", '"')
                         + extra + targets)
