@@ -58,6 +58,16 @@ def system_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
                        "components": list(spec.components), "packages": list(spec.packages_for(target.name))}}
 
 
+def _unlocked_requests(manifest: Manifest, target: Target, locked: LockedTarget) -> list[str]:
+    """The target's requested system packages its locked system set lacks."""
+    if manifest.system is None:
+        return []
+    from envbuild.manifest.system import request_parts
+
+    names = {p.name for p in locked.system}
+    return [n for n in (request_parts(r)[0] for r in manifest.system.packages_for(target.name)) if n not in names]
+
+
 def system_changes(name: str, manifest: Manifest, locked: LockedTarget) -> list[str]:
     """What a target's recorded system set says that its inputs do not (an edit with the
     hashes recomputed): another distribution, a requested package missing."""
@@ -68,11 +78,8 @@ def system_changes(name: str, manifest: Manifest, locked: LockedTarget) -> list[
     if locked.system_distribution != spec.distribution:
         return [f'target "{name}": the lock records system distribution {locked.system_distribution}, '
                 f"the manifest says {spec.distribution}"]
-    from envbuild.manifest.system import request_parts
-
-    names = {p.name for p in locked.system}
-    return [f'target "{name}": system package {request_parts(r)[0]} is requested but not locked'
-            for r in spec.packages_for(name) if request_parts(r)[0] not in names]
+    return [f'target "{name}": system package {n} is requested but not locked'
+            for n in _unlocked_requests(manifest, manifest.targets[name], locked)]
 
 
 def normalised_requirements(requirements: tuple[str, ...]) -> list[str]:
@@ -209,7 +216,9 @@ def _target_change(name: str, manifest: Manifest, locked_reqs: tuple[str, ...], 
                             ("base", locked.base, target_inputs(manifest, target).get("base"))):
         if old != new:
             details.append(f"{field} {'(none)' if old is None else old} -> {'(none)' if new is None else new}")
-    what = ", ".join(details) if details else "resolution settings changed (indexes, sources, exclude-newer)"
+    details += [f"+system {n}" for n in _unlocked_requests(manifest, target, locked)]
+    settings = "indexes, sources, exclude-newer" + (", [system]" if manifest.system or locked.system else "")
+    what = ", ".join(details) if details else f"resolution settings changed ({settings})"
     return f'target "{name}": {what}'
 
 

@@ -18,7 +18,8 @@ Debian's archive against `debian-archive-keyring`.
     archive.deb("hello", "amd64")                        # Path of the built .deb
 
 Failure modes for the lock's checks: `archive.tamper_packages(arch, old, new)` edits a
-`Packages` index after `Release` listed it; `archive.unsign()` leaves `InRelease` without a
+`Packages` index after `Release` listed it (`archive.resign()` then signs the edit);
+`archive.unsign()` leaves `InRelease` without a
 signature; `archive.break_signature()` edits signed text after signing; `archive.rebuild()`
 rewrites indexes, `Release` and `InRelease` after `archive.specs` changed (a new version, a
 removed package).
@@ -216,6 +217,14 @@ class FixtureArchive:
         data = text.replace(old, new).encode()
         index.write_bytes(data)
         index.with_name("Packages.xz").write_bytes(lzma.compress(data, preset=6))
+
+    def resign(self) -> None:
+        """Write `Release` and `InRelease` again over the index files as they are now (after
+        `tamper_packages`): a hostile index the archive's key signed."""
+        listed = [(str(path.relative_to(self.dist)), path.read_bytes())
+                  for arch in self.architectures
+                  for path in (self.packages_index(arch), self.packages_index(arch).with_name("Packages.xz"))]
+        self.write_release(listed)
 
     def unsign(self) -> None:
         """`InRelease` becomes the bare `Release` text: no signature at all."""

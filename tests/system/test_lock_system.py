@@ -91,7 +91,7 @@ def test_check_sees_a_new_system_package(repo: Served) -> None:
     repo.manifest(["hello", "mailer"])
     result = run_cli(["lock", "--check", "-f", str(repo.folder / "envbuild.toml")])
     assert result.code == 1
-    assert 'target "cpu"' in result.err
+    assert '  - target "cpu": +system mailer\n' in result.err
 
 
 def test_tampered_packages_index_is_refused(repo: Served) -> None:
@@ -106,6 +106,16 @@ def test_tampered_packages_index_is_refused(repo: Served) -> None:
     assert (f"error: debian:bookworm at {repo.url}: dists/bookworm/main/binary-amd64/Packages.xz does not "
             f"match the signed Release (listed {listed[1]} bytes, sha256:{listed[0]}; got {len(data)} bytes, "
             f"sha256:{hashlib.sha256(data).hexdigest()})") in err
+
+
+def test_a_signed_index_naming_a_path_outside_the_pool_is_refused(repo: Served) -> None:
+    repo.archive.tamper_packages("amd64", "Filename: pool/main/h/hello/", "Filename: pool/../../../")
+    repo.archive.resign()
+    repo.manifest(["hello"])
+    code, err = lock(repo)
+    assert code == 1
+    assert (f"error: debian:bookworm at {repo.url}: \"pool/../../../hello_1.0-1_all.deb\": "
+            "component \"..\" is not a file name in 'hello.Filename'") in err
 
 
 def test_bad_signature_is_refused(repo: Served) -> None:
