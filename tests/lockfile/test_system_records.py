@@ -69,3 +69,24 @@ def test_resealed_edit_is_refused(case: str, locked: dict[str, Any], tmp_path: P
     result = run_cli(["show", "--lock", str(path)])
     assert result.code == 2, result.err
     assert message in result.err
+
+
+def test_system_records_round_trip() -> None:
+    import dataclasses
+
+    from envbuild.lockfile import dump, loads
+    from envbuild.lockfile.model import SystemPackage
+    from tests.lockfile.test_codec import H, sample_lock
+
+    lock = sample_lock()
+    libc = SystemPackage(name="libc6", version="2.36-9+deb12u10", architecture="amd64", archive="default",
+                         path="pool/main/g/glibc/libc6_2.36-9+deb12u10_amd64.deb", size=2757936, hash=H)
+    git = SystemPackage(name="git", version="1:2.39.5-0+deb12u2", architecture="amd64", archive="default",
+                        path="pool/main/g/git/git_2.39.5-0+deb12u2_amd64.deb", size=7264900, hash=H,
+                        dependencies=("libc6",))
+    target = dataclasses.replace(lock.targets["a10g"], system_distribution="debian:bookworm", system=(git, libc))
+    lock = dataclasses.replace(lock, targets={"a10g": target})
+    text = dump(lock)
+    assert loads(text) == lock
+    assert text.count("[[targets.a10g.system]]") == 2
+    assert 'system-distribution = "debian:bookworm"' in text
