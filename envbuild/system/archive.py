@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envbuild.errors import CheckFailed, ExternalError, InputError
+from envbuild.lockfile.fields import Doc, relative_path
+from envbuild.lockfile.model import SystemPackage
 from envbuild.manifest.system import SystemSpec
 from envbuild.scrub import scrub
 from envbuild.system.packages import PackageRecord, cached_index, parse_index, store_index
@@ -39,6 +41,10 @@ _COMPRESSIONS = ((".xz", lzma.decompress), (".gz", gzip.decompress), ("", lambda
 
 class ArchiveUnreachable(ExternalError):
     """The archive could not be reached, or answered with an error."""
+
+
+class PackageGone(ExternalError):
+    """A locked package file is no longer in the archive."""
 
 
 class ArchiveNotTrusted(CheckFailed):
@@ -71,6 +77,38 @@ def archive_of(spec: SystemSpec) -> Archive:
     url = spec.archive_url or default_archive(spec.codename)
     return Archive(url=url.rstrip("/"), name=spec.archive, distribution=spec.distribution,
                    codename=spec.codename, keyring=spec.keyring, components=spec.components)
+
+
+def archive_for(spec: SystemSpec, name: str) -> Archive:
+    """The archive a locked package names (`SystemPackage.archive`), from the manifest's
+    [system]; InputError (exit 2) when the manifest names its archive otherwise."""
+    if name != spec.archive:
+        raise InputError(f'the lock names archive "{name}", the manifest\'s [system] archive is "{spec.archive}"',
+                         hint="re-lock with `envbuild lock`")
+    return archive_of(spec)
+
+
+def fetch_package(archive: Archive, package: SystemPackage) -> bytes:
+    """A locked .deb, checked against its locked size and sha256. A file the archive no
+    longer holds is exit 3 (a stable archive keeps current versions only); other bytes than
+    locked are exit 1."""
+    relative_path(Doc("lock"), package.path, f"system.{package.name}.path")  # checked again: it joins a URL
+    url = archive.file_url(package.path)
+    try:
+        data = _get(url, limit=package.size)
+    except ArchiveUnreachable as error:
+        if "HTTP 404" not in error.message and "HTTP 410" not in error.message:
+            raise
+        raise PackageGone(f"{archive.label}: {package.name} {package.version} ({package.path}) is no longer "
+                          "in the archive",
+                          hint="re-lock with `envbuild lock --upgrade`, or point [system] archive at a "
+                               "snapshot mirror that still holds it") from None
+    actual = "sha256:" + hashlib.sha256(data).hexdigest()
+    if len(data) != package.size or actual != package.hash:
+        raise ArchiveNotTrusted(f"{archive.label}: {package.path} does not match the lock (locked "
+                                f"{package.size} bytes, {package.hash}; got {len(data)} bytes, {actual})",
+                                hint="the archive or a mirror on the way serves other bytes than were locked")
+    return data
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
