@@ -256,6 +256,7 @@ def _get(url: str, *, limit: int) -> bytes:
         with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
             data: bytes = response.read(limit + 1)
     except urllib.error.HTTPError as error:
+        error.close()  # it holds the response's socket
         raise ArchiveUnreachable(f"cannot fetch {scrub(url)}: HTTP {error.code} {error.reason}",
                                  hint="check [system] archive and distribution") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
