@@ -219,6 +219,9 @@ def test_diff_shows_system_changes(repo: Served) -> None:
     assert result.code == 0, result.err
     assert "  + system bigmta 4.96\n" in result.out
     assert "  + system mailer 2.0\n" in result.out
+    markdown = run_cli(["diff", str(old), str(repo.folder / "envbuild.lock"), "--format", "markdown"])
+    assert markdown.code == 0, markdown.err
+    assert "- `+ system mailer 2.0`" in markdown.out
 
 
 def test_a_macos_target_with_system_packages_is_bad_input(repo: Served) -> None:
