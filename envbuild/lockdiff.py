@@ -150,7 +150,28 @@ def _keyed(target: LockedTarget | None) -> dict[str, Any]:
     table = codec.target_table(target)
     table["packages"] = {p["name"]: p for p in table["packages"]}
     table["hardware"] = {str(r.get("row_id")): r for r in table["hardware"]}
+    if "system" in table:
+        table["system"] = {p["name"]: p for p in table["system"]}
     return table
+
+
+def system_lines(fields: tuple[FieldChange, ...]) -> list[str]:
+    """A target's system package changes, one line each: `+ name version` added, `- ...`
+    removed, `~ name old -> new` another version, `* name: key old -> new` another value."""
+    lines = []
+    for change in fields:
+        kind, _, rest = change.path.partition(".")
+        name, _, leaf = rest.partition(".")
+        if kind != "system" or not name:
+            continue
+        if change.old is None or change.new is None:
+            sign, package = ("+", change.new) if change.old is None else ("-", change.old)
+            lines.append(f"  {sign} system {name} {package.get('version') if isinstance(package, dict) else ''}")
+        elif leaf == "version":
+            lines.append(f"  ~ system {name} {change.old} -> {change.new}")
+        else:
+            lines.append(f"  * system {name}: {leaf} {change.old} -> {change.new}")
+    return lines
 
 
 def _walk(old: Any, new: Any, path: str) -> Iterator[FieldChange]:

@@ -107,6 +107,9 @@ def _target(d: TargetDiff) -> list[str]:
     out += _items("Hardware rows", [_row(c) for c in d.fields if c.path.startswith("hardware.")])
     out += _items("Base image", [_change(c) for c in d.fields if c.path.startswith("base")])
     out += _items("Requirements", [_change(c) for c in d.fields if c.path == "requirements"])
+    from envbuild.lockdiff import system_lines
+
+    out += _items("System packages", [_code(line.strip()) for line in system_lines(d.fields)])
     return out
 
 

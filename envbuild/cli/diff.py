@@ -136,7 +136,7 @@ def _target_lines(d: TargetDiff) -> list[str]:
         name, _, leaf = rest.partition(".")
         if kind == "packages" and leaf:
             per_package.setdefault(name, []).append(change)
-        elif not (kind == "packages" and (change.old is None or change.new is None)):
+        elif kind != "system" and not (kind == "packages" and (change.old is None or change.new is None)):
             other.append(change)  # a whole package added or removed is its +/- line
     lines = [f"target {d.name}: {d.status}"]
 
@@ -154,7 +154,9 @@ def _target_lines(d: TargetDiff) -> list[str]:
     for n in sorted(set(per_package) - {n for n, _, _ in d.changed} - set(d.rehashed)):
         lines.append(f"  * {n}: same version and file, other values differ")
         details(n)
-    return lines + [f"  {_field(change)}" for change in other]
+    from envbuild.lockdiff import system_lines
+
+    return lines + system_lines(d.fields) + [f"  {_field(change)}" for change in other]
 
 
 def _field(change: FieldChange, *, strip: str = "") -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from envbuild.inputfiles import parse_toml
-from envbuild.lockfile import fields
+from envbuild.lockfile import fields, system
 from envbuild.lockfile.fields import Doc, LockFormatError
 from envbuild.lockfile.model import SCHEMA_VERSION, Artifact, Lock, LockedPackage, LockedTarget
 from envbuild.lockfile.tomlemit import dumps
@@ -25,7 +25,7 @@ OLDEST_SCHEMA = 1
 _TOP = frozenset({"version", "lock-hash", "input-hash", "project", "indexes", "targets", "datasets"})
 _PROJECT = frozenset({"name", "python", "exclude-newer"})
 _TARGET = frozenset({"hash", "input-hash", "platform", "python", "glibc", "cuda", "gpus", "driver-floor",
-                     "resolver", "requirements", "hardware", "packages", "base", "base-digest"})
+                     "resolver", "requirements", "hardware", "packages", "base", "base-digest"}) | system.KEYS
 _PACKAGE = frozenset({"name", "version", "index", "dependencies", "artifact"})
 _ARTIFACT = frozenset({"kind", "file", "size", "hash", "hash-origin"})
 _DATASET = frozenset({"digest", "files", "inputs", "listing", "size", "source", "include", "mount"})
@@ -59,6 +59,7 @@ def target_document(t: LockedTarget) -> dict[str, Any]:
         "requirements": list(t.requirements),
         "hardware": list(t.hardware),
         "packages": [package_document(p) for p in t.packages],
+        **system.document(t),
     }
 
 
@@ -196,6 +197,7 @@ def _target(d: Doc, name: str, t: Any, indexes: dict[str, Any]) -> LockedTarget:
         packages=locked,
         base=base,
         base_digest=d.hash(t, "base-digest", path) if base is not None else None,
+        **system.parse(d, t, path, str(t.get("platform"))),
     )
 
 

@@ -149,6 +149,12 @@ def _relock(manifest: Manifest, options: LockOptions, examined: reader.Examined 
     for target, target_warnings in results:
         targets[target.name] = target
         warnings.extend(target_warnings)
+    if manifest.system is not None:
+        from envbuild.system.lock import lock_system
+
+        targets = lock_system(manifest, targets, tuple(todo), previous=preferred.targets if preferred else {},
+                              upgrade=options.upgrade, upgrade_packages=options.upgrade_packages,
+                              progress=progress)
     datasets = _datasets(manifest, options.lock_path, previous, progress)
     result = seal(Lock(
         version=SCHEMA_VERSION,

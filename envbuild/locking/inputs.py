@@ -30,6 +30,7 @@ def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
     base = {"base": reference} if reference is not None else {}
     return {
         **base,
+        **system_inputs(manifest, target),
         "schema": SCHEMA_VERSION,
         "platform": target.platform,
         "python": target.python,
@@ -44,6 +45,41 @@ def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
         "exclude-newer": manifest.exclude_newer,
         "allow-sdist": list(manifest.allow_sdist),
     }
+
+
+def system_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
+    """[system] as it decides the target's system set: the distribution, the archive's name
+    (never its URL, keyring or components: a mirror must not make a lock stale) and the
+    target's requests."""
+    if manifest.system is None:
+        return {}
+    spec = manifest.system
+    return {"system": {"distribution": spec.distribution, "archive": spec.archive,
+                       "components": list(spec.components), "packages": list(spec.packages_for(target.name))}}
+
+
+def _unlocked_requests(manifest: Manifest, target: Target, locked: LockedTarget) -> list[str]:
+    """The target's requested system packages its locked system set lacks."""
+    if manifest.system is None:
+        return []
+    from envbuild.manifest.system import request_parts
+
+    names = {p.name for p in locked.system}
+    return [n for n in (request_parts(r)[0] for r in manifest.system.packages_for(target.name)) if n not in names]
+
+
+def system_changes(name: str, manifest: Manifest, locked: LockedTarget) -> list[str]:
+    """What a target's recorded system set says that its inputs do not (an edit with the
+    hashes recomputed): another distribution, a requested package missing."""
+    spec = manifest.system
+    if spec is None:
+        return [f'target "{name}": the lock records system packages, the manifest has no [system]'] \
+            if locked.system else []
+    if locked.system_distribution != spec.distribution:
+        return [f'target "{name}": the lock records system distribution {locked.system_distribution}, '
+                f"the manifest says {spec.distribution}"]
+    return [f'target "{name}": system package {n} is requested but not locked'
+            for n in _unlocked_requests(manifest, manifest.targets[name], locked)]
 
 
 def normalised_requirements(requirements: tuple[str, ...]) -> list[str]:
@@ -151,6 +187,7 @@ def _recorded_changes(name: str, manifest: Manifest, locked: LockedTarget) -> li
                for key, value in recorded.items() if expected.get(key) != value]
     from envbuild.platforms import environment_markers
 
+    reasons.extend(system_changes(name, manifest, locked))
     markers = environment_markers(target.platform, target.python)
     versions = {p.name: p.version for p in locked.packages}
     for text in expected["requirements"]:
@@ -179,7 +216,9 @@ def _target_change(name: str, manifest: Manifest, locked_reqs: tuple[str, ...], 
                             ("base", locked.base, target_inputs(manifest, target).get("base"))):
         if old != new:
             details.append(f"{field} {'(none)' if old is None else old} -> {'(none)' if new is None else new}")
-    what = ", ".join(details) if details else "resolution settings changed (indexes, sources, exclude-newer)"
+    details += [f"+system {n}" for n in _unlocked_requests(manifest, target, locked)]
+    settings = "indexes, sources, exclude-newer" + (", [system]" if manifest.system or locked.system else "")
+    what = ", ".join(details) if details else f"resolution settings changed ({settings})"
     return f'target "{name}": {what}'
 
 

@@ -27,7 +27,7 @@ from envbuild.scrub import scrub
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _GLIBC = re.compile(r"^2\.\d{1,2}$")
 _SECTIONS = ("project", "dependencies", "dependency-groups", "indexes", "targets", "resolution",
-             "datasets", "image", "cluster", "run")
+             "datasets", "image", "cluster", "run", "system")
 _RESOLVERS = ("uv", "pip-tools")
 DEFAULT_GLIBC = "2.28"
 
@@ -224,6 +224,14 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
         except ProblemsError as error:
             r.problems.extend(error.problems)
 
+    system = None
+    if "system" in data or any(isinstance(t, dict) and "system-packages" in t for t in targets_table.values()):
+        from envbuild.manifest.system import parse_system
+
+        system, problems = parse_system(data.get("system"), targets_table, file=file,
+                                        line_of=r.lines.line_of, folder=path.parent)
+        r.problems.extend(problems)
+
     if "cluster" in data or "run" in data:
         from envbuild.cluster.manifest import parse_cluster
 
@@ -236,7 +244,7 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
     return Manifest(path=path, name=name, python=python, exclude_newer=exclude_newer,
                     dependencies=dependencies, groups=groups, indexes=indexes, targets=targets,
                     allow_sdist=allow_sdist, datasets=datasets, image_base=image_base,
-                    image_bases=image_bases,
+                    image_bases=image_bases, system=system,
                     warnings=tuple(w.render() for w in warnings))
 
 
@@ -330,7 +338,7 @@ def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
         return None
     spec = raw
     r.unknown(spec, key, ("platform", "cuda", "gpus", "sources", "dependencies", "groups",
-                          "glibc", "resolver", "base"))
+                          "glibc", "resolver", "base", "system-packages"))
     platform = _platform(r, key, r.string(spec, key, "platform", required=True,
                                           example='platform = "linux/amd64"'))
     problems_before = len(r.problems)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envbuild.manifest.system import SystemSpec
+
 DEFAULT_INDEX = "default"
 
 
@@ -56,6 +58,7 @@ class Manifest:
     datasets: dict[str, Any] = field(default_factory=dict)  # name -> DatasetSpec
     image_base: str | None = None  # [image] base, as written, when one for every platform
     image_bases: tuple[tuple[str, str], ...] = ()  # [image] base as a table: (platform, reference)
+    system: SystemSpec | None = None  # [system]: Debian packages every target locks (issue 11)
     # Rendered `file:line: key: message` lines for what was read but should be rewritten
     # (another spelling of a platform); the CLI prints them, they never enter a hash.
     warnings: tuple[str, ...] = ()

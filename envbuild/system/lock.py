@@ -1,0 +1,68 @@
+"""Lock the `[system]` packages of each target: the one entry `envbuild lock` calls."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from envbuild.errors import InputError
+from envbuild.lockfile.fields import Doc, LockFormatError, relative_path
+from envbuild.lockfile.hashes import seal_target
+from envbuild.lockfile.model import LockedTarget, SystemPackage
+from envbuild.manifest.model import Manifest
+from envbuild.system.archive import ArchiveNotTrusted, ArchiveSession, archive_of
+from envbuild.system.packages import PackageRecord
+from envbuild.system.resolve import Universe, resolve
+
+# A target's platform -> the Debian architecture of its packages.
+ARCHITECTURES = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
+
+
+def debian_arch(platform: str, target: str) -> str:
+    arch = ARCHITECTURES.get(platform)
+    if arch is None:
+        raise InputError(f'target "{target}" ({platform}): [system] packages are Debian packages for '
+                         f"Linux targets ({', '.join(ARCHITECTURES)})",
+                         hint="move this target to a manifest without [system]")
+    return arch
+
+
+def lock_system(manifest: Manifest, targets: dict[str, LockedTarget], names: tuple[str, ...], *,
+                previous: dict[str, LockedTarget], upgrade: bool, upgrade_packages: tuple[str, ...],
+                progress: Callable[[str], None]) -> dict[str, LockedTarget]:
+    """`targets` with the system set of each target in `names` locked and the target resealed.
+
+    A target keeps the versions its previous lock chose (`previous`) unless `upgrade` (or
+    `upgrade_packages` names the package); a kept version that has left the archive is
+    exit 3 (resolve.PinnedVersionGone). Targets not in `names` are returned as they are."""
+    spec = manifest.system
+    out = dict(targets)
+    if spec is None:
+        return out  # targets resolved afresh carry no system set
+    archive = archive_of(spec)
+    session = ArchiveSession()
+    for name in sorted(names):
+        target = out[name]
+        arch = debian_arch(target.platform, name)
+        progress(f"resolving system packages of {name} ({spec.distribution}, {arch})")
+        old = previous.get(name)
+        pins = {} if upgrade or old is None or old.system_distribution != spec.distribution else \
+            {p.name: p.version for p in old.system if p.name not in upgrade_packages}
+        universe = Universe(session.packages(archive, arch), arch=arch, label=f"{archive.label} ({arch})")
+        chosen = resolve(universe, spec.packages_for(name), pins=pins)
+        packages = tuple(_record(c.record, c.dependencies, archive.name, archive.label) for c in chosen)
+        progress(f"locked {name}: {len(packages)} system packages")
+        out[name] = seal_target(dataclasses.replace(target, system_distribution=spec.distribution,
+                                                    system=packages))
+    return out
+
+
+def _record(record: PackageRecord, dependencies: tuple[str, ...], archive: str, label: str) -> SystemPackage:
+    try:
+        # The pool path becomes a URL path when the image is built: plain components only.
+        relative_path(Doc(label), record.filename, f"{record.name}.Filename")
+    except LockFormatError as error:
+        raise ArchiveNotTrusted(error.message, hint="the archive's index lists an unsafe file name") from None
+    return SystemPackage(name=record.name, version=record.version, architecture=record.architecture,
+                         archive=archive, path=record.filename, size=record.size,
+                         hash=f"sha256:{record.sha256}", dependencies=dependencies)
