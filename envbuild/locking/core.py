@@ -133,6 +133,7 @@ def _relock(manifest: Manifest, options: LockOptions, examined: reader.Examined 
             kept[name] = old
     from concurrent.futures import ThreadPoolExecutor
 
+    from envbuild.conda.lock import index_flags
     from envbuild.indexclient import UrlMemo
     from envbuild.scratch import scratch_dir
 
@@ -158,7 +159,7 @@ def _relock(manifest: Manifest, options: LockOptions, examined: reader.Examined 
         name=manifest.name,
         python=manifest.python,
         exclude_newer=manifest.exclude_newer,
-        indexes={n: {"exclude-newer-exempt": i.exclude_newer_exempt}
+        indexes={n: {"exclude-newer-exempt": i.exclude_newer_exempt, **index_flags(i.kind)}
                  for n, i in sorted(manifest.indexes.items())},
         targets=dict(sorted(targets.items())),
         datasets=datasets,
@@ -229,11 +230,17 @@ def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock 
     requirements = manifest.requirements_for(target)
     progress(f"resolving {name} ({target.platform}"
              + (f", cuda {target.cuda}" if target.cuda else "") + ")")
+    from envbuild.conda.lock import lock_conda
+    from envbuild.manifest.conda import python_indexes
+
+    conda = lock_conda(manifest, target, old=old, pinned=pinned, upgrade=options.upgrade)
     resolution = get_resolver(target.resolver).resolve(ResolveRequest(
-        target=target, requirements=requirements, indexes=manifest.indexes,
+        target=target, requirements=requirements, indexes=python_indexes(manifest.indexes),
         exclude_newer=manifest.exclude_newer, allow_sdist=manifest.allow_sdist,
         preferences=preferences, upgrade=options.upgrade,
-        upgrade_packages=options.upgrade_packages, workdir=workdir))
+        upgrade_packages=options.upgrade_packages, workdir=workdir,
+        constraints=conda.constraints()))
+    resolution = dataclasses.replace(resolution, packages=conda.on_top(resolution.packages))
     torch = next((p for p in resolution.packages if p.name == "torch"), None)
     torch_requires = None
     if target.cuda and torch is not None and torch.artifact.url:
@@ -253,8 +260,9 @@ def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock 
         glibc=target.glibc, cuda=target.cuda, gpus=tuple(sorted(target.gpus)),
         driver_floor=report.driver_floor, resolver=target.resolver,
         requirements=tuple(target_in["requirements"]), hardware=tuple(hardware),
-        packages=tuple(packages), base=pin[0], base_digest=pin[1]))
-    progress(f"locked {name}: {len(packages)} packages")
+        packages=tuple(packages), base=pin[0], base_digest=pin[1], **conda.fields()))
+    progress(f"locked {name}: {len(packages)} packages"
+             + (f", {len(conda.records)} conda packages" if conda.records else ""))
     # The hardware report's warnings already name their target.
     warnings = list(report.warnings)
     if target.cuda and torch is not None and torch_requires is None:

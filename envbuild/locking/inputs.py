@@ -13,6 +13,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from envbuild.canonical import digest
+from envbuild.conda.lock import recorded_changes as conda_changes
+from envbuild.conda.lock import target_inputs as conda_inputs
 from envbuild.lockfile.model import SCHEMA_VERSION, Lock, LockedTarget
 from envbuild.manifest.model import DEFAULT_INDEX, Manifest, Target
 
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
     routed = {index for _, index in target.sources}
     used = sorted(n for n, i in manifest.indexes.items()
-                  if n == DEFAULT_INDEX or n in routed or not i.explicit)
+                  if (n == DEFAULT_INDEX or n in routed or not i.explicit) and i.kind != "conda")
     # The base as written: where it points is a target input; the digest it resolves to is
     # a lock-time fact (kept in the target's table), compared by `base_changes`.
     reference = manifest.base_for(target) if target.platform.startswith("linux/") else None
@@ -43,6 +45,7 @@ def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
                         "explicit": manifest.indexes[n].explicit} for n in used},
         "exclude-newer": manifest.exclude_newer,
         "allow-sdist": list(manifest.allow_sdist),
+        **conda_inputs(manifest, target),
     }
 
 
@@ -149,6 +152,7 @@ def _recorded_changes(name: str, manifest: Manifest, locked: LockedTarget) -> li
                 "requirements": list(locked.requirements), "base": locked.base}
     reasons = [f'target "{name}": the lock records {key} {value}, the manifest says {expected.get(key)}'
                for key, value in recorded.items() if expected.get(key) != value]
+    reasons.extend(conda_changes(name, expected, locked))
     from envbuild.platforms import environment_markers
 
     markers = environment_markers(target.platform, target.python)

@@ -258,7 +258,8 @@ def standard_channel(root: Path) -> CondaChannel:
       12.4.1, a spec `cuda-toolkit=12.8` on it is refused;
     - `prefixed 1.0` (`.tar.bz2`, depends `python`): a site-packages file and a script with
       the prefix placeholder;
-    - `python 3.11.9` (python_package) and `numpy 1.26.4` (depends `python >=3.11,<3.12`);
+    - `python 3.11.9` (python_package), and `numpy 1.26.4` and `beta 1.0` (both depend on
+      `python >=3.11,<3.12`: Python distributions; the local PyPI index has beta 1.0 too);
     and in noarch `tinyutil 0.1` (noarch generic).
     """
     channel = CondaChannel(root)
@@ -279,6 +280,9 @@ def standard_channel(root: Path) -> CondaChannel:
                               depends=("python >=3.11,<3.12",),
                               files=(CondaFile("lib/python3.11/site-packages/numpy/__init__.py",
                                                '__version__ = "1.26.4"\n'),)))
+        channel.add(CondaSpec(name="beta", version="1.0", build="py311_0", subdir=subdir,
+                              depends=("python >=3.11,<3.12",),
+                              files=(CondaFile("lib/python3.11/site-packages/beta.py", "VERSION = 1\n"),)))
         channel.add(CondaSpec(name="prefixed", version="1.0", subdir=subdir, fmt="tar.bz2",
                               depends=("python",),
                               files=(CondaFile("lib/python3.11/site-packages/prefixed.py",

@@ -1,0 +1,103 @@
+"""What `envbuild lock` does for a target's conda packages (called from locking.core).
+
+Conda is solved first; the PyPI packages are then resolved on top of it, constrained to the
+versions conda brings of the Python distributions it installs (numpy from conda stays
+numpy from conda), and every such package is left out of the PyPI set: an environment
+never gets a second copy of what conda installed, and never a second Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from envbuild.lockfile.conda import provided_names
+from envbuild.lockfile.model import CondaPackage, LockedTarget
+
+if TYPE_CHECKING:
+    from envbuild.manifest.model import Manifest, Target
+    from envbuild.resolvers.interface import ResolvedPackage
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CondaLocked:
+    channels: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()  # sorted
+    records: tuple[CondaPackage, ...] = ()
+
+    def constraints(self) -> tuple[str, ...]:
+        """PEP 508 pins for the PyPI resolver: the Python distributions conda brings."""
+        from packaging.version import InvalidVersion, Version
+
+        provided = provided_names(self.records)
+        out = []
+        for record in self.records:
+            name = record.name.replace("_", "-").replace(".", "-")
+            if name in provided and name != "python":
+                try:
+                    out.append(f"{name}=={Version(record.version)}")
+                except InvalidVersion:  # a conda-only version scheme: nothing PyPI can match
+                    continue
+        return tuple(out)
+
+    def on_top(self, packages: tuple[ResolvedPackage, ...]) -> tuple[ResolvedPackage, ...]:
+        """The PyPI packages to install on top: those conda does not provide."""
+        provided = provided_names(self.records)
+        return tuple(p for p in packages if p.name not in provided)
+
+    def fields(self) -> dict[str, Any]:
+        return {"conda": self.records, "conda_channels": self.channels,
+                "conda_requirements": self.requirements}
+
+
+def lock_conda(manifest: Manifest, target: Target, *, old: LockedTarget | None, pinned: LockedTarget | None,
+               upgrade: bool) -> CondaLocked:
+    """Solve the target's conda specs (nothing when it has none)."""
+    from envbuild.manifest.conda import specs_for
+
+    specs = specs_for(manifest, target)
+    if not specs:
+        return CondaLocked()
+    from envbuild.conda.solve import CondaRequest, solve
+    from envbuild.paths import cache_dir
+
+    channels = tuple((n, str(manifest.indexes[n].url)) for n in manifest.conda_channels)
+    # Pins come from the last lock even when it does not prove (as PyPI preferences do); a
+    # changed file is refused only against a lock that proves.
+    records = solve(CondaRequest(
+        target=target.name, platform=target.platform, python=target.python, cuda=target.cuda,
+        glibc=target.glibc, specs=specs, channels=channels,
+        previous=old.conda if old is not None else (pinned.conda if pinned is not None else ()),
+        keep_pins=not upgrade, trusted=old is not None, exclude_newer=manifest.exclude_newer,
+        cache=cache_dir() / "conda"))
+    return CondaLocked(channels=manifest.conda_channels, requirements=tuple(sorted(set(specs))),
+                       records=records)
+
+
+def index_flags(kind: str) -> dict[str, str]:
+    """The lock's `indexes` flags for an index's kind: conda channels say so, PyPI indexes
+    (every lock before conda) say nothing, so their bytes and hashes stay as they were."""
+    return {"kind": "conda"} if kind == "conda" else {}
+
+
+def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
+    """The target's conda inputs (channel names and specs; never URLs), or none at all."""
+    from envbuild.manifest.conda import specs_for
+
+    specs = specs_for(manifest, target)
+    if not specs:
+        return {}
+    return {"conda": {"channels": list(manifest.conda_channels), "specs": sorted(set(specs))}}
+
+
+def recorded_changes(name: str, expected: dict[str, Any], locked: LockedTarget) -> list[str]:
+    """What the lock records for conda that the manifest now contradicts."""
+    want = expected.get("conda", {"channels": [], "specs": []})
+    reasons = []
+    if list(locked.conda_channels) != want["channels"]:
+        reasons.append(f'target "{name}": the lock records conda channels {list(locked.conda_channels)}, '
+                       f"the manifest says {want['channels']}")
+    if list(locked.conda_requirements) != want["specs"]:
+        reasons.append(f'target "{name}": the lock records conda specs {list(locked.conda_requirements)}, '
+                       f"the manifest says {want['specs']}")
+    return reasons
