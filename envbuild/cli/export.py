@@ -14,18 +14,21 @@ from envbuild.cli._options import json_option, manifest_options, resolve_lock_pa
 Examples:
   envbuild export --target h100 --format pylock -o pylock.h100.toml
   envbuild export --target cpu --format requirements -o req.txt
-  pip install --no-deps --require-hashes -r req.txt""")
+  pip install --no-deps --require-hashes -r req.txt
+  envbuild export --target h100 --format conda-lock -o conda-lock.yml""")
 @manifest_options
 @click.option("-t", "--target", default=None, metavar="T",
               help="The target to export (optional when the lock has one).")
-@click.option("--format", "fmt", type=click.Choice(["pylock", "requirements"]), required=True,
-              help="pylock: PEP 751 pylock.<target>.toml; requirements: for pip --require-hashes.")
+@click.option("--format", "fmt", type=click.Choice(["pylock", "requirements", "conda-lock", "explicit"]),
+              required=True,
+              help="pylock: PEP 751 pylock.<target>.toml; requirements: for pip --require-hashes; "
+                   "conda-lock: conda-lock's lockfile; explicit: an @EXPLICIT file for conda create --file.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write here (atomically) instead of standard output.")
 @json_option
 def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt: str,
            output: Path | None, as_json: bool) -> None:
-    """Export one target of the lock as pylock or requirements."""
+    """Export one target of the lock as pylock, requirements, conda-lock or explicit."""
     from envbuild import export as core
     from envbuild.fileio import write_atomic
     from envbuild.lockfile import load
@@ -35,7 +38,7 @@ def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt:
     lock = load(resolve_lock_path(manifest_path, lock_path))
     chosen = core.pick_target(lock, target)
     urls = core.index_urls(manifest)
-    text = (core.export_pylock if fmt == "pylock" else core.export_requirements)(lock, chosen, urls)
+    text = core.exporter(fmt)(lock, chosen, urls)
     for warning in core.export_warnings(chosen):
         warn(warning)
     if output is not None:
