@@ -65,19 +65,19 @@ class CondaRequest:
 def solve(request: CondaRequest) -> tuple[CondaPackage, ...]:
     """The target's conda packages, sorted by name. Raises CondaSolveImpossible (exit 2),
     ChannelUnreachable (exit 3) or CheckFailed (exit 1, a pinned file changed)."""
-    return _run(_solve(request))
+    return _run(_solve(request), request.target)
 
 
-def _run(work: Coroutine[Any, Any, T]) -> T:
+def _run(work: Coroutine[Any, Any, T], target: str) -> T:
     from rattler.exceptions import GatewayError, SolverError
 
     try:
         return asyncio.run(work)
     except SolverError as error:
-        raise CondaSolveImpossible(_indent(str(error)),
+        raise CondaSolveImpossible(f'target "{target}": the conda packages cannot be solved:\n{_indent(str(error))}',
                                    hint="relax a conda spec, or check the target's cuda and glibc") from None
     except GatewayError as error:
-        raise ChannelUnreachable(_indent(str(error)),
+        raise ChannelUnreachable(f'target "{target}": a conda channel could not be read:\n{_indent(str(error))}',
                                  hint="check the network and the channel URLs under [indexes]") from None
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.conda.conftest import conda_manifest
 from tests.helpers import run_cli
-from tests.support.conda_channel import CondaChannel
+from tests.support.conda_channel import CondaChannel, standard_channel
 
 
 def _conda(lock: Path, target: str) -> dict[str, dict[str, object]]:
@@ -46,3 +46,100 @@ def test_each_target_gets_its_own_build(eb_env: dict[str, str], tmp_path: Path,
     assert arm["beta"]["version"] == "1.0" and arm["python"]["version"] == "3.11.9"
     check = run_cli(["lock", "-f", str(tmp_path / "envbuild.toml"), "--check"])
     assert check.code == 0, check.err
+
+
+def _error(err: str) -> str:
+    """Standard error from the error line on (progress lines come first)."""
+    lines = err.splitlines()
+    return "\n".join(lines[next(i for i, line in enumerate(lines) if line.startswith("error: ")):])
+
+
+def _lock_with(tmp_path: Path, url: str, conda: str, *, targets: str | None = None) -> tuple[int, str]:
+    result = run_cli(["lock", "-f", str(conda_manifest(tmp_path, url, conda=conda, python="", targets=targets))])
+    assert not (tmp_path / "envbuild.lock").exists()
+    return result.code, _error(result.err)
+
+
+GPU_ONLY = '[targets.gpu]\nplatform = "linux/amd64"\ncuda = "12.4"\ngpus = ["H100"]\n'
+
+
+def test_a_package_needing_a_newer_glibc_is_refused(eb_env: dict[str, str], tmp_path: Path,
+                                                    conda_channel: tuple[CondaChannel, str]) -> None:
+    code, err = _lock_with(tmp_path, conda_channel[1], '"needsnewglibc"')
+    assert code == 2
+    assert err.splitlines()[:5] == [
+        'error: target "arm": the conda packages cannot be solved:',
+        "  Cannot solve the request because of: needsnewglibc * cannot be installed because there are no "
+        "viable options:",
+        "  └─ needsnewglibc 1.0 would require",
+        "     └─ __glibc >=2.34, for which no candidates were found.",
+        "hint: relax a conda spec, or check the target's cuda and glibc",
+    ]
+
+
+def test_a_toolkit_needing_a_newer_cuda_is_refused(eb_env: dict[str, str], tmp_path: Path,
+                                                   conda_channel: tuple[CondaChannel, str]) -> None:
+    code, err = _lock_with(tmp_path, conda_channel[1], '"cuda-toolkit=12.8"', targets=GPU_ONLY)
+    assert code == 2
+    assert err.splitlines()[0] == 'error: target "gpu": the conda packages cannot be solved:'
+    assert "__cuda >=12.8, for which no candidates were found." in err
+
+
+def test_a_cuda_version_newer_than_the_target_is_refused(eb_env: dict[str, str], tmp_path: Path,
+                                                         conda_channel: tuple[CondaChannel, str]) -> None:
+    # conda-forge's cuda-version only constrains __cuda >=12: the solver alone would take 12.8.
+    code, err = _lock_with(tmp_path, conda_channel[1], '"cuda-version"', targets=GPU_ONLY)
+    assert code == 2
+    assert err.splitlines()[:2] == ['error: target "gpu": cuda-version 12.8 is newer than the target\'s CUDA 12.4',
+                                    "hint: pin a version whose CUDA build fits the target, or raise its cuda"]
+
+
+def test_a_cuda_target_never_gets_a_cpu_build_silently(eb_env: dict[str, str], tmp_path: Path,
+                                                       conda_channel: tuple[CondaChannel, str]) -> None:
+    code, err = _lock_with(tmp_path, conda_channel[1], '"dual"', targets=GPU_ONLY)
+    assert code == 2
+    assert err.splitlines()[0] == ('error: target "gpu": dual 1.0 cpu_0 is a CPU build; its CUDA build cuda_0 '
+                                   "(__cuda >=12.6) could not be taken with the other packages")
+
+
+def test_a_conda_python_other_than_the_targets_is_refused(eb_env: dict[str, str], tmp_path: Path,
+                                                          conda_channel: tuple[CondaChannel, str]) -> None:
+    code, err = _lock_with(tmp_path, conda_channel[1], '"python=3.12"', targets=GPU_ONLY)
+    assert code == 2
+    assert err.splitlines()[0] == 'error: target "gpu": the conda packages cannot be solved:'
+    assert "python 3.12.*" in err
+
+
+def test_a_file_replaced_in_the_channel_is_refused_on_relock(eb_env: dict[str, str], tmp_path: Path) -> None:
+    channel = standard_channel(tmp_path / "channel")
+    project = tmp_path / "project"
+    project.mkdir()
+    with channel.serve() as url:
+        manifest = conda_manifest(project, url, conda='"accel"', python="", targets=GPU_ONLY)
+        assert run_cli(["lock", "-f", str(manifest)]).code == 0
+        lock = project / "envbuild.lock"
+        before = lock.read_bytes()
+        record = _conda(lock, "gpu")["accel"]
+        channel.tamper("linux-64", "accel-1.0-cuda_0.conda", size=4242, sha256="ab" * 32)
+        result = run_cli(["lock", "-f", str(manifest), "--upgrade"])
+    assert result.code == 1
+    assert _error(result.err).splitlines()[:3] == [
+        'error: target "gpu": a locked conda package changed under the same file name:',
+        f"  forge/linux-64/accel-1.0-cuda_0.conda: the lock pins size {record['size']}, {record['hash']}, "
+        f"md5 {record['md5']}; the channel now serves size 4242, sha256:{'ab' * 32}, md5 {record['md5']}",
+        "hint: a channel must never replace a published file; check the channel (or its mirror) before "
+        "trusting it",
+    ]
+    assert lock.read_bytes() == before
+
+
+def test_a_changed_conda_hash_makes_the_lock_fail_to_prove(eb_env: dict[str, str], tmp_path: Path,
+                                                           conda_channel: tuple[CondaChannel, str]) -> None:
+    manifest = conda_manifest(tmp_path, conda_channel[1], conda='"accel"', python="", targets=GPU_ONLY)
+    assert run_cli(["lock", "-f", str(manifest)]).code == 0
+    lock = tmp_path / "envbuild.lock"
+    record = _conda(lock, "gpu")["accel"]
+    lock.write_text(lock.read_text().replace(str(record["hash"]), "sha256:" + "cd" * 32))
+    result = run_cli(["show", "-f", str(manifest)])
+    assert result.code == 1
+    assert 'target "gpu": its content does not match its recorded hash' in result.err

@@ -31,6 +31,7 @@ import datetime
 import hashlib
 import io
 import json
+import os
 import shutil
 import tarfile
 import tempfile
@@ -212,7 +213,11 @@ class CondaChannel:
             table = data.get(key)
             if isinstance(table, dict) and filename in table:
                 table[filename].update(changes)
-                (self.root / subdir / "repodata.json").write_text(json.dumps(data))
+                path = self.root / subdir / "repodata.json"
+                before = path.stat().st_mtime
+                path.write_text(json.dumps(data))
+                # A later Last-Modified, even within the same second: HTTP caches must refetch.
+                os.utime(path, (before + 10, before + 10))
                 (self.root / subdir / "repodata.json.zst").unlink(missing_ok=True)
                 return
         raise KeyError(filename)
@@ -256,6 +261,10 @@ def standard_channel(root: Path) -> CondaChannel:
     - `needsnewglibc 1.0` (depends `__glibc >=2.34`): refused on a glibc 2.28 floor;
     - `cuda-toolkit 12.4.1` and `12.8.0` (`__cuda >=12.4` / `>=12.8`): a 12.4 target gets
       12.4.1, a spec `cuda-toolkit=12.8` on it is refused;
+    - `cuda-version 12.4` and `12.8` (only `constrains: __cuda >=12`, as conda-forge's):
+      the solver would give a 12.4 target 12.8, envbuild refuses it;
+    - `dual 1.0`: build `cuda_0` needs `__cuda >=12.6`, build `cpu_0` none: a 12.4 target
+      would get the CPU build, envbuild refuses it;
     - `prefixed 1.0` (`.tar.bz2`, depends `python`): a site-packages file and a script with
       the prefix placeholder;
     - `python 3.11.9` (python_package), and `numpy 1.26.4` and `beta 1.0` (both depend on
@@ -275,6 +284,13 @@ def standard_channel(root: Path) -> CondaChannel:
             channel.add(CondaSpec(name="cuda-toolkit", version=version, subdir=subdir,
                                   depends=(f"__cuda >={floor}",),
                                   files=(CondaFile("lib/cuda-version.txt", f"{version}\n"),)))
+        for version in ("12.4", "12.8"):
+            channel.add(CondaSpec(name="cuda-version", version=version, subdir=subdir,
+                                  constrains=(f"__cuda >={version.split('.')[0]}",)))
+        channel.add(CondaSpec(name="dual", version="1.0", build="cuda_0", subdir=subdir,
+                              depends=("__cuda >=12.6",), files=(CondaFile("lib/dual.txt", "cuda\n"),)))
+        channel.add(CondaSpec(name="dual", version="1.0", build="cpu_0", subdir=subdir,
+                              files=(CondaFile("lib/dual.txt", "cpu\n"),)))
         channel.add(python_package(subdir=subdir))
         channel.add(CondaSpec(name="numpy", version="1.26.4", build="py311_0", subdir=subdir,
                               depends=("python >=3.11,<3.12",),
