@@ -83,8 +83,7 @@ def test_explicit_export_lists_each_url_with_its_sha256(locked: tuple[Path, str]
     assert "@EXPLICIT" in path.read_text().splitlines()
 
 
-def test_a_target_without_conda_has_nothing_to_export(locked: tuple[Path, str], tmp_path: Path) -> None:
-    manifest, url = locked
+def test_a_target_without_conda_has_nothing_to_export(eb_env: dict[str, str], tmp_path: Path) -> None:
     plain = tmp_path / "envbuild.toml"
     plain.write_text('[project]\nname = "demo"\npython = "3.11"\n[dependencies]\npython = ["alpha"]\n'
                      '[targets.cpu]\nplatform = "linux/amd64"\n')
