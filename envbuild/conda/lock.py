@@ -101,3 +101,13 @@ def recorded_changes(name: str, expected: dict[str, Any], locked: LockedTarget) 
         reasons.append(f'target "{name}": the lock records conda specs {list(locked.conda_requirements)}, '
                        f"the manifest says {want['specs']}")
     return reasons
+
+
+def changed_specs(expected: dict[str, Any], locked: LockedTarget) -> list[str]:
+    """`+conda:SPEC`/`-conda:SPEC` and a channel change, for `lock --check`'s summary line."""
+    want = expected.get("conda", {"channels": [], "specs": []})
+    now, before = set(want["specs"]), set(locked.conda_requirements)
+    details = [f"+conda:{s}" for s in sorted(now - before)] + [f"-conda:{s}" for s in sorted(before - now)]
+    if list(locked.conda_channels) != want["channels"]:
+        details.append(f"conda channels {list(locked.conda_channels)} -> {want['channels']}")
+    return details

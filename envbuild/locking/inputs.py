@@ -13,6 +13,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from envbuild.canonical import digest
+from envbuild.conda.lock import changed_specs as changed_conda
 from envbuild.conda.lock import recorded_changes as conda_changes
 from envbuild.conda.lock import target_inputs as conda_inputs
 from envbuild.lockfile.model import SCHEMA_VERSION, Lock, LockedTarget
@@ -176,6 +177,7 @@ def _target_change(name: str, manifest: Manifest, locked_reqs: tuple[str, ...], 
     added = sorted(set(now) - set(locked_reqs))
     removed = sorted(set(locked_reqs) - set(now))
     details = [f"+{r}" for r in added] + [f"-{r}" for r in removed]
+    details += changed_conda(target_inputs(manifest, target), locked)
     for field, old, new in (("platform", locked.platform, target.platform),
                             ("cuda", locked.cuda, target.cuda),
                             ("gpus", sorted(locked.gpus), sorted(target.gpus)),

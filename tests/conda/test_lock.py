@@ -143,3 +143,17 @@ def test_a_changed_conda_hash_makes_the_lock_fail_to_prove(eb_env: dict[str, str
     result = run_cli(["show", "-f", str(manifest)])
     assert result.code == 1
     assert 'target "gpu": its content does not match its recorded hash' in result.err
+
+
+def test_check_names_a_changed_conda_spec_offline(eb_env: dict[str, str], tmp_path: Path,
+                                                  conda_channel: tuple[CondaChannel, str]) -> None:
+    manifest = conda_manifest(tmp_path, conda_channel[1], conda='"accel"', python="", targets=GPU_ONLY)
+    assert run_cli(["lock", "-f", str(manifest)]).code == 0
+    conda_manifest(tmp_path, "http://127.0.0.1:9/unreachable", conda='"accel", "tinyutil"', python="",
+                   targets=GPU_ONLY)
+    result = run_cli(["lock", "-f", str(manifest), "--check"])
+    assert result.code == 1
+    assert result.err.splitlines()[1:] == ['  - target "gpu": +conda:tinyutil', "run `envbuild lock` to update it"]
+    # The channel's URL is not an input: a mirror does not make the lock stale.
+    conda_manifest(tmp_path, "http://127.0.0.1:9/mirror", conda='"accel"', python="", targets=GPU_ONLY)
+    assert run_cli(["lock", "-f", str(manifest), "--check"]).code == 0
