@@ -150,6 +150,8 @@ def _keyed(target: LockedTarget | None) -> dict[str, Any]:
     table = codec.target_table(target)
     table["packages"] = {p["name"]: p for p in table["packages"]}
     table["hardware"] = {str(r.get("row_id")): r for r in table["hardware"]}
+    if "conda" in table:  # conda records by name too: `conda.cudnn.hash`
+        table["conda"] = {r["name"]: r for r in table["conda"]}
     return table
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -157,3 +158,20 @@ def test_check_names_a_changed_conda_spec_offline(eb_env: dict[str, str], tmp_pa
     # The channel's URL is not an input: a mirror does not make the lock stale.
     conda_manifest(tmp_path, "http://127.0.0.1:9/mirror", conda='"accel"', python="", targets=GPU_ONLY)
     assert run_cli(["lock", "-f", str(manifest), "--check"]).code == 0
+
+
+def test_diff_names_conda_records_by_name(eb_env: dict[str, str], tmp_path: Path,
+                                          conda_channel: tuple[CondaChannel, str]) -> None:
+    url = conda_channel[1]
+    manifest = conda_manifest(tmp_path, url, conda='"accel"', python="", targets=GPU_ONLY)
+    assert run_cli(["lock", "-f", str(manifest), "--lock", str(tmp_path / "old.lock")]).code == 0
+    conda_manifest(tmp_path, url, conda='"accel", "tinyutil"', python="", targets=GPU_ONLY)
+    assert run_cli(["lock", "-f", str(manifest), "--lock", str(tmp_path / "new.lock")]).code == 0
+    result = run_cli(["diff", str(tmp_path / "old.lock"), str(tmp_path / "new.lock"), "--json"])
+    assert result.code == 0, result.err
+    fields = {f["path"]: f for f in json.loads(result.out)["targets"]["gpu"]["fields"]}
+    assert fields["conda.tinyutil"]["old"] is None
+    assert fields["conda.tinyutil"]["new"]["file"] == "tinyutil-0.1-0.conda"
+    assert fields["conda-requirements"] == {"path": "conda-requirements", "old": ["accel"],
+                                            "new": ["accel", "tinyutil"]}
+    assert "conda.accel" not in " ".join(fields)
