@@ -8,11 +8,12 @@ never gets a second copy of what conda installed, and never a second Python.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from envbuild.lockfile.conda import provided_names
-from envbuild.lockfile.model import CondaPackage, LockedTarget
+from envbuild.lockfile.model import CondaPackage, Lock, LockedTarget
 
 if TYPE_CHECKING:
     from envbuild.manifest.model import Manifest, Target
@@ -50,28 +51,36 @@ class CondaLocked:
                 "conda_requirements": self.requirements}
 
 
-def lock_conda(manifest: Manifest, target: Target, *, old: LockedTarget | None, pinned: LockedTarget | None,
-               upgrade: bool) -> CondaLocked:
-    """Solve the target's conda specs (nothing when it has none)."""
+def lock_conda(manifest: Manifest, names: list[str], *, previous: Lock | None, preferred: Lock | None,
+               upgrade: bool, progress: Callable[[str], None]) -> dict[str, CondaLocked]:
+    """Solve the conda specs of the named targets (an empty record for those without)."""
     from envbuild.manifest.conda import specs_for
 
-    specs = specs_for(manifest, target)
-    if not specs:
-        return CondaLocked()
+    out = {name: CondaLocked() for name in names}
+    wanting = [name for name in names if specs_for(manifest, manifest.targets[name])]
+    if not wanting:
+        return out
     from envbuild.conda.solve import CondaRequest, solve
     from envbuild.paths import cache_dir
 
     channels = tuple((n, str(manifest.indexes[n].url)) for n in manifest.conda_channels)
-    # Pins come from the last lock even when it does not prove (as PyPI preferences do); a
-    # changed file is refused only against a lock that proves.
-    records = solve(CondaRequest(
-        target=target.name, platform=target.platform, python=target.python, cuda=target.cuda,
-        glibc=target.glibc, specs=specs, channels=channels,
-        previous=old.conda if old is not None else (pinned.conda if pinned is not None else ()),
-        keep_pins=not upgrade, trusted=old is not None, exclude_newer=manifest.exclude_newer,
-        cache=cache_dir() / "conda"))
-    return CondaLocked(channels=manifest.conda_channels, requirements=tuple(sorted(set(specs))),
-                       records=records)
+    progress(f"solving conda packages for {', '.join(wanting)}")
+    requests = []
+    for name in wanting:
+        target = manifest.targets[name]
+        old = previous.targets.get(name) if previous is not None else None
+        pinned = preferred.targets.get(name) if preferred is not None else None
+        # Pins come from the last lock even when it does not prove (as PyPI preferences
+        # do); a changed file is refused only against a lock that proves.
+        requests.append(CondaRequest(
+            target=name, platform=target.platform, python=target.python, cuda=target.cuda,
+            glibc=target.glibc, specs=specs_for(manifest, target), channels=channels,
+            previous=old.conda if old is not None else (pinned.conda if pinned is not None else ()),
+            keep_pins=not upgrade, trusted=old is not None, exclude_newer=manifest.exclude_newer))
+    for request, records in zip(requests, solve(requests, cache=cache_dir() / "conda"), strict=True):
+        out[request.target] = CondaLocked(channels=manifest.conda_channels,
+                                          requirements=tuple(sorted(set(request.specs))), records=records)
+    return out
 
 
 def index_flags(kind: str) -> dict[str, str]:

@@ -1,9 +1,9 @@
 """Solve a target's conda specs with rattler, for the target's subdir plus noarch and its
 virtual packages, and turn the answer into checked lock records.
 
-rattler is asynchronous; `_run` is the one place it is driven (asyncio.run, so each
-target's thread gets its own event loop). Repodata is fetched by rattler's gateway into
-envbuild's cache (HTTP caching decides when it is fetched again).
+rattler is asynchronous; `solve` is the one place it is driven: one asyncio.run solves every
+target concurrently through one gateway, so each channel's repodata is fetched once.
+Repodata is cached in envbuild's cache (HTTP caching decides when it is fetched again).
 
 Beyond what the solver enforces (virtual packages), a solution is refused when
 - a CUDA target got the CPU build of a package whose same version has a CUDA build (the
@@ -59,20 +59,36 @@ class CondaRequest:
     keep_pins: bool = True  # False with --upgrade: previous records are only checked, not preferred
     trusted: bool = True  # the previous records come from a lock that proves: refuse changed files
     exclude_newer: str | None = None  # RFC 3339: records built later are not considered
-    cache: Path
 
 
-def solve(request: CondaRequest) -> tuple[CondaPackage, ...]:
-    """The target's conda packages, sorted by name. Raises CondaSolveImpossible (exit 2),
-    ChannelUnreachable (exit 3) or CheckFailed (exit 1, a pinned file changed)."""
-    return _run(_solve(request), request.target)
+def solve(requests: list[CondaRequest], *, cache: Path) -> list[tuple[CondaPackage, ...]]:
+    """Each request's conda packages, sorted by name, solved concurrently with one gateway
+    (a channel's repodata is fetched once for all targets). Raises, for the first failing
+    request in the given order, CondaSolveImpossible (exit 2), ChannelUnreachable (exit 3)
+    or CheckFailed (exit 1, a pinned file changed)."""
+    if not requests:
+        return []
+    return asyncio.run(_solve_all(requests, cache))
 
 
-def _run(work: Coroutine[Any, Any, T], target: str) -> T:
+async def _solve_all(requests: list[CondaRequest], cache: Path) -> list[tuple[CondaPackage, ...]]:
+    from rattler import Gateway
+
+    gateway = Gateway(cache_dir=cache)
+    results = await asyncio.gather(*(_guarded(_solve(r, gateway), r.target) for r in requests),
+                                   return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if not isinstance(r, BaseException)]
+
+
+async def _guarded(work: Coroutine[Any, Any, T], target: str) -> T:
+    """rattler's own errors as envbuild's, naming the target."""
     from rattler.exceptions import GatewayError, SolverError
 
     try:
-        return asyncio.run(work)
+        return await work
     except SolverError as error:
         raise CondaSolveImpossible(f'target "{target}": the conda packages cannot be solved:\n{_indent(str(error))}',
                                    hint="relax a conda spec, or check the target's cuda and glibc") from None
@@ -85,17 +101,16 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in scrub(text).strip().splitlines())
 
 
-async def _solve(request: CondaRequest) -> tuple[CondaPackage, ...]:
-    from rattler import BuildString, Channel, Gateway, GenericVirtualPackage, PackageName, Version
+async def _solve(request: CondaRequest, gateway: Gateway) -> tuple[CondaPackage, ...]:
+    from rattler import BuildString, Channel, GenericVirtualPackage, PackageName, Version
 
-    gateway = Gateway(cache_dir=request.cache)
     channels = [Channel(url) for _, url in request.channels]
     platforms: list[Any] = [subdir(request.platform), "noarch"]
     virtual = [GenericVirtualPackage(PackageName(v.name), Version(v.version), BuildString(v.build))
                for v in virtual_packages(platform=request.platform, cuda=request.cuda, glibc=request.glibc)]
-    names = sorted({_name(s) for s in request.specs} | {p.name for p in request.previous})
-    known = await _candidates(gateway, channels, platforms, names)
-    preferred = _pins(request, known) if request.keep_pins else {}
+    # The previous lock's records, as the channels serve them now, are the solver's preferences.
+    names = sorted({p.name for p in request.previous}) if request.keep_pins else []
+    preferred = _pins(request, await _candidates(gateway, channels, platforms, names))
     # A Python that conda brings must be the target's: the PyPI packages on top are for it.
     constraints = [f"python {request.python}.*"]
     cutoff = None if request.exclude_newer is None else \
