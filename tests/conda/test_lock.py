@@ -6,9 +6,11 @@ import json
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from tests.conda.conftest import conda_manifest
 from tests.helpers import run_cli
-from tests.support.conda_channel import CondaChannel, standard_channel
+from tests.support.conda_channel import CondaChannel, CondaSpec, standard_channel
 
 
 def _conda(lock: Path, target: str) -> dict[str, dict[str, object]]:
@@ -175,3 +177,48 @@ def test_diff_names_conda_records_by_name(eb_env: dict[str, str], tmp_path: Path
     assert fields["conda-requirements"] == {"path": "conda-requirements", "old": ["accel"],
                                             "new": ["accel", "tinyutil"]}
     assert "conda.accel" not in " ".join(fields)
+
+
+def test_a_relock_keeps_conda_pins_until_upgrade(eb_env: dict[str, str], tmp_path: Path) -> None:
+    channel = standard_channel(tmp_path / "channel")
+    project = tmp_path / "project"
+    project.mkdir()
+    lock = project / "envbuild.lock"
+    with channel.serve() as url:
+        manifest = conda_manifest(project, url, conda='"accel"', python="", targets=GPU_ONLY)
+        assert run_cli(["lock", "-f", str(manifest)]).code == 0
+        channel.add(CondaSpec(name="accel", version="1.1", build="cuda_0", depends=("__cuda >=12",)))
+        channel.index()
+        conda_manifest(project, url, conda='"accel", "tinyutil"', python="", targets=GPU_ONLY)
+        assert run_cli(["lock", "-f", str(manifest)]).code == 0
+        assert _conda(lock, "gpu")["accel"]["version"] == "1.0"
+        assert run_cli(["lock", "-f", str(manifest), "--upgrade"]).code == 0
+        assert (_conda(lock, "gpu")["accel"]["version"], _conda(lock, "gpu")["accel"]["build"]) == ("1.1", "cuda_0")
+
+
+# What rattler itself lets through (a bad file-name key, a negative size or a non-hex hash
+# it refuses while parsing): each value is checked again before it enters the lock.
+MALFORMED = {
+    "size-zero": ({"size": 0}, "size: '0' is not a positive size"),
+    "version-not-the-files": ({"version": "0.2"},
+                              'file: "tinyutil-0.1-0.conda" is not tinyutil-0.2-0.conda or .tar.bz2'),
+    "build-with-a-path": ({"build": "0/../x"}, "build: '0/../x' is not a build string"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_repodata_record_never_enters_the_lock(case: str, eb_env: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    changes, why = MALFORMED[case]
+    channel = standard_channel(tmp_path / "channel")
+    project = tmp_path / "project"
+    project.mkdir()
+    channel.tamper("noarch", "tinyutil-0.1-0.conda", **changes)
+    with channel.serve() as url:
+        result = run_cli(["lock", "-f", str(conda_manifest(project, url, conda='"tinyutil"', python="",
+                                                             targets=GPU_ONLY))])
+    assert result.code == 3
+    assert _error(result.err).splitlines()[:2] == [
+        f"error: target \"gpu\": channel record 'tinyutil-0.1-0.conda' {why}",
+        "hint: the channel serves a malformed repodata.json; fix or replace it"]
+    assert not (project / "envbuild.lock").exists()

@@ -206,13 +206,16 @@ class CondaChannel:
         data: dict[str, object] = json.loads((self.root / subdir / "repodata.json").read_text())
         return data
 
-    def tamper(self, subdir: str, filename: str, **changes: object) -> None:
-        """Change one record of `subdir/repodata.json` (size, sha256, md5, ...) in place."""
+    def tamper(self, subdir: str, filename: str, *, rename: str | None = None, **changes: object) -> None:
+        """Change one record of `subdir/repodata.json` (size, sha256, md5, ...) in place;
+        `rename` serves it under another file name (key) as well."""
         data = self.repodata(subdir)
         for key in ("packages", "packages.conda"):
             table = data.get(key)
             if isinstance(table, dict) and filename in table:
                 table[filename].update(changes)
+                if rename is not None:
+                    table[rename] = table.pop(filename)
                 path = self.root / subdir / "repodata.json"
                 before = path.stat().st_mtime
                 path.write_text(json.dumps(data))
