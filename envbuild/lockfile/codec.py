@@ -179,10 +179,11 @@ def _target(d: Doc, name: str, t: Any, indexes: dict[str, Any]) -> LockedTarget:
         if package.name in seen:
             raise d.fail(f"{path}.packages[{position}].name", f'"{package.name}" is locked twice')
         seen.add(package.name)
+    provided = conda.provided_names(conda_records)  # PyPI edges conda satisfies
     for position, package in enumerate(locked):
         # The resolver records only edges inside the resolution: the set is closed.
         for dependency in package.dependencies:
-            if dependency not in seen and dependency not in conda.provided_names(conda_records):
+            if dependency not in seen and dependency not in provided:
                 raise d.fail(f"{path}.packages[{position}].dependencies",
                              f'"{dependency}", a dependency of {package.name}, is not locked')
     return LockedTarget(

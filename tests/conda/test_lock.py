@@ -222,3 +222,13 @@ def test_a_malformed_repodata_record_never_enters_the_lock(case: str, eb_env: di
         f"error: target \"gpu\": channel record 'tinyutil-0.1-0.conda' {why}",
         "hint: the channel serves a malformed repodata.json; fix or replace it"]
     assert not (project / "envbuild.lock").exists()
+
+
+def test_a_macos_target_solves_from_its_subdir_and_noarch(eb_env: dict[str, str], tmp_path: Path,
+                                                          conda_channel: tuple[CondaChannel, str]) -> None:
+    manifest = conda_manifest(tmp_path, conda_channel[1], conda='"tinyutil"', python="",
+                              targets='[targets.mac]\nplatform = "darwin/arm64"\n')
+    result = run_cli(["lock", "-f", str(manifest)])
+    assert result.code == 0, result.err
+    assert [(r["name"], r["subdir"]) for r in _conda(tmp_path / "envbuild.lock", "mac").values()] == [
+        ("tinyutil", "noarch")]
