@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from envbuild.lockfile.conda import provided_names
+from envbuild.lockfile.conda import provided_names, provided_versions
 from envbuild.lockfile.model import CondaPackage, Lock, LockedTarget
 
 if TYPE_CHECKING:
@@ -28,18 +28,7 @@ class CondaLocked:
 
     def constraints(self) -> tuple[str, ...]:
         """PEP 508 pins for the PyPI resolver: the Python distributions conda brings."""
-        from packaging.version import InvalidVersion, Version
-
-        provided = provided_names(self.records)
-        out = []
-        for record in self.records:
-            name = record.name.replace("_", "-").replace(".", "-")
-            if name in provided and name != "python":
-                try:
-                    out.append(f"{name}=={Version(record.version)}")
-                except InvalidVersion:  # a conda-only version scheme: nothing PyPI can match
-                    continue
-        return tuple(out)
+        return tuple(f"{name}=={version}" for name, version in provided_versions(self.records).items())
 
     def on_top(self, packages: tuple[ResolvedPackage, ...]) -> tuple[ResolvedPackage, ...]:
         """The PyPI packages to install on top: those conda does not provide."""

@@ -143,3 +143,20 @@ def provided_names(records: tuple[CondaPackage, ...]) -> frozenset[str]:
         if any(spec.split(" ", 1)[0].split("[", 1)[0] == "python" for spec in record.dependencies):
             names.add(record.name.replace("_", "-").replace(".", "-"))
     return frozenset(names)
+
+
+def provided_versions(records: tuple[CondaPackage, ...]) -> dict[str, str]:
+    """PyPI name -> version of the Python distributions conda provides (PEP 440 versions
+    only: a conda-only version scheme can satisfy no PyPI specifier)."""
+    from packaging.version import InvalidVersion, Version
+
+    provided = provided_names(records) - {"python"}
+    out = {}
+    for record in records:
+        name = record.name.replace("_", "-").replace(".", "-")
+        if name in provided:
+            try:
+                out[name] = str(Version(record.version))
+            except InvalidVersion:
+                continue
+    return out

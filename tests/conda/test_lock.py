@@ -232,3 +232,15 @@ def test_a_macos_target_solves_from_its_subdir_and_noarch(eb_env: dict[str, str]
     assert result.code == 0, result.err
     assert [(r["name"], r["subdir"]) for r in _conda(tmp_path / "envbuild.lock", "mac").values()] == [
         ("tinyutil", "noarch")]
+
+
+def test_a_pypi_requirement_conda_provides_is_satisfied_by_conda(eb_env: dict[str, str], tmp_path: Path,
+                                                                 conda_channel: tuple[CondaChannel, str]) -> None:
+    manifest = conda_manifest(tmp_path, conda_channel[1], conda='"beta"', python='"beta>=1", "alpha"',
+                              targets=GPU_ONLY)
+    assert run_cli(["lock", "-f", str(manifest)]).code == 0
+    data = tomllib.loads((tmp_path / "envbuild.lock").read_text())
+    assert [p["name"] for p in data["targets"]["gpu"]["packages"]] == ["alpha"]
+    assert [r["name"] for r in data["targets"]["gpu"]["conda"]] == ["beta", "python"]
+    check = run_cli(["lock", "-f", str(manifest), "--check"])
+    assert check.code == 0, check.err
