@@ -43,12 +43,15 @@ def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt:
         warn(warning)
     if output is not None:
         write_atomic(output, text.encode())
+    # The conda formats count conda packages (conda-lock also carries the PyPI ones).
+    count = len(chosen.packages) if fmt in ("pylock", "requirements") else len(chosen.conda)
     if as_json:
         # Without -o the exported text travels inside the one document on standard output.
-        emit_json({"format": fmt, "target": chosen.name, "packages": len(chosen.packages),
+        emit_json({"format": fmt, "target": chosen.name, "packages": count,
                    "output": str(output) if output is not None else None,
                    "text": text if output is None else None})
     elif output is None:
         click.echo(text, nl=False)
     else:
-        info(f"wrote {output} ({len(chosen.packages)} packages, target {chosen.name})")
+        kind = "packages" if fmt in ("pylock", "requirements") else "conda packages"
+        info(f"wrote {output} ({count} {kind}, target {chosen.name})")

@@ -75,7 +75,11 @@ def test_explicit_export_lists_each_url_with_its_sha256(locked: tuple[Path, str]
 
     manifest, url = locked
     lock = tomllib.loads((manifest.parent / "envbuild.lock").read_text())
-    path = _export(manifest, "gpu", "explicit", tmp_path / "gpu.txt")
+    path = tmp_path / "gpu.txt"
+    result = run_cli(["export", "-f", str(manifest), "--target", "gpu", "--format", "explicit", "-o", str(path)])
+    assert result.code == 0, result.err
+    count = len(lock["targets"]["gpu"]["conda"])
+    assert result.err.splitlines()[-1] == f"wrote {path} ({count} conda packages, target gpu)"
     spec = ExplicitEnvironmentSpec.from_path(path)
     assert str(spec.platform) == "linux-64"
     expected = [f"{url}/{r['subdir']}/{r['file']}#{r['hash']}" for r in lock["targets"]["gpu"]["conda"]]
