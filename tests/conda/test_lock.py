@@ -244,3 +244,15 @@ def test_a_pypi_requirement_conda_provides_is_satisfied_by_conda(eb_env: dict[st
     assert [r["name"] for r in data["targets"]["gpu"]["conda"]] == ["beta", "python"]
     check = run_cli(["lock", "-f", str(manifest), "--check"])
     assert check.code == 0, check.err
+
+
+def test_the_same_inputs_give_the_same_bytes(eb_env: dict[str, str], tmp_path: Path,
+                                             conda_channel: tuple[CondaChannel, str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = conda_manifest(tmp_path, conda_channel[1])
+    assert run_cli(["lock", "-f", str(manifest)]).code == 0
+    first = (tmp_path / "envbuild.lock").read_bytes()
+    (tmp_path / "envbuild.lock").unlink()
+    monkeypatch.setenv("ENVBUILD_CACHE_DIR", str(tmp_path / "another-cache"))  # repodata fetched again
+    assert run_cli(["lock", "-f", str(manifest)]).code == 0
+    assert (tmp_path / "envbuild.lock").read_bytes() == first
