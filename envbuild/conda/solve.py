@@ -172,7 +172,10 @@ def _cuda_builds(records: list[RepoDataRecord], known: list[RepoDataRecord]) -> 
 def _check_cuda_builds(request: CondaRequest, records: list[RepoDataRecord],
                        known: list[RepoDataRecord]) -> None:
     problems = []
+    chosen_builds = _builds_named(request.specs)
     for name, build in sorted(_cuda_builds(records, known).items()):
+        if name in chosen_builds:
+            continue  # the manifest selects this package's build itself ("name * cpu*")
         chosen = next(r for r in records if r.name.normalized == name)
         needs = ", ".join(s for s in build.depends if _name(s) == "__cuda")
         problems.append(f"{name} {chosen.version} {chosen.build} is a CPU build; its CUDA build "
@@ -185,7 +188,15 @@ def _check_cuda_builds(request: CondaRequest, records: list[RepoDataRecord],
                             f"CUDA {request.cuda}")
     if problems:
         raise CondaSolveImpossible("\n".join(f'target "{request.target}": {p}' for p in problems),
-                                   hint="pin a version whose CUDA build fits the target, or raise its cuda")
+                                   hint="pin a version whose CUDA build fits the target, or raise its cuda; "
+                                        'to take a CPU build on purpose, select it: "name * cpu*"')
+
+
+def _builds_named(specs: tuple[str, ...]) -> set[str]:
+    """The packages whose build a spec selects (`name * cpu*`, `name[build=cpu*]`)."""
+    from rattler import MatchSpec
+
+    return {_name(spec) for spec in specs if MatchSpec(spec).build is not None}
 
 
 def _newer(version: list[str], cuda: list[str]) -> bool:

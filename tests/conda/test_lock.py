@@ -94,7 +94,8 @@ def test_a_cuda_version_newer_than_the_target_is_refused(eb_env: dict[str, str],
     code, err = _lock_with(tmp_path, conda_channel[1], '"cuda-version"', targets=GPU_ONLY)
     assert code == 2
     assert err.splitlines()[:2] == ['error: target "gpu": cuda-version 12.8 is newer than the target\'s CUDA 12.4',
-                                    "hint: pin a version whose CUDA build fits the target, or raise its cuda"]
+                                    "hint: pin a version whose CUDA build fits the target, or raise its cuda; "
+                                    'to take a CPU build on purpose, select it: "name * cpu*"']
 
 
 def test_a_cuda_target_never_gets_a_cpu_build_silently(eb_env: dict[str, str], tmp_path: Path,
@@ -256,3 +257,11 @@ def test_the_same_inputs_give_the_same_bytes(eb_env: dict[str, str], tmp_path: P
     monkeypatch.setenv("ENVBUILD_CACHE_DIR", str(tmp_path / "another-cache"))  # repodata fetched again
     assert run_cli(["lock", "-f", str(manifest)]).code == 0
     assert (tmp_path / "envbuild.lock").read_bytes() == first
+
+
+def test_a_cpu_build_selected_on_purpose_is_kept(eb_env: dict[str, str], tmp_path: Path,
+                                                 conda_channel: tuple[CondaChannel, str]) -> None:
+    manifest = conda_manifest(tmp_path, conda_channel[1], conda='"dual * cpu*"', python="", targets=GPU_ONLY)
+    result = run_cli(["lock", "-f", str(manifest)])
+    assert result.code == 0, result.err
+    assert _conda(tmp_path / "envbuild.lock", "gpu")["dual"]["build"] == "cpu_0"
