@@ -13,6 +13,7 @@ Each file's hash, not its index, is what makes the install exact.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from packaging.markers import Marker
 from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock
@@ -148,3 +149,12 @@ def _package(p: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> Package:
                                       hashes=hashes))
 
 
+
+
+def exporter(fmt: str) -> Callable[[Lock, LockedTarget, dict[str, str]], str]:
+    """The function that writes export format `fmt`."""
+    if fmt in ("conda-lock", "explicit"):
+        from envbuild.conda.export import export_conda_lock, export_explicit
+
+        return export_conda_lock if fmt == "conda-lock" else export_explicit
+    return export_pylock if fmt == "pylock" else export_requirements

@@ -152,6 +152,8 @@ def _keyed(target: LockedTarget | None) -> dict[str, Any]:
     table["hardware"] = {str(r.get("row_id")): r for r in table["hardware"]}
     if "system" in table:
         table["system"] = {p["name"]: p for p in table["system"]}
+    if "conda" in table:  # conda records by name too: `conda.cudnn.hash`
+        table["conda"] = {r["name"]: r for r in table["conda"]}
     return table
 
 

@@ -19,19 +19,22 @@ Examples:
   envbuild export --target h100 --format pylock -o pylock.h100.toml
   envbuild export --target cpu --format requirements -o req.txt
   pip install --no-deps --require-hashes -r req.txt
+  envbuild export --target h100 --format conda-lock -o conda-lock.yml
   envbuild export --target cpu --format nix -o nix/cpu && nix-build nix/cpu -A site""")
 @manifest_options
 @click.option("-t", "--target", default=None, metavar="T",
               help="The target to export (optional when the lock has one).")
-@click.option("--format", "fmt", type=click.Choice(["pylock", "requirements", "nix"]), required=True,
+@click.option("--format", "fmt", type=click.Choice(["pylock", "requirements", "conda-lock", "explicit", "nix"]),
+              required=True,
               help="pylock: PEP 751 pylock.<target>.toml; requirements: for pip --require-hashes; "
+                   "conda-lock: conda-lock's lockfile; explicit: an @EXPLICIT file for conda create --file; "
                    "nix: a folder with default.nix and flake.nix (-o DIR).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Write here (atomically) instead of standard output (a folder for nix).")
 @json_option
 def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt: str,
            output: Path | None, as_json: bool) -> None:
-    """Export one target of the lock as pylock or requirements."""
+    """Export one target of the lock as pylock, requirements, conda-lock or explicit."""
     from envbuild import export as core
     from envbuild.fileio import write_atomic
     from envbuild.lockfile import load
@@ -43,20 +46,23 @@ def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt:
     urls = core.index_urls(manifest)
     if fmt == "nix":
         return _export_nix(lock, chosen, urls, output, as_json)
-    text = (core.export_pylock if fmt == "pylock" else core.export_requirements)(lock, chosen, urls)
+    text = core.exporter(fmt)(lock, chosen, urls)
     for warning in core.export_warnings(chosen):
         warn(warning)
     if output is not None:
         write_atomic(output, text.encode())
+    # The conda formats count conda packages (conda-lock also carries the PyPI ones).
+    count = len(chosen.packages) if fmt in ("pylock", "requirements") else len(chosen.conda)
     if as_json:
         # Without -o the exported text travels inside the one document on standard output.
-        emit_json({"format": fmt, "target": chosen.name, "packages": len(chosen.packages),
+        emit_json({"format": fmt, "target": chosen.name, "packages": count,
                    "output": str(output) if output is not None else None,
                    "text": text if output is None else None})
     elif output is None:
         click.echo(text, nl=False)
     else:
-        info(f"wrote {output} ({len(chosen.packages)} packages, target {chosen.name})")
+        kind = "packages" if fmt in ("pylock", "requirements") else "conda packages"
+        info(f"wrote {output} ({count} {kind}, target {chosen.name})")
 
 
 def _export_nix(lock: Lock, chosen: LockedTarget, urls: dict[str, str], output: Path | None,

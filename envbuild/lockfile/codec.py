@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from envbuild.inputfiles import parse_toml
-from envbuild.lockfile import fields, system
+from envbuild.lockfile import conda, fields, system
 from envbuild.lockfile.fields import Doc, LockFormatError
 from envbuild.lockfile.model import SCHEMA_VERSION, Artifact, Lock, LockedPackage, LockedTarget
 from envbuild.lockfile.tomlemit import dumps
@@ -25,7 +25,8 @@ OLDEST_SCHEMA = 1
 _TOP = frozenset({"version", "lock-hash", "input-hash", "project", "indexes", "targets", "datasets"})
 _PROJECT = frozenset({"name", "python", "exclude-newer"})
 _TARGET = frozenset({"hash", "input-hash", "platform", "python", "glibc", "cuda", "gpus", "driver-floor",
-                     "resolver", "requirements", "hardware", "packages", "base", "base-digest"}) | system.KEYS
+                     "resolver", "requirements", "hardware", "packages", "base", "base-digest",
+                     "conda-channels", "conda-requirements", "conda"}) | system.KEYS
 _PACKAGE = frozenset({"name", "version", "index", "dependencies", "artifact"})
 _ARTIFACT = frozenset({"kind", "file", "size", "hash", "hash-origin"})
 _DATASET = frozenset({"digest", "files", "inputs", "listing", "size", "source", "include", "mount"})
@@ -60,6 +61,7 @@ def target_document(t: LockedTarget) -> dict[str, Any]:
         "hardware": list(t.hardware),
         "packages": [package_document(p) for p in t.packages],
         **system.document(t),
+        **conda.target_fields(t.conda_channels, t.conda_requirements, t.conda),
     }
 
 
@@ -112,8 +114,10 @@ def _lock(d: Doc, data: dict[str, Any], version: int) -> Lock:
     for name, flags in indexes.items():
         fields.index_name(d, name, "indexes")
         d.get(indexes, name, "indexes", dict)
-        d.known(flags, f"indexes.{name}", frozenset({"exclude-newer-exempt"}))
+        d.known(flags, f"indexes.{name}", frozenset({"exclude-newer-exempt", "kind"}))
         d.get(flags, "exclude-newer-exempt", f"indexes.{name}", bool)
+        if "kind" in flags and flags["kind"] != "conda":  # only conda channels say their kind
+            raise d.fail(f"indexes.{name}.kind", f'unknown index kind "{str(flags["kind"])[:40]}"')
     datasets = d.get(data, "datasets", "", dict, optional=True) or {}
     for name in datasets:
         _dataset(d, name, datasets)
@@ -170,15 +174,17 @@ def _target(d: Doc, name: str, t: Any, indexes: dict[str, Any]) -> LockedTarget:
     if base is None and "base-digest" in t:
         raise d.fail(f"{path}.base-digest", "a base digest without its base")
     locked = tuple(_package(d, f"{path}.packages[{i}]", p, indexes) for i, p in enumerate(packages))
+    conda_channels, conda_requirements, conda_records = conda.parse_target(d, t, path, indexes)
     seen: set[str] = set()
     for position, package in enumerate(locked):
         if package.name in seen:
             raise d.fail(f"{path}.packages[{position}].name", f'"{package.name}" is locked twice')
         seen.add(package.name)
+    provided = conda.provided_names(conda_records)  # PyPI edges conda satisfies
     for position, package in enumerate(locked):
         # The resolver records only edges inside the resolution: the set is closed.
         for dependency in package.dependencies:
-            if dependency not in seen:
+            if dependency not in seen and dependency not in provided:
                 raise d.fail(f"{path}.packages[{position}].dependencies",
                              f'"{dependency}", a dependency of {package.name}, is not locked')
     return LockedTarget(
@@ -198,6 +204,7 @@ def _target(d: Doc, name: str, t: Any, indexes: dict[str, Any]) -> LockedTarget:
         base=base,
         base_digest=d.hash(t, "base-digest", path) if base is not None else None,
         **system.parse(d, t, path, str(t.get("platform"))),
+        conda=conda_records, conda_channels=conda_channels, conda_requirements=conda_requirements,
     )
 
 

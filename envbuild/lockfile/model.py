@@ -84,6 +84,8 @@ class LockedTarget:
     system_distribution: str | None = None
     system: tuple[SystemPackage, ...] = ()
     conda: tuple[CondaPackage, ...] = ()  # issue 12
+    conda_channels: tuple[str, ...] = ()  # the conda channel names it was solved from, by priority
+    conda_requirements: tuple[str, ...] = ()  # its conda match specs, normal form, sorted
 
     def package(self, name: str) -> LockedPackage | None:
         for package in self.packages:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from envbuild.errors import CheckFailed, InputError
 
 if TYPE_CHECKING:  # the network side loads only when a target is resolved
+    from envbuild.conda.lock import CondaLocked
     from envbuild.indexclient import UrlMemo
     from envbuild.resolvers.interface import ResolvedPackage
 from envbuild.fileio import exclusive_lock, write_atomic
@@ -133,15 +134,19 @@ def _relock(manifest: Manifest, options: LockOptions, examined: reader.Examined 
             kept[name] = old
     from concurrent.futures import ThreadPoolExecutor
 
+    from envbuild.conda.lock import index_flags, lock_conda
     from envbuild.indexclient import UrlMemo
     from envbuild.scratch import scratch_dir
 
     warnings = list(manifest.warnings)
     memo = UrlMemo()
+    # Conda first, every target at once (one fetch of each channel); PyPI goes on top.
+    conda = lock_conda(manifest, todo, previous=previous, preferred=preferred, upgrade=options.upgrade,
+                       progress=progress)
     with scratch_dir("lock") as scratch:
         def one(name: str) -> tuple[LockedTarget, list[str]]:
             return _lock_target(manifest, name, per_target[name], previous, preferred, options,
-                                Path(scratch) / name, memo, progress, pins[name])
+                                Path(scratch) / name, memo, progress, pins[name], conda[name])
 
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(todo)))) as pool:
             results = list(pool.map(one, todo))
@@ -164,7 +169,7 @@ def _relock(manifest: Manifest, options: LockOptions, examined: reader.Examined 
         name=manifest.name,
         python=manifest.python,
         exclude_newer=manifest.exclude_newer,
-        indexes={n: {"exclude-newer-exempt": i.exclude_newer_exempt}
+        indexes={n: {"exclude-newer-exempt": i.exclude_newer_exempt, **index_flags(i.kind)}
                  for n, i in sorted(manifest.indexes.items())},
         targets=dict(sorted(targets.items())),
         datasets=datasets,
@@ -224,9 +229,10 @@ def base_reference(manifest: Manifest, name: str) -> str | None:
 
 def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock | None,
                  preferred: Lock | None, options: LockOptions, workdir: Path, memo: UrlMemo,
-                 progress: Progress, pin: tuple[str | None, str | None]) -> tuple[LockedTarget, list[str]]:
+                 progress: Progress, pin: tuple[str | None, str | None],
+                 conda: CondaLocked) -> tuple[LockedTarget, list[str]]:
     from envbuild.resolvers import get_resolver
-    from envbuild.resolvers.interface import ResolveRequest
+    from envbuild.resolvers.interface import Resolution, ResolveRequest
 
     target = manifest.targets[name]
     old = previous.targets.get(name) if previous else None
@@ -235,11 +241,18 @@ def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock 
     requirements = manifest.requirements_for(target)
     progress(f"resolving {name} ({target.platform}"
              + (f", cuda {target.cuda}" if target.cuda else "") + ")")
-    resolution = get_resolver(target.resolver).resolve(ResolveRequest(
-        target=target, requirements=requirements, indexes=manifest.indexes,
+    from envbuild.manifest.conda import python_indexes
+
+    request = ResolveRequest(
+        target=target, requirements=requirements, indexes=python_indexes(manifest.indexes),
         exclude_newer=manifest.exclude_newer, allow_sdist=manifest.allow_sdist,
         preferences=preferences, upgrade=options.upgrade,
-        upgrade_packages=options.upgrade_packages, workdir=workdir))
+        upgrade_packages=options.upgrade_packages, workdir=workdir,
+        constraints=conda.constraints())
+    # A target whose packages all come from conda leaves a PyPI resolver nothing to do.
+    resolution = Resolution(packages=()) if conda.records and not requirements \
+        else get_resolver(target.resolver).resolve(request)
+    resolution = dataclasses.replace(resolution, packages=conda.on_top(resolution.packages))
     torch = next((p for p in resolution.packages if p.name == "torch"), None)
     torch_requires = None
     if target.cuda and torch is not None and torch.artifact.url:
@@ -259,8 +272,9 @@ def _lock_target(manifest: Manifest, name: str, input_hash: str, previous: Lock 
         glibc=target.glibc, cuda=target.cuda, gpus=tuple(sorted(target.gpus)),
         driver_floor=report.driver_floor, resolver=target.resolver,
         requirements=tuple(target_in["requirements"]), hardware=tuple(hardware),
-        packages=tuple(packages), base=pin[0], base_digest=pin[1]))
-    progress(f"locked {name}: {len(packages)} packages")
+        packages=tuple(packages), base=pin[0], base_digest=pin[1], **conda.fields()))
+    progress(f"locked {name}: {len(packages)} packages"
+             + (f", {len(conda.records)} conda packages" if conda.records else ""))
     # The hardware report's warnings already name their target.
     warnings = list(report.warnings)
     if target.cuda and torch is not None and torch_requires is None:

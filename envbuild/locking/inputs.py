@@ -13,6 +13,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from envbuild.canonical import digest
+from envbuild.conda.lock import changed_specs as changed_conda
+from envbuild.conda.lock import recorded_changes as conda_changes
+from envbuild.conda.lock import target_inputs as conda_inputs
+from envbuild.lockfile.conda import provided_versions as conda_provided
 from envbuild.lockfile.model import SCHEMA_VERSION, Lock, LockedTarget
 from envbuild.manifest.model import DEFAULT_INDEX, Manifest, Target
 
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
 def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
     routed = {index for _, index in target.sources}
     used = sorted(n for n, i in manifest.indexes.items()
-                  if n == DEFAULT_INDEX or n in routed or not i.explicit)
+                  if (n == DEFAULT_INDEX or n in routed or not i.explicit) and i.kind != "conda")
     # The base as written: where it points is a target input; the digest it resolves to is
     # a lock-time fact (kept in the target's table), compared by `base_changes`.
     reference = manifest.base_for(target) if target.platform.startswith("linux/") else None
@@ -44,6 +48,7 @@ def target_inputs(manifest: Manifest, target: Target) -> dict[str, Any]:
                         "explicit": manifest.indexes[n].explicit} for n in used},
         "exclude-newer": manifest.exclude_newer,
         "allow-sdist": list(manifest.allow_sdist),
+        **conda_inputs(manifest, target),
     }
 
 
@@ -185,11 +190,13 @@ def _recorded_changes(name: str, manifest: Manifest, locked: LockedTarget) -> li
                 "requirements": list(locked.requirements), "base": locked.base}
     reasons = [f'target "{name}": the lock records {key} {value}, the manifest says {expected.get(key)}'
                for key, value in recorded.items() if expected.get(key) != value]
+    reasons.extend(conda_changes(name, expected, locked))
     from envbuild.platforms import environment_markers
 
     reasons.extend(system_changes(name, manifest, locked))
     markers = environment_markers(target.platform, target.python)
     versions = {p.name: p.version for p in locked.packages}
+    versions.update(conda_provided(locked.conda))  # numpy from conda satisfies `numpy>=1.26`
     for text in expected["requirements"]:
         requirement = Requirement(text)
         if requirement.marker is not None and not requirement.marker.evaluate({**markers, "extra": ""}):
@@ -209,6 +216,7 @@ def _target_change(name: str, manifest: Manifest, locked_reqs: tuple[str, ...], 
     added = sorted(set(now) - set(locked_reqs))
     removed = sorted(set(locked_reqs) - set(now))
     details = [f"+{r}" for r in added] + [f"-{r}" for r in removed]
+    details += changed_conda(target_inputs(manifest, target), locked)
     for field, old, new in (("platform", locked.platform, target.platform),
                             ("cuda", locked.cuda, target.cuda),
                             ("gpus", sorted(locked.gpus), sorted(target.gpus)),

@@ -27,7 +27,7 @@ from envbuild.scrub import scrub
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _GLIBC = re.compile(r"^2\.\d{1,2}$")
 _SECTIONS = ("project", "dependencies", "dependency-groups", "indexes", "targets", "resolution",
-             "datasets", "image", "cluster", "run", "system")
+             "datasets", "image", "cluster", "run", "system", "conda")
 _RESOLVERS = ("uv", "pip-tools")
 DEFAULT_GLIBC = "2.28"
 
@@ -178,13 +178,16 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
         exclude_newer = _timestamp(r, exclude_newer)
 
     deps = r.table(data.get("dependencies"), "dependencies")
-    r.unknown(deps, "dependencies", ("python",))
+    r.unknown(deps, "dependencies", ("python", "conda"))
     dependencies = r.requirements(deps, "dependencies", "python")
 
     groups_table = r.table(data.get("dependency-groups"), "dependency-groups")
     groups = {g: r.requirements(groups_table, "dependency-groups", g) for g in sorted(groups_table)}
 
     indexes = _indexes(r, r.table(data.get("indexes"), "indexes"))
+    from envbuild.manifest import conda
+
+    conda_settings = conda.parse_conda(r, data, deps, indexes)
 
     resolution = r.table(data.get("resolution"), "resolution")
     r.unknown(resolution, "resolution", ("resolver", "allow-sdist"))
@@ -204,6 +207,7 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
             targets[tname] = target
             if hardware_check is not None:
                 hardware_check(target, r.problem)
+    conda.check_targets(r, conda_settings, targets, indexes)
 
     datasets: dict[str, Any] = {}
     if "datasets" in data:
@@ -244,7 +248,8 @@ def parse_manifest(text: str, *, path: Path, hardware_check: HardwareCheck | Non
     return Manifest(path=path, name=name, python=python, exclude_newer=exclude_newer,
                     dependencies=dependencies, groups=groups, indexes=indexes, targets=targets,
                     allow_sdist=allow_sdist, datasets=datasets, image_base=image_base,
-                    image_bases=image_bases, system=system,
+                    image_bases=image_bases, system=system, conda_channels=conda_settings.channels,
+                    conda_specs=conda_settings.specs,
                     warnings=tuple(w.render() for w in warnings))
 
 
@@ -272,7 +277,7 @@ def _indexes(r: _Reader, table: dict[str, Any]) -> dict[str, Index]:
             r.problem(key, "invalid index name; use letters, digits, '-', '_' and '.'")
             continue
         spec = r.table(table[name], key)
-        r.unknown(spec, key, ("url", "exclude-newer-exempt", "explicit"))
+        r.unknown(spec, key, ("url", "exclude-newer-exempt", "explicit", "kind"))
         url = r.string(spec, key, "url", required=True, example='url = "https://example.org/simple"')
         if url is not None and not re.match(r"^(https?|file)://", url):
             r.problem(f"{key}.url", f'"{scrub(url)}" is not an http(s) or file URL')
@@ -285,9 +290,12 @@ def _indexes(r: _Reader, table: dict[str, Any]) -> dict[str, Index]:
         for flag, value in (("exclude-newer-exempt", exempt), ("explicit", explicit)):
             if not isinstance(value, bool):
                 r.problem(f"{key}.{flag}", f"must be true or false, not {_kind(value)}")
+        from envbuild.manifest.conda import index_kind
+
+        kind = index_kind(r, spec, key)
         if url is not None:
             out[name] = Index(name=name, url=url.rstrip("/"), exclude_newer_exempt=exempt is True,
-                              explicit=explicit is not False)
+                              explicit=explicit is not False, kind=kind)
     return out
 
 
@@ -338,7 +346,7 @@ def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
         return None
     spec = raw
     r.unknown(spec, key, ("platform", "cuda", "gpus", "sources", "dependencies", "groups",
-                          "glibc", "resolver", "base", "system-packages"))
+                          "glibc", "resolver", "base", "system-packages", "conda"))
     platform = _platform(r, key, r.string(spec, key, "platform", required=True,
                                           example='platform = "linux/amd64"'))
     problems_before = len(r.problems)
@@ -370,6 +378,9 @@ def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
             r.problem(f"{key}.groups[{position}]",
                       f'unknown dependency group "{group}"; declare it under [dependency-groups]')
     extra = r.requirements(spec, key, "dependencies")
+    from envbuild.manifest.conda import match_specs
+
+    conda_specs = match_specs(r, spec, key, "conda")
     base = r.string(spec, key, "base", example='base = "oci:base-arm64"')
     if base is not None:
         from envbuild.manifest.image import base_problem
@@ -381,7 +392,7 @@ def _target(r: _Reader, name: str, raw: Any, *, python: str, resolver: str,
     return Target(name=name, platform=platform, python=python, glibc=glibc, cuda=cuda,
                   gpus=tuple(gpus), sources=tuple(sources), dependencies=extra,
                   groups=tuple(g for g in target_groups if g in groups), resolver=target_resolver,
-                  base=base)
+                  base=base, conda=conda_specs)
 
 
 def _platform(r: _Reader, key: str, platform: str | None) -> str | None:

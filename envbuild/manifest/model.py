@@ -21,6 +21,7 @@ class Index:
     exclude_newer_exempt: bool = False
     # Where a declared index serves a package, other indexes are not consulted for it.
     explicit: bool = True
+    kind: str = "pypi"  # "conda": a conda channel (envbuild.manifest.conda), never a PyPI index
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -38,6 +39,7 @@ class Target:
     groups: tuple[str, ...]
     resolver: str
     base: str | None = None  # the target's own image base, as written (over [image] base)
+    conda: tuple[str, ...] = ()  # this target's extra conda match specs (normal form)
 
     @property
     def is_cuda(self) -> bool:
@@ -59,6 +61,8 @@ class Manifest:
     image_base: str | None = None  # [image] base, as written, when one for every platform
     image_bases: tuple[tuple[str, str], ...] = ()  # [image] base as a table: (platform, reference)
     system: SystemSpec | None = None  # [system]: Debian packages every target locks (issue 11)
+    conda_channels: tuple[str, ...] = ()  # [conda] channels: conda index names, by priority
+    conda_specs: tuple[str, ...] = ()  # [dependencies] conda (normal form)
     # Rendered `file:line: key: message` lines for what was read but should be rewritten
     # (another spelling of a platform); the CLI prints them, they never enter a hash.
     warnings: tuple[str, ...] = ()

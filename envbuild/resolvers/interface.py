@@ -29,6 +29,8 @@ class ResolveRequest:
     upgrade: bool
     upgrade_packages: tuple[str, ...]
     workdir: Path  # a private scratch folder for this resolution
+    # PEP 508 pins that bound the resolution without adding packages (what conda installs).
+    constraints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -84,6 +84,9 @@ class UvResolver(Resolver):
             args += ["--upgrade-package", package]
         if not request.allow_sdist:
             args.append("--no-build")
+        if request.constraints:
+            (resolve_dir / "constraints.txt").write_text("".join(f"{c}\n" for c in request.constraints))
+            args += ["--constraint", "constraints.txt"]
         _run_uv(args, resolve_dir, request)
         pins, edges, index_urls = _parse_annotated(out.read_text(), request.indexes)
 

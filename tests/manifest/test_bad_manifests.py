@@ -39,5 +39,5 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         'envbuild.toml:4: project.colour: unknown key; allowed: name, python, exclude-newer',
         'envbuild.toml:7: targets.a.platform: unknown platform "linux/amd65"; did you mean "linux/amd64"?',
         'envbuild.toml:11: targets.b.foo: unknown key; allowed: platform, cuda, gpus, sources, '
-        "dependencies, groups, glibc, resolver, base, system-packages",
+        "dependencies, groups, glibc, resolver, base, system-packages, conda",
     ]
