@@ -270,8 +270,8 @@ def _check_command(request: BuildRequest, target: LockedTarget, base: BaseImage,
 
     def check() -> bool:
         # Each is checked (and may refuse) even when an earlier one was not decided yet.
-        decided = [check_command(image, index, lambda: wheel_files(
-            request.store, target.packages, layout)) for image in commands]
+        decided = [check_command(image, index, lambda: conda.with_conda_files(wheel_files(
+            request.store, target.packages, layout), request.store, target)) for image in commands]
         return all(decided)
 
     return None if check() else check

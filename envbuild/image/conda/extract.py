@@ -280,3 +280,39 @@ def _digest(path: Path) -> tuple[str, int]:
 def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
     while chunk := handle.read(_CHUNK):
         yield chunk
+
+
+def listing(archive: Path) -> tuple[dict[str, dict[str, Any]], list[tarfile.TarInfo]]:
+    """({"index.json": ..., "link.json": ...}, every member's header) of a cached package,
+    nothing written: what the image command's check looks in. Contents are skipped, but
+    for those two files of info/."""
+    info: dict[str, dict[str, Any]] = {"index.json": {}, "link.json": {}}
+    headers: list[tarfile.TarInfo] = []
+
+    def read(tar: tarfile.TarFile) -> None:
+        for member in tar:
+            headers.append(member)
+            name = member.name.removeprefix("./").removeprefix("info/")
+            if name in info and member.isfile():
+                handle = tar.extractfile(member)
+                value = json.loads(handle.read(_MAX_JSON)) if handle else {}
+                info[name] = value if isinstance(value, dict) else {}
+
+    try:
+        if archive.name.endswith(".conda"):
+            import zstandard
+
+            with zipfile.ZipFile(archive) as outer:
+                for name in sorted(n for n in outer.namelist() if n.endswith(".tar.zst")):
+                    with outer.open(name) as raw, \
+                            zstandard.ZstdDecompressor().stream_reader(raw) as plain, \
+                            tarfile.open(fileobj=plain, mode="r|") as tar:
+                        read(tar)
+        else:
+            with tarfile.open(archive, mode="r|bz2") as tar:
+                read(tar)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        raise PackageRefused(f"{archive.name} cannot be read: {error}",
+                             hint="the package is damaged; it is downloaded again next time "
+                                  "if it does not match the lock") from None
+    return info, headers

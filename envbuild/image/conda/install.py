@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envbuild.errors import InputError
-from envbuild.image.conda.extract import PackageRefused, PathEntry, Unpacked, unpack
+from envbuild.image.conda.extract import PackageRefused, PathEntry, Unpacked, listing, unpack
 from envbuild.image.conda.meta import META, Linked, meta_name, meta_record
 from envbuild.image.conda.prefix import replace_prefix
 from envbuild.image.config import image_env
+from envbuild.image.imagefiles import EXECUTABLE, FileIndex
 from envbuild.image.install import SITE_PACKAGES, InstallLayout
 from envbuild.image.layers import layer_key
 from envbuild.image.plan import PlannedLayer
@@ -37,6 +38,7 @@ from envbuild.safepath import relative
 
 if TYPE_CHECKING:
     from envbuild.image.builders.interface import BuildRequest
+    from envbuild.image.store import Store
 
 PREFIX = "/opt/conda"
 LAYER_NAME = "conda packages"
@@ -169,12 +171,17 @@ def _noarch_path(path: str, python: str) -> str:
     return path
 
 
-def _entry_points(package: CondaPackage, link: dict[str, Any] | None, prefix_dir: Path,
-                  python: str, owners: dict[str, str]) -> list[Linked]:
+def _entry_point_names(link: dict[str, Any] | None) -> list[str]:
+    """A noarch python package's entry points (`info/link.json`), "NAME = MODULE:FUNC"."""
     noarch = (link or {}).get("noarch") or {}
     points = noarch.get("entry_points") or [] if isinstance(noarch, dict) else []
+    return sorted(str(p) for p in points)
+
+
+def _entry_points(package: CondaPackage, link: dict[str, Any] | None, prefix_dir: Path,
+                  python: str, owners: dict[str, str]) -> list[Linked]:
     out = []
-    for point in sorted(str(p) for p in points):
+    for point in _entry_point_names(link):
         name, _, target = (part.strip() for part in point.partition("="))
         module, _, call = target.partition(":")
         if not name or not module or not call:
@@ -206,3 +213,27 @@ def ensure_layers(request: BuildRequest, targets: Sequence[LockedTarget]) -> dic
     packages = {p.hash: p for t in targets for p in t.conda}
     return ensure_conda(request.store, sorted(packages.values(), key=lambda p: (p.name, p.file)),
                         urls=request.urls, offline=request.offline, progress=request.progress)
+
+
+def with_conda_files(wheels: FileIndex | None, store: Store,
+                     target: LockedTarget) -> FileIndex | None:
+    """The wheels' files for the image command's check, with the conda packages' (read from
+    the cached archives' headers); None when any of them is not in the cache yet."""
+    if wheels is None or not target.conda:
+        return wheels
+    files = FileIndex(wheels.entries)
+    for package in sorted(target.conda, key=lambda p: p.name):
+        archive = store.conda_path(package.hash, package.file)
+        if not archive.is_file():
+            return None
+        info, headers = listing(archive)
+        noarch_python = info["index.json"].get("noarch") == "python"
+        for member in headers:
+            name = member.name.removeprefix("./")
+            if name.startswith("info/") or name == "info":
+                continue
+            member.name = f"{PREFIX}/{_noarch_path(name, target.python) if noarch_python else name}"
+            files.add_member(member)
+        for point in _entry_point_names(info["link.json"]) if noarch_python else []:
+            files.add(f"{PREFIX}/bin/{point.partition('=')[0].strip()}", EXECUTABLE)
+    return files

@@ -60,10 +60,10 @@ class Setup:
                                   "forge": {"exclude-newer-exempt": False}})
 
     def build(self, cache: Path, *, base: tuple[str, str] | None = None,
-              output: Path | None = None) -> BuildResult:
+              output: Path | None = None, image: str = "") -> BuildResult:
         manifest = self.folder / "envbuild.toml"
         manifest.write_text("[project]\nname = \"condaimg\"\npython = \"3.11\"\n"
-                            + (f'\n[image]\nbase = "{base[0]}"\n' if base else ""))
+                            + (f'\n[image]\nbase = "{base[0]}"\n{image}' if base else ""))
         request = BuildRequest(
             lock=self.lock(base), targets=("cpu",), settings=load_image_settings(manifest),
             project_dir=self.folder, output=output, offline=False, store=Store(cache),
@@ -153,6 +153,35 @@ def test_tampered_package_bytes_are_refused_naming_the_package(setup: Setup,
     assert not list((tmp_path / "cache" / "conda").rglob("tool-*"))
 
 
+def pinned_base() -> tuple[str, str]:
+    from envbuild.image.base import locate_layout
+
+    reference = f"oci:{base_layout()}"  # Debian bookworm with python3 (scripts/make-base)
+    return reference, locate_layout(reference, "linux", "amd64")[1]
+
+
+@pytest.mark.parametrize("entrypoint", [
+    '["conda-tool"]', '["python", "-m", "conda_python_marker"]'])
+def test_the_image_command_is_found_in_the_conda_packages(setup: Setup, tmp_path: Path,
+                                                          entrypoint: str) -> None:
+    # Neither is in the base: only the conda packages' files (read from the cached
+    # archives) have them.
+    result = setup.build(tmp_path / "cache", base=pinned_base(),
+                         image=f"entrypoint = {entrypoint}\n")
+    assert result.targets["cpu"].layers[-3].name == "conda packages"
+
+
+def test_an_image_command_no_package_has_is_refused(setup: Setup, tmp_path: Path) -> None:
+    from envbuild.image.entrypoint import CommandNotFound
+
+    with pytest.raises(CommandNotFound) as caught:
+        setup.build(tmp_path / "cache", base=pinned_base(), image='entrypoint = ["conda-toool"]\n')
+    assert caught.value.exit_code == 2
+    assert caught.value.message == ('target "cpu": entrypoint program "conda-toool" not found '
+                                    "on the image's PATH=/opt/conda/bin:/usr/local/sbin:"
+                                    "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+
+
 def target_json(lock: Lock, conda: tuple[CondaPackage, ...]) -> str:
     """The image's target table with its conda records, proved by its hash, as
     `verify --target-json` reads it."""
@@ -172,11 +201,8 @@ def test_the_image_runs_its_conda_python_offline_and_verifies(setup: Setup,
                                                               tmp_path: Path) -> None:
     import shlex
 
-    from envbuild.image.base import locate_layout
-
     client: Any = docker_client()
-    reference = f"oci:{base_layout()}"  # Debian bookworm with python3 (scripts/make-base)
-    base = (reference, locate_layout(reference, "linux", "amd64")[1])
+    base = pinned_base()
     store = Store(tmp_path / "cache")
     result = setup.build(tmp_path / "cache", base=base)
     tag = f"envbuild-test/conda:{uuid.uuid4().hex[:12]}"
