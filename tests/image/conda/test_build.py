@@ -4,10 +4,12 @@ and (with the engine) the image's conda Python runs the wheels and verifies itse
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
 import json
+import shutil
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -18,12 +20,14 @@ from typing import Any
 import pytest
 
 from envbuild.canonical import digest
+from envbuild.errors import InputError
 from envbuild.image.builders import get_builder
 from envbuild.image.builders.interface import BuildRequest, BuildResult
 from envbuild.image.conda.fetch import CondaMismatch
 from envbuild.image.load import load_images
 from envbuild.image.settings import load_image_settings
 from envbuild.image.store import Store
+from envbuild.image.wheels import MissingOffline
 from envbuild.lockfile import Artifact, LockedPackage, LockedTarget
 from envbuild.lockfile.model import CondaPackage, Lock
 from envbuild.runtime import proof
@@ -47,6 +51,7 @@ class Setup:
     server: IndexServer
     conda: tuple[CondaPackage, ...]
     alpha: LockedPackage
+    offline: bool = False
 
     def lock(self, base: tuple[str, str] | None = None) -> Lock:
         target = LockedTarget(
@@ -66,7 +71,7 @@ class Setup:
                             + (f'\n[image]\nbase = "{base[0]}"\n{image}' if base else ""))
         request = BuildRequest(
             lock=self.lock(base), targets=("cpu",), settings=load_image_settings(manifest),
-            project_dir=self.folder, output=output, offline=False, store=Store(cache),
+            project_dir=self.folder, output=output, offline=self.offline, store=Store(cache),
             urls={"local": self.server.simple_url("local"), "forge": self.channel_url},
             epoch=0, progress=lambda _: None, bases={"cpu": base[0] if base else None})
         return get_builder().build(request)
@@ -151,6 +156,41 @@ def test_tampered_package_bytes_are_refused_naming_the_package(setup: Setup,
         f"got {actual} ({tool.size + 1} bytes)")
     assert not (tmp_path / "layout").exists()
     assert not list((tmp_path / "cache" / "conda").rglob("tool-*"))
+
+
+def test_a_wrong_md5_is_refused(setup: Setup, tmp_path: Path) -> None:
+    tool = next(p for p in setup.conda if p.name == "tool")
+    setup.conda = tuple(dataclasses.replace(p, md5="0" * 32) if p is tool else p
+                        for p in setup.conda)
+    with pytest.raises(CondaMismatch) as caught:
+        setup.build(tmp_path / "cache")
+    assert caught.value.message == ("1 conda package(s) differ from the lock:\n"
+                                    f"tool: tool-2.1-h1_0.conda: expected md5 {'0' * 32}, "
+                                    f"got md5 {tool.md5}")
+
+
+def test_offline_without_the_packages_in_the_cache_is_refused(setup: Setup,
+                                                               tmp_path: Path) -> None:
+    setup.build(tmp_path / "warm")  # fills that cache only
+    shutil.copytree(tmp_path / "warm/wheels", tmp_path / "cold/wheels")  # the wheel is there
+    setup.offline = True
+    with pytest.raises(MissingOffline) as caught:
+        setup.build(tmp_path / "cold")
+    assert caught.value.exit_code == 3
+    assert caught.value.message.splitlines()[0] == (
+        f"--offline: 2 conda package(s) are not in the cache {tmp_path / 'cold'}:")
+    assert setup.build(tmp_path / "warm").targets["cpu"].layers[0].reused
+
+
+def test_a_conda_python_of_another_minor_than_the_target_is_refused(setup: Setup,
+                                                                   tmp_path: Path) -> None:
+    setup.conda = tuple(dataclasses.replace(p, version="3.12.1") if p.name == "python" else p
+                        for p in setup.conda)
+    with pytest.raises(InputError) as caught:
+        setup.build(tmp_path / "cache")
+    assert (caught.value.message, caught.value.hint) == (
+        'target "cpu" is locked for Python 3.11 but its conda packages hold python 3.12.1',
+        "re-lock: the conda python and the target's Python must agree")
 
 
 def pinned_base() -> tuple[str, str]:
