@@ -183,10 +183,10 @@ def conda_dist_infos(prefix: Path | None) -> set[str]:
 
 def conda_prefix_checks(locked: tuple[LockedConda, ...], present: dict[str, Installed],
                         environ: Mapping[str, str], *, deep: bool
-                        ) -> tuple[dict[str, Installed], list[Mismatch], list[str]]:
-    """(the Python distributions left for the wheel check, mismatches, notes)."""
+                        ) -> tuple[dict[str, Installed], list[Mismatch], list[str], str | None]:
+    """(the Python distributions left for the wheel check, mismatches, notes, the prefix)."""
     prefix = find_prefix(environ)
     owned = conda_dist_infos(prefix)
     left = {n: i for n, i in present.items() if os.path.normpath(i.meta) not in owned}
     found, notes = check_conda(locked, prefix, deep=deep)
-    return left, found, notes
+    return left, found, notes, None if prefix is None else str(prefix)

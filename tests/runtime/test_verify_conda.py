@@ -31,6 +31,7 @@ class Env:
     prefix: Path
     conda: list[CondaPackage]
     folder: Path
+    stdout: str = ""
 
     def verify(self, *extra: str, conda: list[CondaPackage] | None = None,
                prefix: str | None = None) -> tuple[int, str]:
@@ -52,6 +53,7 @@ class Env:
         done = subprocess.run([sys.executable, "-I", "-S", str(bundle), "verify", "--target-json",
                                str(document), "--no-hardware", *extra],
                               capture_output=True, text=True, env=env)
+        self.stdout = done.stdout
         return done.returncode, done.stderr.replace(table["hash"], "HASH")
 
 
@@ -78,6 +80,8 @@ NOTE = "note: target cpu is a CPU target: hardware not checked\n"
 def test_a_matching_prefix_passes_and_conda_s_python_distributions_are_its_own(env: Env) -> None:
     # condadist's .dist-info is on the path, but a conda package installed it: not "unlocked".
     assert env.verify("--deep") == (0, OK)
+    assert env.verify("--json")[0] == 0
+    assert json.loads(env.stdout)["facts"]["conda"] == {"locked": 3, "prefix": str(env.prefix)}
 
 
 def test_a_missing_record_is_named(env: Env) -> None:
