@@ -52,6 +52,7 @@ class Setup:
     conda: tuple[CondaPackage, ...]
     alpha: LockedPackage
     offline: bool = False
+    declared: tuple[str, ...] = ("local", "forge")  # the indexes the manifest declares
 
     def lock(self, base: tuple[str, str] | None = None) -> Lock:
         target = LockedTarget(
@@ -72,7 +73,9 @@ class Setup:
         request = BuildRequest(
             lock=self.lock(base), targets=("cpu",), settings=load_image_settings(manifest),
             project_dir=self.folder, output=output, offline=self.offline, store=Store(cache),
-            urls={"local": self.server.simple_url("local"), "forge": self.channel_url},
+            urls={name: url for name, url in (("local", self.server.simple_url("local")),
+                                              ("forge", self.channel_url))
+                  if name in self.declared},
             epoch=0, progress=lambda _: None, bases={"cpu": base[0] if base else None})
         return get_builder().build(request)
 
@@ -156,6 +159,15 @@ def test_tampered_package_bytes_are_refused_naming_the_package(setup: Setup,
         f"got {actual} ({tool.size + 1} bytes)")
     assert not (tmp_path / "layout").exists()
     assert not list((tmp_path / "cache" / "conda").rglob("tool-*"))
+
+
+def test_a_channel_the_manifest_no_longer_declares_is_refused(setup: Setup,
+                                                             tmp_path: Path) -> None:
+    setup.declared = ("local",)
+    with pytest.raises(InputError) as caught:
+        setup.build(tmp_path / "cache")
+    assert caught.value.message == ('python: the lock names index "forge", which the manifest '
+                                    "does not declare")
 
 
 def test_a_wrong_md5_is_refused(setup: Setup, tmp_path: Path) -> None:
