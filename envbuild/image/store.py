@@ -2,6 +2,7 @@
 
     <root>/wheels/sha256/<hex>/<file name>   locked wheels, by content (the name is kept
                                              because installers read tags from it)
+    <root>/conda/sha256/<hex>/<file name>    locked conda packages (.conda, .tar.bz2), likewise
     <root>/blobs/sha256/<hex>                compressed layers and base-image blobs
     <root>/layers/<key hex>.json             layer inputs -> the blob built from them
     <root>/tmp/                              partial downloads and builds, renamed into place
@@ -40,6 +41,11 @@ class Store:
         """Where the wheel `file` with this hash lives; the name (from a lock or an index)
         must be one plain file name, so nothing outside the cache is ever read or removed."""
         return inside(self.root, "wheels", "sha256", _hex(sha256), file, what="wheel file name")
+
+    def conda_path(self, sha256: str, file: str) -> Path:
+        """Where the locked conda package `file` with this hash lives (as `wheel_path`)."""
+        return inside(self.root, "conda", "sha256", _hex(sha256), file,
+                      what="conda package file name")
 
     def blob_path(self, digest: str) -> Path:
         return self.root / "blobs" / "sha256" / _hex(digest)

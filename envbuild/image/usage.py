@@ -12,7 +12,7 @@ from envbuild.errors import InputError
 from envbuild.image.store import Store
 from envbuild.scrub import escape
 
-_SECTIONS = ("wheels", "blobs", "layers", "tmp")
+_SECTIONS = ("wheels", "conda", "blobs", "layers", "tmp")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -65,21 +65,27 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 def cached_wheel(store: Store, package: LockedPackage, *,
                  warn: Progress | None = None) -> Path | None:
-    """The cached wheel if present and still matching the lock; a damaged entry is dropped,
-    with a warning through `warn` (it is downloaded again: a disk fault or a hand that
-    changed the cache should not pass unseen)."""
+    """The cached wheel if present and still matching the lock (see `cached_file`)."""
     artifact = package.artifact
-    path = store.wheel_path(artifact.hash, artifact.file)
+    return cached_file(store, store.wheel_path(artifact.hash, artifact.file), size=artifact.size,
+                       hash_=artifact.hash, what="wheel", warn=warn)
+
+
+def cached_file(store: Store, path: Path, *, size: int, hash_: str, what: str,
+                warn: Progress | None = None) -> Path | None:
+    """A cached download if present and still of the locked size and sha256; a damaged
+    entry is dropped, with a warning through `warn` (it is downloaded again: a disk fault
+    or a hand that changed the cache should not pass unseen)."""
     if not path.is_file():
         return None
-    size = path.stat().st_size
-    actual = file_digest(path)[0] if size == artifact.size else None
-    if actual != artifact.hash:
+    found_size = path.stat().st_size
+    actual = file_digest(path)[0] if found_size == size else None
+    if actual != hash_:
         path.unlink(missing_ok=True)
         if warn is not None:
-            found = f"{size} bytes" if actual is None else actual
-            expected = f"{artifact.size} bytes" if actual is None else artifact.hash
-            warn(f"warning: cached wheel {artifact.file} is damaged ({found}, locked "
+            found = f"{found_size} bytes" if actual is None else actual
+            expected = f"{size} bytes" if actual is None else hash_
+            warn(f"warning: cached {what} {path.name} is damaged ({found}, locked "
                  f"{expected}); dropped from the cache {store.root}")
         return None
     store.touch(path)
@@ -134,26 +140,38 @@ def _url(package: LockedPackage, urls: dict[str, str], memo: UrlMemo) -> str:
 
 
 def _download(store: Store, package: LockedPackage, url: str) -> Path | Mismatch:
-    """Stream into tmp/, hash on the way, and rename into place only when it matches."""
     artifact = package.artifact
+    return download_checked(store, url=url, index=package.index, package=package.name,
+                            final=store.wheel_path(artifact.hash, artifact.file),
+                            size=artifact.size, hash_=artifact.hash)
+
+
+def download_checked(store: Store, *, url: str, index: str, package: str, final: Path,
+                     size: int, hash_: str, md5: str | None = None) -> Path | Mismatch:
+    """Stream `url` into tmp/, hash on the way, and rename it to `final` only when its size
+    and sha256 (and md5, when given) are the locked ones."""
     sha = hashlib.sha256()
-    size = 0
+    md5_hash = hashlib.md5(usedforsecurity=False) if md5 is not None else None
+    got = 0
     with store.temp_file() as tmp:
         try:
-            with urllib.request.urlopen(index_request(url, package.index), timeout=60) as response, \
+            with urllib.request.urlopen(index_request(url, index), timeout=60) as response, \
                     tmp.open("wb") as out:
                 while chunk := response.read(_CHUNK):
                     sha.update(chunk)
-                    size += len(chunk)
+                    if md5_hash is not None:
+                        md5_hash.update(chunk)
+                    got += len(chunk)
                     out.write(chunk)
         except (urllib.error.URLError, OSError) as error:
             raise IndexUnreachable(f"cannot download {scrub(url)}: {error}",
                                    hint="check the network and the index's credentials") from None
         actual = "sha256:" + sha.hexdigest()
-        if size != artifact.size or actual != artifact.hash:
-            return Mismatch(package=package.name, file=artifact.file,
-                            expected=f"{artifact.hash} ({artifact.size} bytes)",
-                            actual=f"{actual} ({size} bytes)")
-        final = store.wheel_path(artifact.hash, artifact.file)
+        if got != size or actual != hash_:
+            return Mismatch(package=package, file=final.name,
+                            expected=f"{hash_} ({size} bytes)", actual=f"{actual} ({got} bytes)")
+        if md5_hash is not None and md5_hash.hexdigest() != md5:
+            return Mismatch(package=package, file=final.name, expected=f"md5 {md5}",
+                            actual=f"md5 {md5_hash.hexdigest()}")
         store.commit(tmp, final)
     return final

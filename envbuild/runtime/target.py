@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .conda import LockedConda
+
 TYPE_CHECKING = False  # typing itself is not imported: start-up time
 if TYPE_CHECKING:
     from typing import Any
@@ -48,6 +50,7 @@ class TargetSpec:
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     platform: str | None = None  # "linux/amd64"; None: not recorded, not checked
     glibc: str | None = None  # the oldest glibc the target's wheels need ("2.28")
+    conda: tuple[LockedConda, ...] = ()  # the target's conda packages (`conda.py`)
 
     @property
     def needs_gpu(self) -> bool:
@@ -124,6 +127,13 @@ def spec_from_table(*, name: str, table: Any, lock_hash: str | None,
             raise _bad(source, where, "expected a table")
         packages.append(LockedDist(name=_get(item, "name", str, source, where),
                                    version=_get(item, "version", str, source, where)))
+    conda = []
+    for position, item in enumerate(_get(table, "conda", list, source, path, [])):
+        where = f"{path}.conda[{position}]"
+        if not isinstance(item, dict):
+            raise _bad(source, where, "expected a table")
+        conda.append(LockedConda(**{k: _get(item, k, str, source, where)
+                                    for k in ("name", "version", "build", "hash")}))
     gpus = _get(table, "gpus", list, source, path, [])
     hardware = _get(table, "hardware", list, source, path, [])
     if not all(isinstance(g, str) for g in gpus):
@@ -136,7 +146,7 @@ def spec_from_table(*, name: str, table: Any, lock_hash: str | None,
         packages=tuple(packages), hardware=tuple(h for h in hardware if isinstance(h, dict)),
         datasets={str(k): dict(v) for k, v in datasets.items() if isinstance(v, dict)},
         platform=_get(table, "platform", str, source, path, None),
-        glibc=_get(table, "glibc", str, source, path, None),
+        glibc=_get(table, "glibc", str, source, path, None), conda=tuple(conda),
     )
 
 

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 # the packages (and the wheels they came from), their files, the hardware and the data.
 KINDS = (
     "lock-hash", "target-hash", "python", "platform", "glibc", "missing", "version",
-    "unlocked", "wheel-tag", "file-missing", "file-modified", "no-gpu", "gpu-model",
-    "compute-capability", "driver", "dataset",
+    "unlocked", "wheel-tag", "conda-missing", "conda-version", "conda-unlocked", "file-missing",
+    "file-modified", "no-gpu", "gpu-model", "compute-capability", "driver", "dataset",
 )
 
 

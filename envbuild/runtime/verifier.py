@@ -3,7 +3,8 @@
 Standard library only (see `envbuild.runtime`): images run this module with their own
 Python. Checks: the lock and target hashes when expected ones are given, the Python
 major.minor and implementation, the OS, machine and glibc floor of the target's platform,
-every locked distribution at its locked version and nothing unlocked beside it, the tags
+every locked distribution at its locked version and nothing unlocked beside it (and every
+locked conda package in the conda prefix's records, `conda.py`), the tags
 of the wheels they were installed from (recorded in each dist-info's WHEEL),
 with `deep` every installed file against its RECORD sha256, and for GPU targets the host's
 GPUs and driver through `nvml`.
@@ -64,6 +65,15 @@ def verify(spec: TargetSpec, options: VerifyOptions, *, environ: Mapping[str, st
     platform = host_facts()
     mismatches += check_platform(spec, platform)
     present = installed(_paths(options.paths))
+    conda_facts: dict[str, object] | None = None
+    if spec.conda:  # conda packages, and the Python distributions they installed
+        from .conda import conda_prefix_checks
+
+        present, found, skipped, prefix = conda_prefix_checks(spec.conda, present, environ,
+                                                              deep=options.deep)
+        mismatches += found
+        notes += skipped
+        conda_facts = {"locked": len(spec.conda), "prefix": prefix}
     mismatches += check_packages(spec, present, options.allow)
     mismatches += check_wheel_tags(spec, present.values())
     if options.deep:
@@ -74,6 +84,8 @@ def verify(spec: TargetSpec, options: VerifyOptions, *, environ: Mapping[str, st
                                 "platform": platform.platform, "glibc": platform.glibc,
                                 "executable": sys.executable, "installed": len(present),
                                 "locked": len(spec.packages)}
+    if conda_facts is not None:
+        facts["conda"] = conda_facts
     if not spec.needs_gpu:
         notes.append(f"target {spec.name} is a CPU target: hardware not checked")
     elif no_hardware_requested(options.no_hardware, environ):

@@ -9,12 +9,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from envbuild.canonical import digest
 from envbuild.errors import CheckFailed, InputError
 from envbuild.image.base import BaseImage
 from envbuild.image.builders.interface import Builder, BuildRequest, BuildResult, TargetImage
 from envbuild.image.checks import check_glibc
+from envbuild.image.conda import install as conda
 from envbuild.image.config import (
     ConfigInputs,
     architecture,
@@ -82,6 +84,8 @@ class NativeOciBuilder(Builder):
                                           key=lambda p: (p.name, p.artifact.file)),
                                    urls=request.urls, offline=request.offline,
                                    progress=request.progress)
+            conda_files = conda.ensure_layers(request, [i.target for i, pl in todo.values()
+                                                        if pl.name == conda.LAYER_NAME])
             for item in prepared:
                 if item.check_again is not None and not item.check_again():
                     request.progress(f"{item.target.name}: the image's command was not "
@@ -95,6 +99,10 @@ class NativeOciBuilder(Builder):
                     return cache.build(planned.key, planned.name,
                                        lambda root: install_wheels(root, pairs, item.layout),
                                        epoch=WHEEL_EPOCH)
+                if planned.name == conda.LAYER_NAME:
+                    return cache.build(planned.key, planned.name, lambda root: conda.install_conda(
+                        root, [(p, conda_files[p.hash]) for p in item.target.conda],
+                        python=item.target.python), epoch=WHEEL_EPOCH)
                 if planned.name == _PAYLOAD:
                     return cache.build(planned.key, planned.name,
                                        lambda root: write_payload(root, item.payload),
@@ -146,7 +154,7 @@ class NativeOciBuilder(Builder):
                built: dict[str, Layer]) -> tuple[ImageEntry, TargetImage]:
         ours = [built[p.key] for p in item.layers]
         layout, settings, target = item.layout, request.settings, item.target
-        env = _our_env(layout, target, request)
+        env = _our_env(layout, target, request, item.base.config if item.base else None)
         labels: tuple[tuple[str, str], ...] = (
                   ("org.envbuild.target", target.name),
                   ("org.envbuild.target-hash", target.hash),
@@ -195,7 +203,8 @@ def _plan(request: BuildRequest, target: LockedTarget, base: BaseImage | None) -
         raise InputError(f"base {base.reference}: no python3.N found in /usr/local/bin or "
                          "/usr/bin", hint='declare it: [image] python = "/path/python3.N"')
     interpreter = interpreter or f"/usr/local/bin/python{target.python}"
-    layout = site_layout(interpreter, base.site_dirs if base is not None else None)
+    layout = (None if settings.python else conda.conda_layout(target)) \
+        or site_layout(interpreter, base.site_dirs if base is not None else None)
     if layout.python_version != target.python:
         raise InputError(f'target "{name}" is locked for Python {target.python} but the '
                          f"image's interpreter is {interpreter}",
@@ -203,8 +212,9 @@ def _plan(request: BuildRequest, target: LockedTarget, base: BaseImage | None) -
     files = project_files(request.project_dir, settings.copy)
     # Wheel layers use a fixed epoch, not SOURCE_DATE_EPOCH: a torch layer must stay the
     # same blob across commits and projects; only the payload and app layers carry it.
-    layers = plan_wheel_layers(target, layout, threshold=request.large_wheel_bytes,
-                               epoch=WHEEL_EPOCH)
+    layers = [*filter(None, [conda.conda_layer(target, WHEEL_EPOCH)]),
+              *plan_wheel_layers(target, layout, threshold=request.large_wheel_bytes,
+                                 epoch=WHEEL_EPOCH)]
     payload = payload_files(request.lock, target)
     layers.append(PlannedLayer(name=_PAYLOAD, packages=(), key=layer_key(
         "payload", {"files": payload_inputs(payload)}, request.epoch)))
@@ -221,12 +231,13 @@ def _plan(request: BuildRequest, target: LockedTarget, base: BaseImage | None) -
                                            layer_keys=[layer.key for layer in layers]))
 
 
-def _our_env(layout: InstallLayout, target: LockedTarget,
-             request: BuildRequest) -> list[tuple[str, str]]:
+def _our_env(layout: InstallLayout, target: LockedTarget, request: BuildRequest,
+             base_config: dict[str, Any] | None) -> list[tuple[str, str]]:
     """The variables envbuild sets, over the base's, in order."""
     # Packages sit in a site directory of the interpreter (site.py adds it, after the
     # standard library, and runs its .pth files): no PYTHONPATH, unless that is unknown.
     env = [] if layout.on_site_path else [("PYTHONPATH", layout.site_packages)]
+    env += conda.conda_env(target, base_config)
     env += [("ENVBUILD_TARGET", target.name), ("ENVBUILD_LOCK", LOCK_PATH),
             *request.settings.env]
     if target.cuda is not None:
@@ -248,7 +259,7 @@ def _check_command(request: BuildRequest, target: LockedTarget, base: BaseImage,
     ours(index, payload=payload,
          copied=[(posixpath.join(settings.workdir, f.dest), f.executable) for f in files])
     command, source = image_command(settings.entrypoint, base.config)
-    env = image_env(base.config, _our_env(layout, target, request))
+    env = image_env(base.config, _our_env(layout, target, request, base.config))
     commands = [ImageCommand(target=target.name, command=command, source=source, env=env,
                              working_dir=settings.working_dir)]
     if request.run_command:  # jobs start it in the image, from the same folder
@@ -259,8 +270,8 @@ def _check_command(request: BuildRequest, target: LockedTarget, base: BaseImage,
 
     def check() -> bool:
         # Each is checked (and may refuse) even when an earlier one was not decided yet.
-        decided = [check_command(image, index, lambda: wheel_files(
-            request.store, target.packages, layout)) for image in commands]
+        decided = [check_command(image, index, lambda: conda.with_conda_files(wheel_files(
+            request.store, target.packages, layout), request.store, target)) for image in commands]
         return all(decided)
 
     return None if check() else check
