@@ -14,13 +14,16 @@ from envbuild.cli._options import json_option, manifest_options, resolve_lock_pa
 Examples:
   envbuild export --target h100 --format pylock -o pylock.h100.toml
   envbuild export --target cpu --format requirements -o req.txt
-  pip install --no-deps --require-hashes -r req.txt""")
+  pip install --no-deps --require-hashes -r req.txt
+  envbuild export --target cpu --format dockerfile -o build/cpu
+  docker build --network none build/cpu  (the base loaded first: envbuild image --builder docker)""")
 @manifest_options
 @click.option("-t", "--target", default=None, metavar="T",
               help="The target to export (optional when the lock has one).")
-@click.option("--format", "fmt", type=click.Choice(["pylock", "requirements"]), required=True,
-              help="pylock: PEP 751 pylock.<target>.toml; requirements: for pip --require-hashes.")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+@click.option("--format", "fmt", type=click.Choice(["pylock", "requirements", "dockerfile"]),
+              required=True, help="pylock: PEP 751 pylock.<target>.toml; requirements: for pip "
+                                  "--require-hashes; dockerfile: a build context folder (-o).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Write here (atomically) instead of standard output.")
 @json_option
 def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt: str,
@@ -34,6 +37,10 @@ def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt:
     manifest = load_manifest(manifest_path)
     lock = load(resolve_lock_path(manifest_path, lock_path))
     chosen = core.pick_target(lock, target)
+    if fmt == "dockerfile":
+        _dockerfile(manifest_path, resolve_lock_path(manifest_path, lock_path), chosen.name,
+                    output, as_json)
+        return
     urls = core.index_urls(manifest)
     text = (core.export_pylock if fmt == "pylock" else core.export_requirements)(lock, chosen, urls)
     for warning in core.export_warnings(chosen):
@@ -49,3 +56,23 @@ def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt:
         click.echo(text, nl=False)
     else:
         info(f"wrote {output} ({len(chosen.packages)} packages, target {chosen.name})")
+
+
+def _dockerfile(manifest_path: Path, lock_path: Path, target: str, output: Path | None,
+                as_json: bool) -> None:
+    from envbuild.errors import InputError
+    from envbuild.image.build import build_request
+    from envbuild.image.dockerfile import export_context
+
+    if output is None:
+        raise InputError("--format dockerfile writes a folder", hint="give -o DIR")
+    request = build_request(manifest_path, lock_path, target, offline=False, cache_dir=None,
+                            progress=info)
+    context = export_context(request, target, output)
+    if as_json:
+        emit_json({"format": "dockerfile", "target": target, "output": str(output),
+                   "packages": len(context.target.packages), "from": context.base_ref,
+                   "image_hash": context.image_hash})
+    else:
+        info(f"wrote {output} (Dockerfile FROM {context.base_ref}, "
+             f"{len(context.target.packages)} wheels, target {target})")

@@ -31,11 +31,13 @@ Examples:
 @click.option("--offline", is_flag=True, help="Use the cache only; fail naming what is missing.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               envvar="ENVBUILD_CACHE_DIR", help="The cache folder [env: ENVBUILD_CACHE_DIR].")
+@click.option("--builder", default="oci", show_default=True, metavar="NAME",
+              help="oci: envbuild's own, bit-for-bit; docker: the Docker engine (DOCKER_HOST).")
 @json_option
 @click.pass_context
 def image(ctx: click.Context, manifest_path: Path, lock_path: Path | None, targets: tuple[str, ...],
           output: str | None, push: str | None, load: bool, offline: bool,
-          cache_dir: Path | None, as_json: bool) -> None:
+          cache_dir: Path | None, builder: str, as_json: bool) -> None:
     """Build bit-for-bit OCI images of locked targets, without a daemon.
 
     With a subcommand (inspect), only the subcommand runs."""
@@ -48,7 +50,7 @@ def image(ctx: click.Context, manifest_path: Path, lock_path: Path | None, targe
     report = image_command(ImageOptions(
         manifest_path=manifest_path, lock_path=resolve_lock_path(manifest_path, lock_path),
         targets=targets, output=output, push=push, load=load, offline=offline,
-        cache_dir=cache_dir), info)
+        cache_dir=cache_dir, builder=builder), info)
     if as_json:
         emit_json(report.document())
         return

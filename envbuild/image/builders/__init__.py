@@ -8,7 +8,8 @@ from envbuild.errors import InputError
 from envbuild.image.builders.interface import Builder
 
 DEFAULT = "oci"
-_BUILDERS = {"oci": ("envbuild.image.builders.oci", "NativeOciBuilder")}
+_BUILDERS = {"oci": ("envbuild.image.builders.oci", "NativeOciBuilder"),
+             "docker": ("envbuild.image.builders.docker", "DockerBuilder")}
 
 
 def get_builder(name: str = DEFAULT) -> Builder:
