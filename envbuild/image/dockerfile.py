@@ -11,7 +11,9 @@ writes and the `docker` builder builds.
                         every mtime to the build epoch, so the copied layer is the same
                         bytes on every build
     payload/            /opt/envbuild: the target's lock and the verifier, as in every image
-    project/            the `[image] copy` files, under the workdir
+    project/            the `[image] copy` files under the workdir's path, and the working
+                        directory (COPY and WORKDIR would stamp a folder they make with
+                        the time of the build)
 
 Labels, environment, working directory and entrypoint are the native builder's. The
 engine writes its own config (created times, container IDs), so the image ID differs
@@ -57,6 +59,7 @@ class DockerContext:
     base_config_digest: str  # the engine's ID of the base
     image_hash: str
     platform: tuple[str, str]
+    layer_names: tuple[str, ...]  # of the layers the Dockerfile makes, in order
 
 
 def base_from(base: BaseImage, reference: str, folder: Path) -> tuple[str, str]:
@@ -109,11 +112,18 @@ def write_context(request: BuildRequest, name: str, folder: Path) -> DockerConte
     for path, data in sorted(plan.payload.items()):
         _write(relative(folder / "payload", path.lstrip("/"), what="payload path"), data,
                request.epoch)
-    for f in plan.files:
-        dest = relative(folder / "project", f.dest, what="copied file")
+    workdir = _quote_path(request.settings.workdir).strip("/")
+    for f in plan.files:  # under the workdir's own path: COPY makes no folder of its own
+        dest = relative(folder / "project", f"{workdir}/{f.dest}".lstrip("/"),
+                        what="copied file")
         _write(dest, f.source.read_bytes(), request.epoch, executable=f.executable)
+    # WORKDIR would make its folder, stamped with the time of the build, in a layer.
+    working = relative(folder / "project", _quote_path(request.settings.working_dir).lstrip("/"),
+                       what="working directory") if request.settings.working_dir != "/" \
+        else folder / "project"
+    working.mkdir(parents=True, exist_ok=True)
     body = _dockerfile(request, target, base, base_ref, plan.layout,
-                       env=_our_env(plan.layout, target, request), has_files=bool(plan.files),
+                       env=_our_env(plan.layout, target, request),
                        has_packages=bool(packages))
     hashed = image_hash(target, request.settings, base.manifest_digest, list(plan.files),
                         epoch=request.epoch, payload=digest(payload_inputs(plan.payload)),
@@ -132,11 +142,14 @@ def write_context(request: BuildRequest, name: str, folder: Path) -> DockerConte
             os.utime(entry, (request.epoch, request.epoch))
     return DockerContext(folder=folder, target=target, base=base, base_ref=base_ref,
                          base_config_digest=config_digest, image_hash=hashed,
-                         platform=platform)
+                         platform=platform, layer_names=tuple(
+                             [f"{len(packages)} packages (pip)"] * bool(packages)
+                             + ["envbuild runtime and lock"]
+                             + ["project files" if plan.files else "working directory"]))
 
 
 def _dockerfile(request: BuildRequest, target: LockedTarget, base: BaseImage, base_ref: str,
-                layout: InstallLayout, *, env: list[tuple[str, str]], has_files: bool,
+                layout: InstallLayout, *, env: list[tuple[str, str]],
                 has_packages: bool) -> str:
     settings, python = request.settings, layout.interpreter
     lines = [f"# envbuild: target {target.name} of {request.lock.name}, target hash "
@@ -158,9 +171,7 @@ def _dockerfile(request: BuildRequest, target: LockedTarget, base: BaseImage, ba
     lines.append(f"FROM {base_ref}")
     if has_packages:
         lines.append(f"COPY --from=install {_STAGE}/root/ /")
-    lines.append("COPY payload/ /")
-    if has_files:
-        lines.append(f"COPY project/ {_quote_path(settings.workdir)}/")
+    lines += ["COPY payload/ /", "COPY project/ /"]
     ours = image_env(base.config, env)
     inherited = image_env(base.config, [])
     for key, value in ours.items():
@@ -232,7 +243,8 @@ def export_context(request: BuildRequest, name: str, output: Path) -> DockerCont
         raise write_error(output, error) from None
     return DockerContext(folder=output, target=context.target, base=context.base,
                          base_ref=context.base_ref, base_config_digest=context.base_config_digest,
-                         image_hash=context.image_hash, platform=context.platform)
+                         image_hash=context.image_hash, platform=context.platform,
+                         layer_names=context.layer_names)
 
 
 def context_digest(folder: Path) -> str:

@@ -44,7 +44,7 @@ class DockerBuilder(Builder):
                     with request.store.temp_dir() as folder:
                         context = write_context(request, name, folder / "context")
                         _ensure_base(client, context, request)
-                        image_id = _engine_build(client, context.folder, request)
+                        image_id = _engine_build(client, name, context.folder, request)
                         result = _from_engine(client, image_id, context, request.store)
                     images.append(result.entry)
                     results[name] = result
@@ -68,10 +68,13 @@ def _client() -> Any:
         from docker.errors import DockerException  # type: ignore[import-untyped]
     except ImportError:
         raise InputError("--builder docker needs the docker SDK", hint="pip install docker") from None
+    client = None
     try:
         client = docker.from_env(timeout=600)
         client.ping()
     except DockerException as error:
+        if client is not None:
+            client.close()
         raise EngineBuildError(f"cannot reach the Docker engine: {error}",
                                hint="is it running? DOCKER_HOST names it") from None
     return client
@@ -133,21 +136,28 @@ def _base_archive(out: Path, manifest_path: Path, blob: Any) -> None:
         tar.addfile(info, io.BytesIO(data))
 
 
-def _engine_build(client: Any, folder: Path, request: BuildRequest) -> str:
-    from docker.errors import APIError, BuildError
+def _engine_build(client: Any, name: str, folder: Path, request: BuildRequest) -> str:
+    """Build on the engine; the image ID. The whole log is read before anything is raised,
+    so the engine's response is done with (the SDK's `images.build` stops at the error)."""
+    from docker.errors import DockerException
 
-    request.progress(f"building {folder.name} on the Docker engine (network none)")
+    request.progress(f"{name}: building on the Docker engine (network none)")
+    log: list[str] = []
+    error, image_id = None, None
     try:
-        image, _ = client.images.build(path=str(folder), network_mode="none", rm=True,
-                                       forcerm=True, pull=False)
-    except BuildError as error:
-        log = "".join(str(x.get("stream", x.get("error", ""))) for x in error.build_log)
-        raise EngineBuildError(f"docker build failed: {error.msg}\n{log[-4000:].rstrip()}",
+        for chunk in client.api.build(path=str(folder), network_mode="none", rm=True,
+                                      forcerm=True, pull=False, decode=True):
+            log.append(str(chunk.get("stream", "")))
+            error = error or chunk.get("error")
+            image_id = (chunk.get("aux") or {}).get("ID") or image_id
+    except DockerException as failure:
+        raise EngineBuildError(f"docker build failed: {failure}") from None
+    if error is not None or image_id is None:
+        text = "".join(log)[-4000:].rstrip()
+        raise EngineBuildError(f"docker build failed: {error or 'no image came out'}\n{text}",
                                hint="the build ran with network none; every input is in "
-                                    "the context") from None
-    except APIError as error:
-        raise EngineBuildError(f"docker build failed: {error}") from None
-    return str(image.id)
+                                    "the context")
+    return str(image_id)
 
 
 def _from_engine(client: Any, image_id: str, context: DockerContext,
@@ -183,15 +193,14 @@ def _from_engine(client: Any, image_id: str, context: DockerContext,
                     len(layer_names) != len(diff_ids):
                 raise CheckFailed(f"{image_id} does not start with the layers of base "
                                   f"{base.reference}")
-            titles = [str(h.get("created_by", "")) for h in document.get("history", [])
-                      if not h.get("empty_layer")][kept:]
+            titles = list(context.layer_names)
             ours = []
             for position, (name, diff_id) in enumerate(zip(layer_names[kept:], diff_ids[kept:],
                                                            strict=True)):
                 blob_digest, size = _layer(f"docker image {image_id}", tar, name, diff_id, store)
                 title = titles[position] if position < len(titles) else f"layer {kept + position}"
                 ours.append(Layer(digest=blob_digest, diff_id=diff_id, size=size,
-                                  media_type=LAYER_MEDIA_TYPE, name=_short(title)))
+                                  media_type=LAYER_MEDIA_TYPE, name=title))
     everything = [*base.layers, *ours]
     manifest = image_manifest(image_id, len(config),
                               [(x.media_type, x.digest, x.size) for x in everything])
@@ -208,9 +217,3 @@ def _from_engine(client: Any, image_id: str, context: DockerContext,
 def _json(tar: tarfile.TarFile, name: str) -> Any:
     member = tar.extractfile(name)
     return json.loads(member.read(_MAX_JSON) if member is not None else b"null")
-
-
-def _short(created_by: str) -> str:
-    """`COPY dir:abc... in /` for a report: the instruction, without the shell prefix."""
-    text = created_by.removeprefix("/bin/sh -c ").removeprefix("#(nop) ").strip()
-    return text if len(text) <= 80 else text[:77] + "..."
