@@ -104,7 +104,7 @@ def test_docker_build_verifies_in_the_engine_and_pushes(project: Project, tmp_pa
     use_base(project)
     repository = f"{address}/test/docker-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "layout"
-    document = build(project, "--output", f"oci:{out}", "--push", repository)
+    document = build(project, "--output", f"oci:{out}", "--push", repository, "--load")
     target = document["targets"]["cpu"]
     (pushed,) = document["pushed"]
     assert pushed["digest"] == target["digest"]
@@ -122,6 +122,9 @@ def test_docker_build_verifies_in_the_engine_and_pushes(project: Project, tmp_pa
     assert json.loads(verdict)["ok"] is True, verdict
     pulled = client.images.pull(f"{repository}@{target['digest']}")
     assert pulled.id == image.id  # the registry holds the engine's image, byte for byte
+    (tag,) = document["loaded"]  # --load hands the converted image back: the same ID
+    assert client.images.get(tag).id == image.id
+    client.images.remove(tag)
 
 
 @pytest.mark.docker
@@ -147,6 +150,7 @@ def test_two_docker_builds_have_the_same_layers_not_the_same_id(project: Project
         "base layer 0", "3 packages (pip)", "envbuild runtime and lock", "project files"]
     assert [x["diff_id"] for x in first["layers"]] == again.attrs["RootFS"]["Layers"]
     assert again.labels["org.envbuild.image-hash"] == first["image_hash"]
+    client.images.remove(again.id)
 
 
 @pytest.mark.docker
