@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from envbuild.canonical import digest
 from envbuild.errors import CheckFailed, ExternalError, InputError
 from envbuild.image.builders.interface import Builder, BuildRequest, BuildResult, TargetImage
 from envbuild.image.config import image_manifest
@@ -164,6 +165,55 @@ def _from_engine(client: Any, image_id: str, context: DockerContext,
                  store: Store) -> TargetImage:
     """The engine's image as an OCI image: its config as the engine wrote it, the base's
     layers as the base's blobs, the layers the build made gzip-compressed into the cache."""
+    base = context.base
+    found = _remembered(image_id, store)
+    if found is None:
+        found = _save(client, image_id, context, store)
+    config, layers = found
+    titles = list(context.layer_names)
+    ours = [Layer(digest=d, diff_id=i, size=n, media_type=LAYER_MEDIA_TYPE,
+                  name=titles[p] if p < len(titles) else f"layer {len(base.layers) + p}")
+            for p, (d, i, n) in enumerate(layers)]
+    everything = [*base.layers, *ours]
+    manifest = image_manifest(image_id, len(config),
+                              [(x.media_type, x.digest, x.size) for x in everything])
+    blobs = [(x.digest, base.blob(x.digest)) for x in base.layers]
+    blobs += [(x.digest, store.blob_path(x.digest)) for x in ours]
+    entry = ImageEntry(ref_name=context.target.name, manifest=manifest, config=config,
+                       blobs=tuple(blobs), platform=context.platform)
+    return TargetImage(name=context.target.name, digest=sha256(manifest),
+                       size=len(manifest) + len(config) + sum(x.size for x in everything),
+                       image_hash=context.image_hash, config_digest=image_id,
+                       layers=tuple(everything), platform=context.platform, entry=entry)
+
+
+_Layers = list[tuple[str, str, int]]  # (gzip digest, diff_id, size) of the layers the build made
+
+
+def _record(image_id: str, store: Store) -> Path:
+    return store.layer_record(digest({"docker-image": image_id}))
+
+
+def _remembered(image_id: str, store: Store) -> tuple[bytes, _Layers] | None:
+    """An image ID converted before (a cached engine build gives the same ID): its config
+    and layers from the cache, without saving the whole image out of the engine again."""
+    try:
+        layers = [(str(d), str(i), int(n)) for d, i, n in
+                  json.loads(_record(image_id, store).read_text())["layers"]]
+        config = store.blob_path(image_id).read_bytes()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if sha256(config) != image_id or any(
+            not store.blob_path(d).is_file() or store.blob_path(d).stat().st_size != n
+            for d, _, n in layers):
+        return None  # write_layout and push check every blob's digest as they copy it
+    return config, layers
+
+
+def _save(client: Any, image_id: str, context: DockerContext,
+          store: Store) -> tuple[bytes, _Layers]:
+    """Save the image out of the engine (a docker-archive), check it, and store the layers
+    after the base's gzip-compressed, once per diff_id."""
     from docker.errors import DockerException
 
     from envbuild.image.archive import _layer  # the docker-archive layer reader, cached by diff_id
@@ -186,32 +236,21 @@ def _from_engine(client: Any, image_id: str, context: DockerContext,
             if sha256(config) != image_id:
                 raise CheckFailed(f"the engine saved a config for {image_id} with digest "
                                   f"{sha256(config)}")
-            document = json.loads(config)
-            diff_ids = [str(x) for x in document["rootfs"]["diff_ids"]]
+            diff_ids = [str(x) for x in json.loads(config)["rootfs"]["diff_ids"]]
             kept = len(base.layers)
             if diff_ids[:kept] != [x.diff_id for x in base.layers] or \
                     len(layer_names) != len(diff_ids):
                 raise CheckFailed(f"{image_id} does not start with the layers of base "
                                   f"{base.reference}")
-            titles = list(context.layer_names)
-            ours = []
-            for position, (name, diff_id) in enumerate(zip(layer_names[kept:], diff_ids[kept:],
-                                                           strict=True)):
-                blob_digest, size = _layer(f"docker image {image_id}", tar, name, diff_id, store)
-                title = titles[position] if position < len(titles) else f"layer {kept + position}"
-                ours.append(Layer(digest=blob_digest, diff_id=diff_id, size=size,
-                                  media_type=LAYER_MEDIA_TYPE, name=title))
-    everything = [*base.layers, *ours]
-    manifest = image_manifest(image_id, len(config),
-                              [(x.media_type, x.digest, x.size) for x in everything])
-    blobs = [(x.digest, base.blob(x.digest)) for x in base.layers]
-    blobs += [(x.digest, store.blob_path(x.digest)) for x in ours]
-    entry = ImageEntry(ref_name=context.target.name, manifest=manifest, config=config,
-                       blobs=tuple(blobs), platform=context.platform)
-    return TargetImage(name=context.target.name, digest=sha256(manifest),
-                       size=len(manifest) + len(config) + sum(x.size for x in everything),
-                       image_hash=context.image_hash, config_digest=image_id,
-                       layers=tuple(everything), platform=context.platform, entry=entry)
+            layers = [(*_layer(f"docker image {image_id}", tar, name, diff_id, store), diff_id)
+                      for name, diff_id in zip(layer_names[kept:], diff_ids[kept:], strict=True)]
+    found = [(d, i, n) for d, n, i in layers]
+    for path, data in ((store.blob_path(image_id), config),
+                       (_record(image_id, store), json.dumps({"layers": found}).encode())):
+        with store.temp_file() as tmp:
+            tmp.write_bytes(data)
+            store.commit(tmp, path)
+    return config, found
 
 
 def _json(tar: tarfile.TarFile, name: str) -> Any:
