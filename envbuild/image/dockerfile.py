@@ -22,7 +22,6 @@ from build to build; the layers' contents do not (README: the docker builder).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -245,16 +244,6 @@ def export_context(request: BuildRequest, name: str, output: Path) -> DockerCont
                          base_ref=context.base_ref, base_config_digest=context.base_config_digest,
                          image_hash=context.image_hash, platform=context.platform,
                          layer_names=context.layer_names)
-
-
-def context_digest(folder: Path) -> str:
-    """sha256 over every file's path and content: two exports of one input are equal."""
-    sha = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            sha.update(f"{path.relative_to(folder).as_posix()}\0".encode())
-            sha.update(file_digest(path)[0].encode())
-    return "sha256:" + sha.hexdigest()
 
 
 # Runs inside the install stage with the image's Python (standard library only).
