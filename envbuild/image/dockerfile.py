@@ -79,18 +79,22 @@ def base_from(base: BaseImage, reference: str, folder: Path) -> tuple[str, str]:
 def write_context(request: BuildRequest, name: str, folder: Path) -> DockerContext:
     """Write target `name`'s context into the new folder `folder` (wheels fetched and checked
     against the lock first)."""
-    from envbuild.image.builders.oci import _our_env, _pinned_base, _plan, _platform
+    from envbuild.image.builders.oci import NativeOciBuilder, _our_env
 
     target = request.lock.targets[name]
-    platform = _platform(target)
-    base = _pinned_base(request, target)
+    # The native builder's checks, the same ones: platform, a stale base pin, glibc floors,
+    # the interpreter's version, the image's command (entrypoint, run.command).
+    plan = NativeOciBuilder()._prepare(request, name)
+    base, platform = plan.base, plan.platform
     if base is None:
         raise InputError(f'target "{name}": the docker builder needs a base with Python',
                          hint='set [image] base, or build with --builder oci')
-    plan = _plan(request, target, base)
     packages = sorted(target.packages, key=lambda p: p.name)
     wheels = ensure_wheels(request.store, packages, urls=request.urls,
                            offline=request.offline, progress=request.progress)
+    if plan.check_again is not None and not plan.check_again():
+        request.progress(f"{name}: the image's command was not checked: a locked wheel is "
+                         "not in the cache")
     base_ref, config_digest = base_from(base, target.base or "", request.project_dir)
     folder.mkdir(parents=True)
     _write(folder / MARKER, b"written by envbuild (a Docker build context)\n", request.epoch)

@@ -261,3 +261,62 @@ def test_a_failing_build_is_reported_with_its_log(project: Project, engine: Any,
     assert result.err.endswith("hint: the build ran with network none; every input is in "
                                "the context\n")
     assert not (tmp_path / "layout").exists()
+
+
+def base_with_entrypoint(layout: Path, out: Path) -> Path:
+    """The test base with an entrypoint and a command in its config (another layout)."""
+    from envbuild.canonical import canonical_bytes
+
+    def put(data: bytes) -> dict[str, Any]:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        (out / "blobs/sha256" / digest.split(":")[1]).write_bytes(data)
+        return {"digest": digest, "size": len(data)}
+
+    (out / "blobs/sha256").mkdir(parents=True)
+    index = json.loads((layout / "index.json").read_bytes())
+    manifest = json.loads((layout / "blobs/sha256" /
+                           index["manifests"][0]["digest"].split(":")[1]).read_bytes())
+    config = json.loads((layout / "blobs/sha256" /
+                         manifest["config"]["digest"].split(":")[1]).read_bytes())
+    config.setdefault("config", {}).update(Entrypoint=["/bin/sh", "-c"],
+                                          Cmd=["python3", "-c", "print('base')"])
+    for layer in manifest["layers"]:
+        (out / "blobs/sha256" / layer["digest"].split(":")[1]).symlink_to(
+            layout / "blobs/sha256" / layer["digest"].split(":")[1])
+    manifest["config"].update(put(canonical_bytes(config)))
+    entry = {**index["manifests"][0], **put(canonical_bytes(manifest))}
+    (out / "index.json").write_bytes(canonical_bytes({**index, "manifests": [entry]}))
+    (out / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    return out
+
+
+@pytest.mark.docker
+def test_the_config_is_the_native_builders(project: Project, tmp_path: Path,
+                                           engine: Any) -> None:
+    """Environment (quotes and `$` kept as written), working directory, labels; a base's
+    entrypoint dropped and its command kept, as the native builder does."""
+    base = base_with_entrypoint(base_layout(), tmp_path / "base")
+    project.image = (f'\n[image]\nbase = "oci:{base}"\nworkdir = "/srv/app"\n'
+                     '[image.env]\nGREETING = \'say "hi" to $USER\\\\n\'\n')
+    project.write()
+
+    def config(builder: str) -> dict[str, Any]:
+        out = tmp_path / builder
+        result = run_cli(["image", "-f", str(project.manifest), "--builder", builder,
+                          "--output", f"oci:{out}"])
+        assert result.code == 0, result.err
+        index = json.loads((out / "index.json").read_bytes())
+        blob = out / "blobs/sha256"
+        manifest = json.loads((blob / index["manifests"][0]["digest"][7:]).read_bytes())
+        return dict(json.loads((blob / manifest["config"]["digest"][7:]).read_bytes())["config"])
+
+    native, docker = config("oci"), config("docker")
+    assert docker["Env"] == native["Env"]
+    assert 'GREETING=say "hi" to $USER\\\\n' in docker["Env"]
+    assert (docker.get("Entrypoint"), docker["Cmd"]) == \
+        (None, ["python3", "-c", "print('base')"]) == \
+        (native.get("Entrypoint"), native["Cmd"])
+    assert docker["WorkingDir"] == native["WorkingDir"] == "/srv/app"
+    del native["Labels"]["org.envbuild.image-hash"]  # names the builder's own inputs
+    assert {k: v for k, v in docker["Labels"].items() if k != "org.envbuild.image-hash"} == \
+        native["Labels"]
