@@ -20,17 +20,21 @@ Examples:
   envbuild export --target cpu --format requirements -o req.txt
   pip install --no-deps --require-hashes -r req.txt
   envbuild export --target h100 --format conda-lock -o conda-lock.yml
-  envbuild export --target cpu --format nix -o nix/cpu && nix-build nix/cpu -A site""")
+  envbuild export --target cpu --format nix -o nix/cpu && nix-build nix/cpu -A site
+  envbuild export --target cpu --format dockerfile -o build/cpu
+  docker build --network none build/cpu  (the base loaded first: envbuild image --builder docker)""")
 @manifest_options
 @click.option("-t", "--target", default=None, metavar="T",
               help="The target to export (optional when the lock has one).")
-@click.option("--format", "fmt", type=click.Choice(["pylock", "requirements", "conda-lock", "explicit", "nix"]),
+@click.option("--format", "fmt", type=click.Choice(["pylock", "requirements", "conda-lock", "explicit", "nix",
+                                                        "dockerfile"]),
               required=True,
               help="pylock: PEP 751 pylock.<target>.toml; requirements: for pip --require-hashes; "
                    "conda-lock: conda-lock's lockfile; explicit: an @EXPLICIT file for conda create --file; "
-                   "nix: a folder with default.nix and flake.nix (-o DIR).")
+                   "nix: a folder with default.nix and flake.nix (-o DIR); "
+                   "dockerfile: a build context folder (-o DIR).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write here (atomically) instead of standard output (a folder for nix).")
+              help="Write here (atomically) instead of standard output (a folder for nix and dockerfile).")
 @json_option
 def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt: str,
            output: Path | None, as_json: bool) -> None:
@@ -43,6 +47,10 @@ def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt:
     manifest = load_manifest(manifest_path)
     lock = load(resolve_lock_path(manifest_path, lock_path))
     chosen = core.pick_target(lock, target)
+    if fmt == "dockerfile":
+        _dockerfile(manifest_path, resolve_lock_path(manifest_path, lock_path), chosen.name,
+                    output, as_json)
+        return
     urls = core.index_urls(manifest)
     if fmt == "nix":
         return _export_nix(lock, chosen, urls, output, as_json)
@@ -82,3 +90,23 @@ def _export_nix(lock: Lock, chosen: LockedTarget, urls: dict[str, str], output: 
     else:
         info(f"wrote {output}/default.nix and flake.nix ({len(exported.wheels)} wheels, "
              f"target {chosen.name})")
+
+
+def _dockerfile(manifest_path: Path, lock_path: Path, target: str, output: Path | None,
+                as_json: bool) -> None:
+    from envbuild.errors import InputError
+    from envbuild.image.build import build_request
+    from envbuild.image.dockerfile import export_context
+
+    if output is None:
+        raise InputError("--format dockerfile writes a folder", hint="give -o DIR")
+    request = build_request(manifest_path, lock_path, target, offline=False, cache_dir=None,
+                            progress=info)
+    context = export_context(request, target, output)
+    if as_json:
+        emit_json({"format": "dockerfile", "target": target, "output": str(output),
+                   "packages": len(context.target.packages), "from": context.base_ref,
+                   "image_hash": context.image_hash})
+    else:
+        info(f"wrote {output} (Dockerfile FROM {context.base_ref}, "
+             f"{len(context.target.packages)} wheels, target {target})")

@@ -30,7 +30,8 @@ Examples:
 @click.option("--load", is_flag=True, help="Load into the local Docker engine (DOCKER_HOST).")
 @click.option("--offline", is_flag=True, help="Use the cache only; fail naming what is missing.")
 @click.option("--builder", default="oci", show_default=True, metavar="NAME",
-              help="oci: native; nix: Nix fetches and proves the wheels, same image.")
+              help="oci: envbuild's own, bit-for-bit; nix: Nix fetches and proves the wheels, same "
+                   "image; docker: the Docker engine (DOCKER_HOST), same files, not the same digest.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               envvar="ENVBUILD_CACHE_DIR", help="The cache folder [env: ENVBUILD_CACHE_DIR].")
 @json_option

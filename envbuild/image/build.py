@@ -127,6 +127,14 @@ def build_images(options: ImageOptions, progress: Callable[[str], None]) -> Buil
     return get_builder(options.builder).build(request)
 
 
+def build_request(manifest_path: Path, lock_path: Path, target: str, *, offline: bool,
+                  cache_dir: Path | None, progress: Callable[[str], None]) -> BuildRequest:
+    """The request `envbuild image --target T` builds from (an export writes its context)."""
+    return _request(manifest_path, lock_path, (target,), output=None, offline=offline,
+                    store=Store(cache_dir), epoch=build_epoch(), progress=progress,
+                    large_wheel_bytes=LARGE_WHEEL_BYTES)
+
+
 def planned_image_hashes(manifest_path: Path, lock: Lock,
                          epochs: dict[str, int]) -> dict[str, str | EnvbuildError]:
     """Target -> the image hash `envbuild image` would give it now (built with that build

@@ -9,7 +9,8 @@ from envbuild.image.builders.interface import Builder
 
 DEFAULT = "oci"
 _BUILDERS = {"oci": ("envbuild.image.builders.oci", "NativeOciBuilder"),
-             "nix": ("envbuild.image.builders.nix", "NixBuilder")}
+             "nix": ("envbuild.image.builders.nix", "NixBuilder"),
+             "docker": ("envbuild.image.builders.docker", "DockerBuilder")}
 
 
 def get_builder(name: str = DEFAULT) -> Builder:
