@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.debarchive import debian_archive_key  # noqa: F401  (found by name)
 from tests.support.fixtures import (  # noqa: F401  (fixtures are found by name)
     LocalIndex,
     fresh_index,
