@@ -12,8 +12,9 @@ if TYPE_CHECKING:
 # the packages (and the wheels they came from), their files, the hardware and the data.
 KINDS = (
     "lock-hash", "target-hash", "python", "platform", "glibc", "missing", "version",
-    "unlocked", "wheel-tag", "file-missing", "file-modified", "no-gpu", "gpu-model",
-    "compute-capability", "driver", "dataset",
+    "unlocked", "wheel-tag", "system-missing", "system-version", "system-unlocked",
+    "file-missing", "file-modified", "no-gpu", "gpu-model", "compute-capability", "driver",
+    "dataset",
 )
 
 
