@@ -90,8 +90,8 @@ def _add(tar: tarfile.TarFile, tree: Tree, path: str, epoch: int,
             tar.addfile(info)
             return
         written[root] = path
-        source: Node = tree.nodes[root]
-        info.size = source.size
+        source: Node = tree.nodes[root]  # one inode: the file's own owner and mode
+        info.size, info.mode, info.uid, info.gid = source.size, source.mode, source.uid, source.gid
         if isinstance(source.content, Path):
             with source.content.open("rb") as handle:
                 tar.addfile(info, handle)

@@ -159,9 +159,10 @@ def unpack(tree: Tree, package: str, deb: Path, staging: Path) -> None:
             tree.staged += 1
             node = _staged(member, handle, staging / str(tree.staged), common)
         else:
-            kind = "device" if member.isdev() else "special file"
-            raise TreeError(f"{package}: /{escape(raw)} is a {kind}; images hold no "
-                            "device nodes (the engine provides /dev)")
+            kind = "device" if member.ischr() or member.isblk() else \
+                "fifo" if member.isfifo() else "special file"
+            raise TreeError(f"{package}: /{escape(raw)} is a {kind}; images hold no device "
+                            "nodes or fifos (the engine provides /dev)")
         tree.add(path, node)
 
 
