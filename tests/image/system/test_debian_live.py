@@ -12,7 +12,6 @@ import hashlib
 import json
 import shutil
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
