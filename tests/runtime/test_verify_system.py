@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,9 @@ import pytest
 from envbuild.runtime.proof import target_hash
 from envbuild.runtime.target import spec_from_payload
 from envbuild.runtime.verifier import VerifyOptions, verify
-from tests.runtime.envs import HOST_PLATFORM, PY
+from tests.runtime.envs import HOST_PLATFORM, PY, clean_environ
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SYSTEM = [{"name": "libc6", "version": "2.36-9+deb12u10", "architecture": "amd64"},
           {"name": "tzdata", "version": "2025b-0+deb12u1", "architecture": "all"}]
@@ -69,3 +74,29 @@ def test_no_database_is_one_mismatch(tmp_path: Path) -> None:
     assert run(tmp_path, None) == [
         f"system-missing: 2 system packages are locked but dpkg's database "
         f"{tmp_path / 'status'} cannot be read: No such file or directory"]
+
+
+def test_the_image_front_end_checks_this_root_unless_told_not_to(tmp_path: Path) -> None:
+    """`python3 /opt/envbuild/runtime verify` in an image reads /var/lib/dpkg/status;
+    `envbuild verify --python` (a venv on a host) passes --no-system."""
+    table: dict[str, Any] = {"platform": HOST_PLATFORM, "python": PY, "glibc": "2.17",
+                             "packages": [], "system-distribution": "debian:bookworm",
+                             "system": [{"name": "libc6", "version": "0:not-here",
+                                         "architecture": "amd64"}]}
+    table["hash"] = target_hash(table)
+    document = tmp_path / "target.json"
+    document.write_text(json.dumps({"target": "cpu", "table": table}))
+    env = {**clean_environ(), "PYTHONPATH": str(ROOT)}
+
+    def front_end(*extra: str) -> subprocess.CompletedProcess[str]:
+        # -S: no site-packages, so only the system set can differ from the lock.
+        return subprocess.run([sys.executable, "-S", "-m", "envbuild.runtime", "verify",
+                               "--target-json", str(document), "--no-hardware", *extra],
+                              capture_output=True, text=True, env=env, check=False)
+
+    skipped = front_end("--no-system")
+    assert (skipped.returncode, skipped.stderr.splitlines()[-1]) == (
+        0, f"verified: target cpu ({table['hash']})")
+    checked = front_end()
+    assert checked.returncode == 1
+    assert "\n  system-" in checked.stderr  # this machine's packages are not the lock's
