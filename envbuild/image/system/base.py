@@ -8,7 +8,8 @@ is cached by its inputs (each package's name, version, architecture and hash, th
 distribution, the platform, this module's format) and its files carry a fixed mtime, like
 wheel layers, so the same lock gives the same blob, and so the same image digest, on
 every machine and every rebuild, whatever SOURCE_DATE_EPOCH says. The config makes the
-image run as the non-root user `envbuild` (1000:1000).
+image run as the non-root user `envbuild` (1000:1000), and its command `python3` when
+the set holds Debian's `python3`.
 """
 
 from __future__ import annotations
@@ -56,9 +57,12 @@ def system_base(target: LockedTarget, *, store: Store, archives: Mapping[str, st
         progress(f"{target.name}: unpacking {len(packages)} system packages ({arch})")
         layer = cache.build_packed(key, _NAME, lambda out: _build(
             store, packages, debs, out, architecture=arch, distribution=distribution))
+    settings: dict[str, object] = {"Env": [f"PATH={DEFAULT_PATH}"], "User": f"{UID}:{GID}"}
+    if any(p.name == "python3" for p in packages):  # Debian's `python3` command is locked
+        settings["Cmd"] = ["python3"]
     config = {
         "architecture": arch, "os": os_name, "created": timestamp(SYSTEM_EPOCH),
-        "config": {"Env": [f"PATH={DEFAULT_PATH}"], "User": f"{UID}:{GID}"},
+        "config": settings,
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
         "history": [{"created": timestamp(SYSTEM_EPOCH), "comment": "envbuild",
                      "created_by": f"envbuild: {len(packages)} {distribution} packages"}],

@@ -86,6 +86,7 @@ def test_the_amd64_image_runs_python_git_and_its_checks_offline(built: dict[str,
     run = lambda *command, **kw: client.containers.run(  # noqa: E731
         tag, list(command), network_mode="none", remove=True, **kw).decode()
     assert run("python3", "-c", PROBE) == "libgomp.so.1\n"
+    assert client.images.get(tag).attrs["Config"]["Cmd"] == ["python3"]
     assert run("python3", "-c", "import alpha, os; print(alpha.__version__, os.getuid())") == \
         "1.0 1000\n"
     assert run("git", "--version").startswith("git version 2.39.")
