@@ -35,7 +35,7 @@ from envbuild.scrub import escape
 
 SYSTEM_BASE = "system"  # LockedTarget.base for an image built from its `system` set alone
 SYSTEM_EPOCH = 0  # every file's mtime: the layer must not change with the project's epoch
-_FORMAT = 1  # bump when the unpacking or finishing changes what a layer holds
+_FORMAT = 2  # bump when the unpacking or finishing changes what a layer holds
 _NAME = "system packages"
 
 

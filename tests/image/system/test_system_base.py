@@ -213,6 +213,9 @@ def test_replaces_lets_a_package_take_over_a_file(tmp_path: Path,
     result = build(lock, tmp_path / "c", archives={"default": url}, output=tmp_path / "o")
     files = layer_members(tmp_path / "o", result.targets["amd"].layers[0].digest)
     assert files["usr/bin/tool"][1] == b"evil's tool\n"
+    # dpkg -S names the package that owns it now.
+    assert b"/usr/bin/tool\n" in files["var/lib/dpkg/info/evil.list"][1]
+    assert b"/bin/tool\n" not in files["var/lib/dpkg/info/tool.list"][1]
 
 
 def test_hard_links_stay_links_to_the_first_path(tmp_path: Path,
@@ -228,3 +231,33 @@ def test_hard_links_stay_links_to_the_first_path(tmp_path: Path,
     second, _ = files["usr/lib/evil/z-prog"]
     assert (first.isreg(), data, first.mode) == (True, b"binary", 0o755)
     assert (second.islnk(), second.linkname) == (True, "usr/lib/evil/a-prog")
+
+
+def test_dpkg_reads_the_database_as_its_own(tmp_path: Path, archive: tuple[Path, str]) -> None:
+    """Debian's own dpkg (on this machine) audits the database clean, finds each file's
+    package (Multi-Arch: same ones by `pkg:arch`) and verifies every file's md5sum."""
+    pool, url = archive
+    lock = system_lock(system_target("amd", "linux/amd64", serve_debs(pool, specs("amd64"))))
+    result = build(lock, tmp_path / "c", archives={"default": url}, output=tmp_path / "o")
+    root = tmp_path / "root"
+    blob = tmp_path / "o" / "blobs" / "sha256" / result.targets["amd"].layers[0].digest[7:]
+    with tarfile.open(blob) as tar:
+        tar.extractall(root, filter="tar")
+    admin = ["--admindir", str(root / "var/lib/dpkg")]
+
+    def dpkg(*args: str) -> tuple[int, str]:
+        done = subprocess.run(["dpkg-query", *admin, *args], capture_output=True, text=True,
+                              check=False)
+        return done.returncode, done.stdout + done.stderr
+
+    assert dpkg("-S", "/bin/tool", f"/usr/lib/{TRIPLETS['amd64'][0]}/libdemo.so.1") == (
+        0, f"tool: /bin/tool\nlibdemo1:amd64: /usr/lib/{TRIPLETS['amd64'][0]}/libdemo.so.1\n")
+    assert dpkg("-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n") == (0, (
+        "ca-certificates 20230311 ii \nlibc-bin 2.36-9 ii \nlibdemo1 1.0-1 ii \n"
+        "python3.11-minimal 3.11.2-6 ii \ntool 2.0-1 ii \n"))
+    audit = subprocess.run(["dpkg", *admin, "--audit"], capture_output=True, text=True,
+                           check=False)
+    verified = subprocess.run(["dpkg", *admin, "--root", str(root), "--verify"],
+                              capture_output=True, text=True, check=False)
+    assert (audit.returncode, audit.stdout, verified.returncode, verified.stdout) == \
+        (0, "", 0, "")
