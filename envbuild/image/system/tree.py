@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import tarfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import IO
 
 from envbuild.errors import InputError
 from envbuild.image.system.debfile import data_members
@@ -143,21 +142,21 @@ def unpack(tree: Tree, package: str, deb: Path, staging: Path) -> None:
             continue
         own.append(raw)
         path = merged(raw)
-        common = {"mode": member.mode & 0o7777, "uid": member.uid, "gid": member.gid,
-                  "package": package}
+        own_node = Node(kind="dir", mode=member.mode & 0o7777, uid=member.uid,
+                        gid=member.gid, package=package)
         if member.isdir():
-            node = Node(kind="dir", **common)  # type: ignore[arg-type]
+            node = own_node
         elif member.issym():
-            node = Node(kind="symlink", target=member.linkname, **common)  # type: ignore[arg-type]
+            node = replace(own_node, kind="symlink", target=member.linkname)
         elif member.islnk():
             target = merged(member_path(member.linkname, package) or "")
-            if tree.nodes.get(target, Node(kind="dir", mode=0)).kind != "file":
+            if tree.nodes.get(target, own_node).kind not in ("file", "hardlink"):
                 raise TreeError(f"{package}: hard link /{escape(raw)} names "
                                 f"{escape(member.linkname)}, not an earlier file")
-            node = Node(kind="hardlink", target=target, **common)  # type: ignore[arg-type]
+            node = replace(own_node, kind="hardlink", target=target)
         elif member.isfile() and handle is not None:
             tree.staged += 1
-            node = _staged(member, handle, staging / str(tree.staged), common)
+            node = _staged(replace(own_node, kind="file"), handle, staging / str(tree.staged))
         else:
             kind = "device" if member.ischr() or member.isblk() else \
                 "fifo" if member.isfifo() else "special file"
@@ -166,21 +165,14 @@ def unpack(tree: Tree, package: str, deb: Path, staging: Path) -> None:
         tree.add(path, node)
 
 
-def _staged(member: tarfile.TarInfo, handle: object, staged: Path,
-            common: dict[str, object]) -> Node:
+def _staged(node: Node, handle: IO[bytes], staged: Path) -> Node:
+    """`node` with its bytes copied from `handle` into the file `staged`."""
     sha = hashlib.sha256()
+    size = 0
     with staged.open("wb") as out:
-        shutil.copyfileobj(_Hashed(handle, sha), out, 1 << 20)
-    return Node(kind="file", content=staged, size=member.size, sha256=sha.hexdigest(),
-                **common)  # type: ignore[arg-type]
-
-
-class _Hashed:
-    def __init__(self, inner: object, sha: hashlib._Hash) -> None:
-        self._inner, self._sha = inner, sha
-
-    def read(self, size: int = -1) -> bytes:
-        data: bytes = self._inner.read(size)  # type: ignore[attr-defined]
-        self._sha.update(data)
-        return data
+        while chunk := handle.read(1 << 20):
+            sha.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return replace(node, content=staged, size=size, sha256=sha.hexdigest())
 
