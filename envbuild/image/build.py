@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from envbuild.errors import EnvbuildError
     from envbuild.image.push import Pushed
     from envbuild.lockfile.model import Lock
+    from envbuild.manifest.model import Manifest
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -180,4 +181,15 @@ def _request(manifest_path: Path, lock: Lock | Path, targets: tuple[str, ...], *
         bases={n: manifest.base_for(manifest.targets[n]) if n in manifest.targets else None
                for n in names},
         run_command=run.command if run is not None else (),
-        run_env=run.env if run is not None else ())
+        run_env=run.env if run is not None else (),
+        archives=_archives(manifest))
+
+
+def _archives(manifest: Manifest) -> dict[str, str]:
+    """The Debian archive the manifest's [system] names, by name -> URL (the lock names
+    archives by name only); none without [system]."""
+    if manifest.system is None:
+        return {}
+    from envbuild.system.archive import archive_of
+
+    return {manifest.system.archive: archive_of(manifest.system).url}

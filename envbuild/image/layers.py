@@ -282,6 +282,18 @@ class LayerCache:
                            "checked": stamp})
         return layer
 
+    def build_packed(self, key: str, name: str,
+                     pack: Callable[[Path], tuple[str, str, int]]) -> Layer:
+        """Record the blob `pack(tmp)` writes (returning diff_id, digest, size) under `key`:
+        for layers not packed from a staging tree (the system layer, `image/system`)."""
+        with self.store.temp_file() as tmp:
+            diff_id, blob_digest, size = pack(tmp)
+            self.store.commit(tmp, self.store.blob_path(blob_digest))
+        stamp = _stamp(self.store.blob_path(blob_digest).stat())
+        self._record(key, {"digest": blob_digest, "diff_id": diff_id, "size": size,
+                           "checked": stamp})
+        return Layer(digest=blob_digest, diff_id=diff_id, size=size, name=name)
+
     def _record(self, key: str, record: dict[str, Any]) -> None:
         with self.store.temp_file() as tmp_record:
             tmp_record.write_text(json.dumps(record, sort_keys=True))

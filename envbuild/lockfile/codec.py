@@ -173,6 +173,12 @@ def _target(d: Doc, name: str, t: Any, indexes: dict[str, Any]) -> LockedTarget:
     base = fields.base_reference(d, t, "base", path)
     if base is None and "base-digest" in t:
         raise d.fail(f"{path}.base-digest", "a base digest without its base")
+    # base = "system": the image's base is built from the target's own Debian packages
+    # (issue 11), so it has no digest to pin and needs packages to build from.
+    if base == "system" and "base-digest" in t:
+        raise d.fail(f"{path}.base-digest", 'base "system" is built from the locked system packages; it has no digest')
+    if base == "system" and not t.get("system"):
+        raise d.fail(f"{path}.base", 'base "system" without system packages to build it from')
     locked = tuple(_package(d, f"{path}.packages[{i}]", p, indexes) for i, p in enumerate(packages))
     conda_channels, conda_requirements, conda_records = conda.parse_target(d, t, path, indexes)
     seen: set[str] = set()
@@ -202,7 +208,7 @@ def _target(d: Doc, name: str, t: Any, indexes: dict[str, Any]) -> LockedTarget:
         hardware=tuple(hardware),
         packages=locked,
         base=base,
-        base_digest=d.hash(t, "base-digest", path) if base is not None else None,
+        base_digest=d.hash(t, "base-digest", path) if base not in (None, "system") else None,
         **system.parse(d, t, path, str(t.get("platform"))),
         conda=conda_records, conda_channels=conda_channels, conda_requirements=conda_requirements,
     )

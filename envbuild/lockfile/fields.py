@@ -258,6 +258,8 @@ def base_reference(d: Doc, table: Any, key: str, path: str) -> str | None:
     value: str | None = d.get(table, key, path, str, optional=True)
     if value is None:
         return None
+    if value == "system":  # built from the target's locked Debian packages (issue 11)
+        return value
     if value.startswith(("oci:", "docker-archive:")):
         valid = not value.endswith(":") and len(value) <= _MAX_BASE and escape(value) == value
     else:

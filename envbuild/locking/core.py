@@ -195,6 +195,14 @@ def base_pins(manifest: Manifest, previous: Lock | None, forced: bool,
         if reference is None:
             pins[name] = (None, None)
             continue
+        if reference == "system":  # built from the target's locked Debian packages (issue 11)
+            if manifest.system is None or not manifest.system.packages_for(name):
+                raise InputError(f'target "{name}": [image] base = "system" builds the base from the '
+                                 "target's system packages, and it has none",
+                                 hint='add a [system] section with distribution = "debian:bookworm" '
+                                      "and packages = [...]")
+            pins[name] = ("system", None)
+            continue
         old = previous.targets.get(name) if previous is not None else None
         key = (reference, target.platform)
         if old is not None and old.base == reference and old.base_digest and not forced \

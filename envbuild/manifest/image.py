@@ -151,8 +151,10 @@ def working_dir(root: str, copy: tuple[str, ...], folder: Path) -> str:
 
 
 def base_problem(reference: str) -> str | None:
-    """Why `reference` is not a base (None: it is one): `oci:DIR[:TAG]`, `docker-archive:PATH`
-    or a registry reference."""
+    """Why `reference` is not a base (None: it is one): `oci:DIR[:TAG]`, `docker-archive:PATH`,
+    a registry reference, or "system" (built from the target's locked [system] packages)."""
+    if reference == "system":
+        return None
     for prefix in ("oci:", ARCHIVE):
         if reference.startswith(prefix):
             return None if len(reference) > len(prefix) else f'"{prefix}" names no file'

@@ -14,7 +14,7 @@ same verdicts on the same environment.
 """
 
 PORTABLE = (
-    "__init__", "__main__", "bundle", "conda", "determinism", "environment", "gpus", "hardware",
+    "__init__", "__main__", "bundle", "conda", "determinism", "dpkgstatus", "environment", "gpus", "hardware",
     "main", "nvml", "platformcheck", "proof", "record", "runner", "safetext", "target", "verdict",
     "verifier", "versions",
 )

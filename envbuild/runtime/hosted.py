@@ -219,7 +219,7 @@ def _verify_in(python: Path, document: dict[str, Any], options: VerifyOptions,
     from envbuild.runtime.bundle import cached_tree
     from envbuild.scratch import scratch_dir
 
-    args = ["verify", "--target-json", "-", "--json",
+    args = ["verify", "--target-json", "-", "--json", "--no-system",  # a host's packages
             *(["--deep"] if options.deep else []),
             *(["--no-hardware"] if options.no_hardware else []),
             *(a for name in allow for a in ("--allow", name)),

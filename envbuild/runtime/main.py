@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .dpkgstatus import STATUS
 from .environment import DEFAULT_ALLOW
 from .safetext import MAX_INPUT_BYTES, escape, read_bounded
 from .target import LockNotProved, RuntimeInputError, TargetSpec, read_lock, spec_from_payload
@@ -22,14 +23,14 @@ from .verifier import VerifyOptions, verify
 
 USAGE = """\
 usage: envbuild-runtime verify [--lock PATH (default $ENVBUILD_LOCK) | --target-json FILE|-] [--target T] [--deep]
-                               [--no-hardware] [--allow NAME]... [--lock-hash H]
+                               [--no-hardware] [--no-system] [--allow NAME]... [--lock-hash H]
                                [--target-hash H] [--json]
        envbuild-runtime run (the verify options) [--record PATH] [--determinism strict|off]
                             [--seed N] -- CMD...
        envbuild-runtime probe     print this host's NVML answer (the recorded-probe format)
 """
 BAD_INPUT = 2
-_FLAGS = frozenset({"--deep", "--no-hardware", "--json"})
+_FLAGS = frozenset({"--deep", "--no-hardware", "--no-system", "--json"})
 _VALUES = frozenset({"--lock", "--target-json", "--target", "--allow", "--lock-hash",
                      "--target-hash"})
 _RUN_VALUES = frozenset({"--record", "--determinism", "--seed"})
@@ -91,7 +92,10 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             deep="--deep" in args.flags, no_hardware="--no-hardware" in args.flags,
             allow=(*DEFAULT_ALLOW, *args.allow), lock_hash=args.values.get("--lock-hash"),
             target_hash=args.values.get("--target-hash"),
-            paths=_environment_paths(env, own_path))
+            paths=_environment_paths(env, own_path),
+            # Inside an image the system set is the image's; `envbuild verify --python`
+            # checks a venv on a host and passes --no-system.
+            dpkg_status=None if "--no-system" in args.flags else STATUS)
         verdict = verify(spec, options, environ=env)
         if args.command == "verify":
             return _report(verdict, as_json="--json" in args.flags)

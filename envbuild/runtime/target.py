@@ -35,6 +35,15 @@ class LockedDist:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class LockedDeb:
+    """One Debian package of the target's system set (`[[targets.NAME.system]]`)."""
+
+    name: str
+    version: str
+    architecture: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TargetSpec:
     """The facts of one locked target that an environment and a host are checked against."""
 
@@ -51,6 +60,7 @@ class TargetSpec:
     platform: str | None = None  # "linux/amd64"; None: not recorded, not checked
     glibc: str | None = None  # the oldest glibc the target's wheels need ("2.28")
     conda: tuple[LockedConda, ...] = ()  # the target's conda packages (`conda.py`)
+    system: tuple[LockedDeb, ...] = ()  # the locked Debian packages (dpkgstatus.py)
 
     @property
     def needs_gpu(self) -> bool:
@@ -134,6 +144,14 @@ def spec_from_table(*, name: str, table: Any, lock_hash: str | None,
             raise _bad(source, where, "expected a table")
         conda.append(LockedConda(**{k: _get(item, k, str, source, where)
                                     for k in ("name", "version", "build", "hash")}))
+    system = []
+    for position, item in enumerate(_get(table, "system", list, source, path, [])):
+        where = f"{path}.system[{position}]"
+        if not isinstance(item, dict):
+            raise _bad(source, where, "expected a table")
+        system.append(LockedDeb(name=_get(item, "name", str, source, where),
+                                version=_get(item, "version", str, source, where),
+                                architecture=_get(item, "architecture", str, source, where)))
     gpus = _get(table, "gpus", list, source, path, [])
     hardware = _get(table, "hardware", list, source, path, [])
     if not all(isinstance(g, str) for g in gpus):
@@ -147,6 +165,7 @@ def spec_from_table(*, name: str, table: Any, lock_hash: str | None,
         datasets={str(k): dict(v) for k, v in datasets.items() if isinstance(v, dict)},
         platform=_get(table, "platform", str, source, path, None),
         glibc=_get(table, "glibc", str, source, path, None), conda=tuple(conda),
+        system=tuple(system),
     )
 
 

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 # the packages (and the wheels they came from), their files, the hardware and the data.
 KINDS = (
     "lock-hash", "target-hash", "python", "platform", "glibc", "missing", "version",
-    "unlocked", "wheel-tag", "conda-missing", "conda-version", "conda-unlocked", "file-missing",
+    "unlocked", "wheel-tag", "conda-missing", "conda-version", "conda-unlocked",
+    "system-missing", "system-version", "system-unlocked", "file-missing",
     "file-modified", "no-gpu", "gpu-model", "compute-capability", "driver", "dataset",
 )
 

@@ -4,7 +4,8 @@ Standard library only (see `envbuild.runtime`): images run this module with thei
 Python. Checks: the lock and target hashes when expected ones are given, the Python
 major.minor and implementation, the OS, machine and glibc floor of the target's platform,
 every locked distribution at its locked version and nothing unlocked beside it (and every
-locked conda package in the conda prefix's records, `conda.py`), the tags
+locked conda package in the conda prefix's records, `conda.py`), the locked Debian packages
+against dpkg's status database (`dpkgstatus`), the tags
 of the wheels they were installed from (recorded in each dist-info's WHEEL),
 with `deep` every installed file against its RECORD sha256, and for GPU targets the host's
 GPUs and driver through `nvml`.
@@ -34,6 +35,9 @@ class VerifyOptions:
     lock_hash: str | None = None  # expected lock hash; None: not checked
     target_hash: str | None = None  # expected target hash (an image knows its own)
     paths: tuple[str, ...] | None = None  # the environment's sys.path; None: this one's
+    # dpkg's status file, checked against the lock's system set; None: not checked (a
+    # host's own packages are not the image's: only the image's front end sets it).
+    dpkg_status: str | None = None
 
 
 def no_hardware_requested(flag: bool, environ: Mapping[str, str]) -> bool:
@@ -76,6 +80,10 @@ def verify(spec: TargetSpec, options: VerifyOptions, *, environ: Mapping[str, st
         conda_facts = {"locked": len(spec.conda), "prefix": prefix}
     mismatches += check_packages(spec, present, options.allow)
     mismatches += check_wheel_tags(spec, present.values())
+    if spec.system and options.dpkg_status is not None:
+        from .dpkgstatus import check_system
+
+        mismatches += check_system(spec, options.dpkg_status)
     if options.deep:
         found, skipped = check_records(present.values())
         mismatches += found

@@ -93,20 +93,27 @@ def fetch_package(archive: Archive, package: SystemPackage) -> bytes:
     longer holds is exit 3 (a stable archive keeps current versions only); other bytes than
     locked are exit 1."""
     relative_path(Doc("lock"), package.path, f"system.{package.name}.path")  # checked again: it joins a URL
-    url = archive.file_url(package.path)
+    return fetch_deb(archive.file_url(package.path), archive.label, package)
+
+
+def fetch_deb(url: str, label: str, package: SystemPackage) -> bytes:
+    """The bytes at `url` (the package's pool path in an archive, called `label` in messages),
+    checked against the lock: the one download of a .deb, for `lock` and for image builds.
+    PackageGone (exit 3) on 404/410, ArchiveNotTrusted (exit 1) on other bytes."""
     try:
         data = _get(url, limit=package.size)
     except ArchiveUnreachable as error:
         if "HTTP 404" not in error.message and "HTTP 410" not in error.message:
             raise
-        raise PackageGone(f"{archive.label}: {package.name} {package.version} ({package.path}) is no longer "
+        raise PackageGone(f"{label}: {package.name} {package.version} ({package.path}) is no longer "
                           "in the archive",
                           hint="re-lock with `envbuild lock --upgrade`, or point [system] archive at a "
                                "snapshot mirror that still holds it") from None
     actual = "sha256:" + hashlib.sha256(data).hexdigest()
     if len(data) != package.size or actual != package.hash:
-        raise ArchiveNotTrusted(f"{archive.label}: {package.path} does not match the lock (locked "
-                                f"{package.size} bytes, {package.hash}; got {len(data)} bytes, {actual})",
+        shown = f"more than {package.size} bytes" if len(data) > package.size else f"{len(data)} bytes, {actual}"
+        raise ArchiveNotTrusted(f"{label}: {package.path} does not match the lock (locked "
+                                f"{package.size} bytes, {package.hash}; got {shown})",
                                 hint="the archive or a mirror on the way serves other bytes than were locked")
     return data
 

@@ -47,6 +47,8 @@ class BuildRequest:
     # an empty command: no [run] section, nothing more to check.
     run_command: tuple[str, ...] = ()
     run_env: tuple[tuple[str, str], ...] = ()
+    # Debian archive name -> URL, for targets built from system packages (image/system).
+    archives: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -285,6 +285,11 @@ def _pinned_base(request: BuildRequest, target: LockedTarget) -> BaseImage | Non
         raise CheckFailed(f'target "{target.name}": the lock pins base {target.base or "(none)"}, '
                           f"the manifest names {wanted or '(none)'}",
                           hint="run `envbuild lock`: it resolves the base and records its digest")
+    if target.base == "system":  # built from the lock's Debian packages (issue 11)
+        from envbuild.image.system.base import system_base
+
+        return system_base(target, store=request.store, archives=request.archives,
+                           offline=request.offline, progress=request.progress)
     if target.base is None or target.base_digest is None:
         return None
     return open_base(target.base, target.base_digest, folder=request.project_dir,

@@ -1,0 +1,80 @@
+"""`envbuild lock` then `envbuild image` of a target with `base = "system"`: the base comes
+from the packages the lock side resolved from a signed archive on 127.0.0.1, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+from tests.support.debarchive import ArchiveKey, DebSpec
+from tests.system.archive import Served, served
+
+_SYSTEM_BASE = '[image]\nbase = "system"\n'
+
+
+@pytest.fixture
+def repo(eb_env: dict[str, str], tmp_path: Path, debian_archive_key: ArchiveKey) -> Iterator[Served]:
+    with served(tmp_path, debian_archive_key) as s:
+        yield s
+
+
+def _image(repo: Served, out: Path) -> dict[str, object]:
+    result = run_cli(["image", "-f", str(repo.folder / "envbuild.toml"), "--output", f"oci:{out}", "--json"])
+    assert result.code == 0, result.err
+    document: dict[str, object] = json.loads(result.out)
+    return document
+
+
+# Enough of an interpreter for the builder to place wheels: its binary and Debian's site.py
+# (which adds /usr/local/lib/python3.11/dist-packages); it is never run here.
+_PYTHON = DebSpec(name="python3.11", version="3.11.2-6", architecture="amd64", depends="libc6",
+                  files={"usr/bin/python3.11": b"#!/bin/sh\n",
+                         "usr/lib/python3.11/site.py": b'sitedirs = ["local/lib", "dist-packages"]\n'
+                                                        b'x = "local/lib", "dist-packages"\n'})
+
+
+def test_lock_then_image_builds_the_base_from_the_locked_packages(repo: Served, tmp_path: Path) -> None:
+    repo.archive.specs.append(_PYTHON)
+    repo.archive.rebuild()
+    repo.manifest(["hello", "python3.11"], extra=_SYSTEM_BASE)
+    assert run_cli(["lock", "-f", str(repo.folder / "envbuild.toml")]).code == 0
+    text = repo.lock_text()
+    assert 'base = "system"' in text and "base-digest" not in text
+    first = _image(repo, tmp_path / "one")
+    second = _image(repo, tmp_path / "two")
+    target = first["targets"]["cpu"]  # type: ignore[index]
+    assert target["digest"] == second["targets"]["cpu"]["digest"]  # type: ignore[index]
+    # The base layer holds the unpacked packages and dpkg's record of them; the image's own
+    # lock carries the system set, so verify inside the image can check it.
+    layout = tmp_path / "one"
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads(_blob(layout, index["manifests"][0]["digest"]))
+    config = json.loads(_blob(layout, manifest["config"]["digest"]))
+    assert config["config"]["User"] == "1000:1000"
+    with tarfile.open(layout / "blobs" / "sha256" / manifest["layers"][0]["digest"].split(":")[1]) as tar:
+        names = set(tar.getnames())
+        status = tar.extractfile("var/lib/dpkg/status").read().decode()  # type: ignore[union-attr]
+    assert {"usr/lib/libc.so.6", "etc/passwd", "var/lib/dpkg/status"} <= names
+    assert "Package: hello\n" in status and "Package: libgreet1\n" in status
+    # The locked wheel went into the interpreter's own site directory, on top of the base.
+    with tarfile.open(layout / "blobs" / "sha256" / manifest["layers"][1]["digest"].split(":")[1]) as tar:
+        assert any(n.startswith("usr/local/lib/python3.11/dist-packages/alpha") for n in tar.getnames())
+
+
+def test_base_system_without_system_packages_is_refused(repo: Served) -> None:
+    path = repo.folder / "envbuild.toml"
+    path.write_text('[project]\nname = "demo"\npython = "3.11"\n[dependencies]\npython = ["alpha"]\n'
+                    f'{_SYSTEM_BASE}[targets.cpu]\nplatform = "linux/amd64"\n')
+    result = run_cli(["lock", "-f", str(path)])
+    assert result.code == 2
+    assert 'target "cpu": [image] base = "system" builds the base from the target\'s system packages, ' \
+           "and it has none" in result.err
+
+
+def _blob(layout: Path, digest: str) -> bytes:
+    return (layout / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
