@@ -90,9 +90,10 @@ def _deflate(block: bytes, primer: bytes, last: bool) -> tuple[bytes, float]:
     """One block as raw deflate, ended on a byte boundary (sync flush) unless `last`; and
     the CPU seconds it took (wall time would count waiting for a core on a busy host)."""
     start = time.thread_time()
-    engine = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY,
-                              primer) if primer else zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED,
-                                                                      -15)
+    # wbits -15: raw deflate (the gzip header and trailer are ours); the first block has no
+    # dictionary to be primed with.
+    engine = (zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15, zdict=primer) if primer
+              else zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15))
     out = engine.compress(block) + engine.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
     return out, time.thread_time() - start
 
