@@ -9,11 +9,13 @@ pipeline with one job per changed or added target, and a `build` job triggers it
 The child pipeline is written as JSON (valid YAML) by a short Python script run in the plan
 job, so target names reach it only as JSON strings, never spliced into shell. Registry
 credentials are CI/CD variables (mark them masked and protected); the envbuild release is
-pinned in every install.
+pinned in every install, and every job's image by digest (JOB_IMAGES), as the GitHub
+workflow pins its actions by commit.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from envbuild.ci.workflow import (
@@ -24,6 +26,34 @@ from envbuild.ci.workflow import (
     check_options,
 )
 from envbuild.cluster.yamlemit import dump
+from envbuild.errors import InputError
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobImage:
+    """A job image pinned to the digest its tag named when it was pinned."""
+
+    tag: str
+    digest: str  # of the multi-platform image index, so each runner pulls its own platform
+
+    @property
+    def ref(self) -> str:
+        # Pulled by digest; the tag is there for the reader (and Renovate) only.
+        return f"{self.tag}@{self.digest}"
+
+
+# The image the jobs run in, per `--python`. The full image, not -slim: `ci plan` reads the
+# base lock with git, which -slim lacks. Refresh a pin (tag and digest together) with
+# `docker buildx imagetools inspect python:3.12-bookworm` (its `Digest:` line), or
+# `skopeo inspect --raw docker://python:3.12-bookworm | sha256sum`.
+JOB_IMAGES = {
+    "3.11": JobImage(tag="python:3.11-bookworm", digest=(
+        "sha256:a8f8fbe1a0edc9e4dddafa64ba73f7e04be7be5ebc23f332362e779e0a2e4e52")),
+    "3.12": JobImage(tag="python:3.12-bookworm", digest=(
+        "sha256:3cd9086bdb30f7c9bc08a3fa621d9842e0d3f6f9291aeb4677e0547817c10b12")),
+    "3.13": JobImage(tag="python:3.13-bookworm", digest=(
+        "sha256:8b9a8b28d9cc221c6ab5d40e9cfcd99429959f6a8f5171612a99147975ab043f")),
+}
 
 CHILD_PIPELINE = "envbuild-builds.yml"
 PLAN_REPORT = "envbuild-plan.md"
@@ -55,8 +85,11 @@ _ON_DEFAULT_BRANCH = {"if": '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH 
 def gitlab_pipeline(options: WorkflowOptions) -> str:
     """The pipeline's YAML text for `options` (the runner label does not apply here)."""
     check_options(options)
-    # The full image, not -slim: `ci plan` reads the base lock with git, which -slim lacks.
-    image = f"python:{options.python}-bookworm"
+    pinned = JOB_IMAGES.get(options.python)
+    if pinned is None:
+        raise InputError(f"no GitLab job image is pinned for python {options.python}",
+                         hint=f"use --python {' or '.join(sorted(JOB_IMAGES))}")
+    image = pinned.ref
     install = f'python -m pip install "envbuild=={options.envbuild_version}"'
     document: dict[str, Any] = {
         "workflow": {"rules": [_ON_MERGE_REQUEST, _ON_DEFAULT_BRANCH]},

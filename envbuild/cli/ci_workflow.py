@@ -26,7 +26,8 @@ Examples:
 @click.option("--python", "python", default="3.12", show_default=True,
               help="The Python the jobs run envbuild with.")
 @click.option("--runner", default="ubuntu-24.04", show_default=True,
-              help="The GitHub runner label (GitLab jobs run in python:<version>-bookworm).")
+              help="The GitHub runner label (GitLab jobs run in python:<version>-bookworm, "
+                   "pinned by digest).")
 @click.option("--envbuild-version", default=__version__, show_default=True,
               help="The envbuild release the jobs install (pinned with ==).")
 def workflow(github: bool, gitlab: bool, output: Path | None, branch: str, python: str, runner: str,

@@ -11,6 +11,7 @@ digest, and the tag last, so a failed push leaves nothing a client can see by ta
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,7 +151,10 @@ def _push_group(registry: Registry, repository: Reference, images: list[TargetIm
                 present += 1
                 continue
             progress(f"{image.name}: pushing {what} {digest[:19]}")
+            start = time.perf_counter()
             _upload(registry, repository.repository, digest, source, store)
+            progress(f"{image.name}: pushed {what} {digest[:19]} in "
+                     f"{time.perf_counter() - start:.1f}s")
             uploaded.append(digest)
         if len(images) > 1:
             registry.put_manifest(repository.with_digest(image.digest), MANIFEST,

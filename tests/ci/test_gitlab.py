@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +15,15 @@ from typing import Any
 import pytest
 
 from envbuild import __version__
+from envbuild.ci.gitlab import JOB_IMAGES
 from tests.ci.test_workflow import _run, _tool
 
 yaml = pytest.importorskip("yaml", reason="PyYAML reads the pipeline back")
 
 _INSTALL = f'python -m pip install "envbuild=={__version__}"'
 _BASE = "1" * 40
+_IMAGE = JOB_IMAGES["3.12"].ref  # --python's default
+_PINNED = re.compile(r"python:3\.1[0-9]-bookworm@sha256:[0-9a-f]{64}")
 
 
 @pytest.fixture
@@ -78,7 +82,7 @@ def test_the_child_pipeline_has_one_build_job_per_changed_or_added_target(
     assert sorted(child) == ["build a100", "build cpu"]
     job = child["build cpu"]
     assert job["variables"] == {"TARGET": "cpu", "BASE": _BASE, "GIT_DEPTH": "0"}
-    assert job["image"] == "python:3.12-bookworm"
+    assert job["image"] == _IMAGE
     assert job["script"][0] == _INSTALL
     assert job["script"][-1] == 'envbuild ci build --base "$BASE" --target "$TARGET" --push'
     home = tmp_path / "home"
@@ -93,7 +97,7 @@ def test_the_child_pipeline_has_one_build_job_per_changed_or_added_target(
 def test_a_plan_with_nothing_changed_gives_a_child_pipeline_that_builds_nothing(
         pipeline: Path, tmp_path: Path) -> None:
     child = _child(pipeline, tmp_path, {"rebuild": [], "targets": {"cpu": {"status": "unchanged"}}})
-    assert child == {"nothing to build": {"image": "python:3.12-bookworm",
+    assert child == {"nothing to build": {"image": _IMAGE,
                                           "script": ["echo no image changed"]}}
 
 
@@ -102,3 +106,36 @@ def test_the_builds_run_as_a_child_pipeline_of_the_plan(pipeline: Path) -> None:
     assert build["needs"] == ["plan"]
     assert build["trigger"] == {"include": [{"artifact": "envbuild-builds.yml", "job": "plan"}],
                                 "strategy": "depend"}
+
+
+def test_every_job_image_is_pinned_by_digest(pipeline: Path, tmp_path: Path) -> None:
+    document = yaml.safe_load(pipeline.read_text())
+    assert document["default"]["image"] == _IMAGE
+    assert _PINNED.fullmatch(_IMAGE)
+    assert not [name for name, job in document.items()
+                if isinstance(job, dict) and "image" in job and job["image"] != _IMAGE]
+    child = _child(pipeline, tmp_path, {"rebuild": ["cpu"], "targets": {}})
+    assert child["build cpu"]["image"] == _IMAGE
+
+
+def test_the_pin_follows_the_python_asked_for(tmp_path: Path) -> None:
+    result = _run(["--gitlab", "--python", "3.11"])
+    assert result.code == 0
+    document = yaml.safe_load(result.out)
+    assert document["default"]["image"] == JOB_IMAGES["3.11"].ref
+    assert document["plan"]["script"][-1].endswith(f'"{JOB_IMAGES["3.11"].ref}" \'{_INSTALL}\'')
+
+
+def test_the_pin_table_names_each_version_by_its_own_tag_and_a_digest() -> None:
+    assert len(JOB_IMAGES) >= 2
+    for python, image in JOB_IMAGES.items():
+        assert image.tag == f"python:{python}-bookworm"
+        assert _PINNED.fullmatch(image.ref)
+    assert len({image.digest for image in JOB_IMAGES.values()}) == len(JOB_IMAGES)
+
+
+def test_a_python_without_a_pinned_image_is_refused() -> None:
+    result = _run(["--gitlab", "--python", "3.9"])
+    assert (result.code, result.out) == (2, "")
+    assert result.err == ("error: no GitLab job image is pinned for python 3.9\n"
+                          f"hint: use --python {' or '.join(sorted(JOB_IMAGES))}\n")

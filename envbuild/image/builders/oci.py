@@ -29,7 +29,7 @@ from envbuild.image.config import (
 from envbuild.image.entrypoint import ImageCommand, check_command, ours, wheel_files
 from envbuild.image.imagefiles import base_index
 from envbuild.image.install import InstallLayout, install_wheels, site_layout
-from envbuild.image.layers import Layer, LayerCache, layer_key
+from envbuild.image.layers import Layer, LayerCache, PackTimes, layer_key
 from envbuild.image.layout import ImageEntry, sha256, write_layout
 from envbuild.image.payload import LOCK_PATH, payload_files, payload_inputs, write_payload
 from envbuild.image.pin import open_base
@@ -94,22 +94,11 @@ class NativeOciBuilder(Builder):
             def one(job: tuple[_Prepared, PlannedLayer]) -> Layer:
                 item, planned = job
                 request.progress(f"{item.target.name}: building layer {planned.name}")
-                if planned.packages:
-                    pairs = [(p.name, wheels[p.artifact.hash]) for p in planned.packages]
-                    return cache.build(planned.key, planned.name,
-                                       lambda root: install_wheels(root, pairs, item.layout),
-                                       epoch=WHEEL_EPOCH)
-                if planned.name == conda.LAYER_NAME:
-                    return cache.build(planned.key, planned.name, lambda root: conda.install_conda(
-                        root, [(p, conda_files[p.hash]) for p in item.target.conda],
-                        python=item.target.python), epoch=WHEEL_EPOCH)
-                if planned.name == _PAYLOAD:
-                    return cache.build(planned.key, planned.name,
-                                       lambda root: write_payload(root, item.payload),
-                                       epoch=request.epoch)
-                return cache.build(planned.key, planned.name,
-                                   lambda root: _copy_files(root, request, item.files),
-                                   epoch=request.epoch)
+                times = PackTimes()
+                layer = _build_layer(request, cache, item, planned, wheels, conda_files, times)
+                request.progress(f"{item.target.name}: built layer {planned.name} "
+                                 f"({layer.size} bytes): {times.render()}")
+                return layer
 
             with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
                 for key, layer in zip(todo, pool.map(one, todo.values()), strict=True):
@@ -183,6 +172,27 @@ class NativeOciBuilder(Builder):
                                   image_hash=item.image_hash, config_digest=sha256(config),
                                   layers=tuple(everything), platform=item.platform,
                                   entry=entry)
+
+
+def _build_layer(request: BuildRequest, cache: LayerCache, item: _Prepared,
+                 planned: PlannedLayer, wheels: dict[str, Path], conda_files: dict[str, Path],
+                 times: PackTimes) -> Layer:
+    if planned.packages:
+        pairs = [(p.name, wheels[p.artifact.hash]) for p in planned.packages]
+        return cache.build(planned.key, planned.name,
+                           lambda root: install_wheels(root, pairs, item.layout),
+                           epoch=WHEEL_EPOCH, times=times)
+    if planned.name == conda.LAYER_NAME:
+        return cache.build(planned.key, planned.name, lambda root: conda.install_conda(
+            root, [(p, conda_files[p.hash]) for p in item.target.conda],
+            python=item.target.python), epoch=WHEEL_EPOCH, times=times)
+    if planned.name == _PAYLOAD:
+        return cache.build(planned.key, planned.name,
+                           lambda root: write_payload(root, item.payload),
+                           epoch=request.epoch, times=times)
+    return cache.build(planned.key, planned.name,
+                       lambda root: _copy_files(root, request, item.files),
+                       epoch=request.epoch, times=times)
 
 
 def _platform(target: LockedTarget) -> tuple[str, str]:
