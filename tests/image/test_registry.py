@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -80,21 +79,21 @@ def test_push_then_run_in_engine_imports_and_verifies(project: Project, tmp_path
     assert json.loads(verdict)["ok"] is True, verdict
 
 
-def test_nothing_changed_push_is_a_head_and_under_one_second(project: Project) -> None:
+def test_nothing_changed_push_uploads_nothing(project: Project) -> None:
+    """A re-push with nothing changed only asks the registry (how long that takes is
+    measured by scripts/bench_image, not here: a timed test fails on a loaded machine)."""
     setup(project)
     code, first, err = push(project)
     assert code == 0 and first["pushed"][0]["unchanged"] is False, err
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
-    start = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "envbuild", "image", "-f", str(project.manifest),
                            "--push", "--json"], env=env, capture_output=True, text=True,
                           check=False)
-    elapsed = time.monotonic() - start
     assert done.returncode == 0, done.stderr
     again = json.loads(done.stdout)["pushed"][0]
     assert again["unchanged"] is True and again["digest"] == first["pushed"][0]["digest"]
-    assert elapsed < 1.0, f"no-op push took {elapsed:.2f} s"
+    assert again["uploaded"] == []
 
 
 def test_one_package_bump_pushes_only_changed_layers(project: Project) -> None:

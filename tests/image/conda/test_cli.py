@@ -1,10 +1,8 @@
 """The whole path through the CLI: `envbuild lock` solves the conda set (the lock side,
 issue 12), `envbuild image --load` builds it, the engine runs it with `--network none` and
 the image verifies itself from its own lock; a channel that later serves other bytes is
-refused (exit 1, naming the package).
-
-Runs once the lock side (`envbuild.manifest.conda`, `[indexes] NAME = {kind = "conda"}`)
-is on the branch; until then the other tests of this folder build from in-memory locks."""
+refused (exit 1, naming the package). The docker builder, which installs wheels with pip,
+refuses the conda target (exit 2) instead of building an image without its conda set."""
 
 from __future__ import annotations
 
@@ -23,8 +21,6 @@ from tests.image.services import base_layout, docker_client
 from tests.support.conda_channel import CondaChannel
 from tests.support.indexserver import IndexServer
 from tests.support.wheelfactory import build_wheel
-
-pytest.importorskip("envbuild.manifest.conda", reason="the conda lock side is not on this branch")
 
 
 @pytest.mark.docker
@@ -51,6 +47,11 @@ def test_lock_build_run_offline_verify_and_refuse_tampered_bytes(
             '[targets.cpu]\nplatform = "linux/amd64"\n')
         locked = run_cli(["lock", "-f", str(manifest)])
         assert locked.code == 0, locked.err
+        refused = run_cli(["export", "-f", str(manifest), "--format", "dockerfile", "-o", str(tmp_path / "ctx")])
+        assert (refused.code, refused.err.splitlines()[:2]) == (2, [
+            'error: target "cpu": the docker builder installs Python wheels only, and this target has '
+            "conda packages", "hint: build it with --builder oci"])
+        assert not (tmp_path / "ctx").exists()
         built = run_cli(["image", "-f", str(manifest), "--load", "--json"])
         assert built.code == 0, built.err
         (tag,) = json.loads(built.out)["loaded"]
