@@ -10,7 +10,6 @@ before it is written into the cache; a cached file is re-hashed before use.
 
 from __future__ import annotations
 
-import hashlib
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,12 +18,12 @@ from pathlib import Path
 from envbuild.canonical import is_hash
 from envbuild.errors import CheckFailed, ExternalError, InputError
 from envbuild.image.store import Store
+from envbuild.image.wheels import file_digest
 from envbuild.lockfile.model import SystemPackage
 from envbuild.safepath import inside
 from envbuild.scrub import escape
 from envbuild.system.archive import ArchiveNotTrusted, fetch_deb
 
-_CHUNK = 1 << 20
 _PARALLEL = 4
 
 Progress = Callable[[str], None]
@@ -67,7 +66,7 @@ def ensure_debs(store: Store, packages: Sequence[SystemPackage], *,
     missing: list[SystemPackage] = []
     for package in packages:
         path = deb_path(store, package)
-        if path.is_file() and _digest(path) == (package.hash, package.size):
+        if path.is_file() and file_digest(path) == (package.hash, package.size):
             store.touch(path)
             found[package.hash] = path
         else:
@@ -96,16 +95,6 @@ def ensure_debs(store: Store, packages: Sequence[SystemPackage], *,
                           hint="the archive now serves different bytes under the locked path; "
                                "nothing was built. Re-lock if the change is expected.")
     return found
-
-
-def _digest(path: Path) -> tuple[str, int]:
-    sha = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
-    return "sha256:" + sha.hexdigest(), size
 
 
 def _download(store: Store, package: SystemPackage, url: str) -> Path | str:
