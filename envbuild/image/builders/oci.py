@@ -101,7 +101,11 @@ class NativeOciBuilder(Builder):
                 return layer
 
             with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-                for key, layer in zip(todo, pool.map(one, todo.values()), strict=True):
+                # Largest layers first (by the bytes of their wheels or conda packages):
+                # the last layer to start bounds the build, so a big one must not start
+                # late. Only the order of work changes; each layer's bytes do not.
+                order = sorted(todo, key=lambda key: -_weight(*todo[key]))
+                for key, layer in zip(order, pool.map(one, [todo[k] for k in order]), strict=True):
                     built[key] = layer
             images, results = [], {}
             for item in prepared:
@@ -172,6 +176,13 @@ class NativeOciBuilder(Builder):
                                   image_hash=item.image_hash, config_digest=sha256(config),
                                   layers=tuple(everything), platform=item.platform,
                                   entry=entry)
+
+
+def _weight(item: _Prepared, planned: PlannedLayer) -> int:
+    """About how much work a layer is: the compressed bytes it unpacks."""
+    if planned.name == conda.LAYER_NAME:
+        return sum(p.size for p in item.target.conda)
+    return sum(p.artifact.size for p in planned.packages)
 
 
 def _build_layer(request: BuildRequest, cache: LayerCache, item: _Prepared,
