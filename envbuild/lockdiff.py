@@ -176,6 +176,33 @@ def system_lines(fields: tuple[FieldChange, ...]) -> list[str]:
     return lines
 
 
+def conda_lines(fields: tuple[FieldChange, ...]) -> list[str]:
+    """A target's conda record changes, one line per package: `+ conda name version build`
+    added, `- ...` removed, `~ conda name old -> new` another version or build, `# conda
+    name: same version and build, new file or hash (keys)` re-hashed."""
+    whole: list[str] = []
+    leaves: dict[str, dict[str, FieldChange]] = {}
+    for change in fields:
+        kind, _, rest = change.path.partition(".")
+        name, _, leaf = rest.partition(".")
+        if kind != "conda" or not name:
+            continue
+        if not leaf:
+            sign, record = ("+", change.new) if change.old is None else ("-", change.old)
+            got = record if isinstance(record, dict) else {}
+            whole.append(f"{sign} conda {name} {got.get('version')} {got.get('build')}")
+        else:
+            leaves.setdefault(name, {})[leaf] = change
+    for name, changed in sorted(leaves.items()):
+        if "version" in changed or "build" in changed:
+            old = " ".join(str(changed[k].old) for k in ("version", "build") if k in changed)
+            new = " ".join(str(changed[k].new) for k in ("version", "build") if k in changed)
+            whole.append(f"~ conda {name} {old} -> {new}")
+        else:
+            whole.append(f"# conda {name}: same version and build, new file or hash ({', '.join(sorted(changed))})")
+    return whole
+
+
 def _walk(old: Any, new: Any, path: str) -> Iterator[FieldChange]:
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new)):

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from envbuild.lockdiff import FieldChange, LockDiff, TargetDiff
 
 FOLD_AFTER = 8  # lists longer than this fold
+# A target's own values that change what is built, beyond its packages.
+_SETTINGS = frozenset({"platform", "python", "glibc", "cuda", "gpus", "resolver"})
 
 
 def _code(value: Any) -> str:
@@ -107,9 +109,14 @@ def _target(d: TargetDiff) -> list[str]:
     out += _items("Hardware rows", [_row(c) for c in d.fields if c.path.startswith("hardware.")])
     out += _items("Base image", [_change(c) for c in d.fields if c.path.startswith("base")])
     out += _items("Requirements", [_change(c) for c in d.fields if c.path == "requirements"])
-    from envbuild.lockdiff import system_lines
+    out += _items("Target settings", [_change(c) for c in d.fields if c.path in _SETTINGS])
+    from envbuild.lockdiff import conda_lines, system_lines
 
+    out += _items("Conda packages", [_code(line) for line in conda_lines(d.fields)])
+    out += _items("Conda requirements and channels",
+                  [_change(c) for c in d.fields if c.path in ("conda-requirements", "conda-channels")])
     out += _items("System packages", [_code(line.strip()) for line in system_lines(d.fields)])
+    out += _items("System settings", [_change(c) for c in d.fields if c.path.startswith("system-")])
     return out
 
 

@@ -265,3 +265,24 @@ def test_a_cpu_build_selected_on_purpose_is_kept(eb_env: dict[str, str], tmp_pat
     result = run_cli(["lock", "-f", str(manifest)])
     assert result.code == 0, result.err
     assert _conda(tmp_path / "envbuild.lock", "gpu")["dual"]["build"] == "cpu_0"
+
+
+def test_markdown_diff_names_conda_and_target_changes(eb_env: dict[str, str], tmp_path: Path,
+                                                      conda_channel: tuple[CondaChannel, str]) -> None:
+    url = conda_channel[1]
+    manifest = conda_manifest(tmp_path, url, conda='"accel", "cuda-toolkit"', python="", targets=GPU_ONLY)
+    assert run_cli(["lock", "-f", str(manifest), "--lock", str(tmp_path / "old.lock")]).code == 0
+    conda_manifest(tmp_path, url, conda='"accel", "cuda-toolkit", "tinyutil"', python="",
+                   targets=GPU_ONLY.replace('"12.4"', '"12.8"').replace('"H100"', '"A100"'))
+    assert run_cli(["lock", "-f", str(manifest), "--lock", str(tmp_path / "new.lock")]).code == 0
+    result = run_cli(["diff", str(tmp_path / "old.lock"), str(tmp_path / "new.lock"), "--format", "markdown"])
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    start = lines.index("**Target settings** (2)")
+    assert lines[start:start + 5] == ["**Target settings** (2)", "",
+                                      '- `cuda`: `12.4` -> `12.8`', '- `gpus`: `["H100"]` -> `["A100"]`', ""]
+    start = lines.index("**Conda packages** (2)")
+    assert lines[start:start + 5] == ["**Conda packages** (2)", "", "- `+ conda tinyutil 0.1 0`",
+                                      "- `~ conda cuda-toolkit 12.4.1 -> 12.8.0`", ""]
+    assert ('- `conda-requirements`: `["accel", "cuda-toolkit"]` -> `["accel", "cuda-toolkit", "tinyutil"]`'
+            in lines)
