@@ -77,8 +77,9 @@ def _export_nix(lock: Lock, chosen: LockedTarget, urls: dict[str, str], output: 
                 as_json: bool) -> None:
     from envbuild import export as core
     from envbuild.errors import InputError
-    from envbuild.nix.export import export_nix
+    from envbuild.nix.export import export_nix, refuse_beyond_wheels
 
+    refuse_beyond_wheels(chosen)
     if output is None:
         raise InputError("--format nix writes a folder: give -o DIR")
     exported = export_nix(lock, chosen, urls, output)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from envbuild.errors import InputError
-from envbuild.nix.export import NixExport, export_nix
+from envbuild.nix.export import NixExport, export_nix, refuse_beyond_wheels
 from envbuild.nix.run import NixBuild, nix_build
 
 ATTRIBUTES = ("site", "wheels", "image")
@@ -54,6 +54,7 @@ def nix_build_command(options: NixOptions, progress: Callable[[str], None]) -> N
     manifest = load_manifest(options.manifest_path)
     lock = load(options.lock_path)
     target = pick_target(lock, options.target)
+    refuse_beyond_wheels(target)
     urls = index_urls(manifest)
 
     def build(folder: Path) -> tuple[str, ...]:

@@ -201,6 +201,16 @@ def render_flake(lock: Lock, target: LockedTarget) -> str:
 """
 
 
+def refuse_beyond_wheels(target: LockedTarget) -> None:
+    """The expression fetches and unpacks Python wheels only: a target with conda packages
+    or [system] packages is refused rather than exported without them. `image --builder
+    nix` does not ask this: it realises only `wheels` and the native builder does the rest."""
+    if target.conda or target.system or target.base == "system":
+        what = "conda packages" if target.conda else "Debian packages from [system]"
+        raise InputError(f'target "{target.name}": the Nix export holds Python wheels only, and this '
+                         f"target has {what}", hint="build it with `envbuild image` (--builder oci or nix)")
+
+
 def export_nix(lock: Lock, target: LockedTarget, urls: dict[str, str], folder: Path,
                memo: UrlMemo | None = None, *, offline: bool = False) -> NixExport:
     """Write the expression for `target` into `folder`, replacing an earlier export whole."""
