@@ -65,7 +65,8 @@ def lock_conda(manifest: Manifest, names: list[str], *, previous: Lock | None, p
             target=name, platform=target.platform, python=target.python, cuda=target.cuda,
             glibc=target.glibc, specs=specs_for(manifest, target), channels=channels,
             previous=old.conda if old is not None else (pinned.conda if pinned is not None else ()),
-            keep_pins=not upgrade, trusted=old is not None, exclude_newer=manifest.exclude_newer))
+            keep_pins=not upgrade, trusted=old is not None, exclude_newer=manifest.exclude_newer,
+            exempt=tuple(n for n in manifest.conda_channels if manifest.indexes[n].exclude_newer_exempt)))
     for request, records in zip(requests, solve(requests, cache=cache_dir() / "conda"), strict=True):
         out[request.target] = CondaLocked(channels=manifest.conda_channels,
                                           requirements=tuple(sorted(set(request.specs))), records=records)

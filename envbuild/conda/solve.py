@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -59,6 +58,7 @@ class CondaRequest:
     keep_pins: bool = True  # False with --upgrade: previous records are only checked, not preferred
     trusted: bool = True  # the previous records come from a lock that proves: refuse changed files
     exclude_newer: str | None = None  # RFC 3339: records built later are not considered
+    exempt: tuple[str, ...] = ()  # channels (index names) the cutoff does not apply to
 
 
 def solve(requests: list[CondaRequest], *, cache: Path) -> list[tuple[CondaPackage, ...]]:
@@ -89,6 +89,15 @@ async def _guarded(work: Coroutine[Any, Any, T], target: str) -> T:
 
     try:
         return await work
+    except _Unsolvable as failure:
+        hint = "relax a conda spec, or check the target's cuda and glibc"
+        if failure.dropped:
+            shown = ", ".join(failure.dropped[:5]) + (", ..." if len(failure.dropped) > 5 else "")
+            hint = (f"exclude-newer ({failure.cutoff}) left out {len(failure.dropped)} newer build(s) "
+                    f"({shown}): move exclude-newer later, or set exclude-newer-exempt = true on the "
+                    f"channel's index; or {hint}")
+        raise CondaSolveImpossible(f'target "{target}": the conda packages cannot be solved:\n'
+                                   f"{_indent(str(failure.error))}", hint=hint) from None
     except SolverError as error:
         raise CondaSolveImpossible(f'target "{target}": the conda packages cannot be solved:\n{_indent(str(error))}',
                                    hint="relax a conda spec, or check the target's cuda and glibc") from None
@@ -97,15 +106,28 @@ async def _guarded(work: Coroutine[Any, Any, T], target: str) -> T:
                                  hint="check the network and the channel URLs under [indexes]") from None
 
 
+class _Unsolvable(Exception):
+    """rattler's SolverError with what the exclude-newer cutoff left out."""
+
+    def __init__(self, error: Exception, cutoff: str | None, dropped: list[str]) -> None:
+        super().__init__(str(error))
+        self.error, self.cutoff, self.dropped = error, cutoff, dropped
+
+
 def _indent(text: str) -> str:
     return "\n".join("  " + line for line in scrub(text).strip().splitlines())
 
 
 async def _solve(request: CondaRequest, gateway: Gateway) -> tuple[CondaPackage, ...]:
     from rattler import BuildString, Channel, GenericVirtualPackage, PackageName, Version
+    from rattler.exceptions import SolverError
 
-    channels = [Channel(url) for _, url in request.channels]
+    from envbuild.conda import cutoff as by_time
+
     platforms: list[Any] = [subdir(request.platform), "noarch"]
+    cutoff = by_time.parse_cutoff(request.exclude_newer)
+    channels = await by_time.sources(gateway, [Channel(url) for _, url in request.channels],
+                                     [name in request.exempt for name, _ in request.channels], platforms, cutoff)
     virtual = [GenericVirtualPackage(PackageName(v.name), Version(v.version), BuildString(v.build))
                for v in virtual_packages(platform=request.platform, cuda=request.cuda, glibc=request.glibc)]
     # The previous lock's records, as the channels serve them now, are the solver's preferences.
@@ -113,16 +135,16 @@ async def _solve(request: CondaRequest, gateway: Gateway) -> tuple[CondaPackage,
     preferred = _pins(request, await _candidates(gateway, channels, platforms, names))
     # A Python that conda brings must be the target's: the PyPI packages on top are for it.
     constraints = [f"python {request.python}.*"]
-    cutoff = None if request.exclude_newer is None else \
-        datetime.fromisoformat(request.exclude_newer.replace("Z", "+00:00"))
 
     async def attempt(prefer: dict[str, RepoDataRecord]) -> list[RepoDataRecord]:
         from rattler import solve as rattler_solve
 
-        return await rattler_solve(sources=channels, specs=list(request.specs), gateway=gateway,
-                                   platforms=platforms, virtual_packages=virtual,
-                                   locked_packages=list(prefer.values()), constraints=constraints,
-                                   exclude_newer=cutoff, timestamp_policy="allow-missing")
+        try:
+            return await rattler_solve(sources=channels, specs=list(request.specs), gateway=gateway,
+                                       platforms=platforms, virtual_packages=virtual,
+                                       locked_packages=list(prefer.values()), constraints=constraints)
+        except SolverError as error:
+            raise _Unsolvable(error, request.exclude_newer, by_time.dropped(channels)) from None
 
     records = await attempt(preferred)
     if request.cuda is not None:
