@@ -76,6 +76,7 @@ def sync_environment(options: SyncOptions, progress: Progress,
         raise InputError("--python and --venv name the environment twice; give one")
     lock = load(options.lock_path)
     target = _choose(lock, options, environ)
+    _refuse_conda(target)
     _check_host(target)
     _refuse_sdists(target)
     folder, interpreter, base = _environment(options, target)
@@ -139,6 +140,15 @@ def _check_host(target: LockedTarget) -> None:
         raise InputError(f"target {target.name} does not fit this host: " + "; ".join(problems),
                          hint=f"sync a target locked for {facts.platform}, or run this one "
                               f"in its image (envbuild image --target {target.name})")
+
+
+def _refuse_conda(target: LockedTarget) -> None:
+    """A venv holds PyPI wheels only: refused before anything is made, or a half-made venv
+    (the PyPI part without the conda set it sits on) would be left behind. [system]
+    packages are an image's base; the Python packages on top still fit a venv."""
+    if target.conda:
+        raise InputError(f'target "{target.name}" has conda packages; sync makes venvs from PyPI wheels only',
+                         hint=f"build it as an image: envbuild image --target {target.name}")
 
 
 def _refuse_sdists(target: LockedTarget) -> None:

@@ -21,6 +21,7 @@ from tests.conftest import LocalIndex
 from tests.helpers import run_cli
 from tests.image.project import CPU, Project
 from tests.runtime.envs import FOREIGN_PLATFORM, HOST_PLATFORM, PY
+from tests.support.conda_channel import CondaChannel, CondaSpec
 from tests.support.indexserver import IndexServer
 from tests.support.wheelfactory import DistSpec, build_wheel
 
@@ -340,3 +341,20 @@ def test_a_damaged_cached_wheel_is_named_downloaded_again_and_counted(
 
 def digest_of(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_target_with_conda_packages_is_refused_before_anything_is_made(
+        eb_env: dict[str, str], tmp_path: Path, local_index: LocalIndex) -> None:
+    channel = CondaChannel(tmp_path / "channel")
+    channel.add(CondaSpec(name="tinyutil", version="0.1", subdir="noarch", noarch="generic"))
+    channel.index()
+    with channel.serve() as url:
+        manifest = lock_project(tmp_path, deps='"alpha"', extra=(
+            f'conda = ["tinyutil"]\n[indexes]\nforge = {{ url = "{url}", kind = "conda" }}\n'
+            '[conda]\nchannels = ["forge"]\n'))
+    result = run_cli(["sync", "-f", str(manifest), "--venv", str(tmp_path / "env")])
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        'error: target "here" has conda packages; sync makes venvs from PyPI wheels only',
+        "hint: build it as an image: envbuild image --target here"]
+    assert not (tmp_path / "env").exists()
