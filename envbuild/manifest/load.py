@@ -278,11 +278,14 @@ def _indexes(r: _Reader, table: dict[str, Any]) -> dict[str, Index]:
             continue
         spec = r.table(table[name], key)
         r.unknown(spec, key, ("url", "exclude-newer-exempt", "explicit", "kind"))
+        from envbuild.manifest.conda import index_kind
+
+        kind = index_kind(r, spec, key)
         url = r.string(spec, key, "url", required=True, example='url = "https://example.org/simple"')
         if url is not None and not re.match(r"^(https?|file)://", url):
             r.problem(f"{key}.url", f'"{scrub(url)}" is not an http(s) or file URL')
             url = None
-        if url is not None and (secret := _index_url_secret(name, url)) is not None:
+        if url is not None and (secret := _index_url_secret(name, url, kind)) is not None:
             r.problem(f"{key}.url", secret)
             url = None
         exempt = spec.get("exclude-newer-exempt", False)
@@ -290,16 +293,14 @@ def _indexes(r: _Reader, table: dict[str, Any]) -> dict[str, Index]:
         for flag, value in (("exclude-newer-exempt", exempt), ("explicit", explicit)):
             if not isinstance(value, bool):
                 r.problem(f"{key}.{flag}", f"must be true or false, not {_kind(value)}")
-        from envbuild.manifest.conda import index_kind
-
-        kind = index_kind(r, spec, key)
-        if url is not None:
-            out[name] = Index(name=name, url=url.rstrip("/"), exclude_newer_exempt=exempt is True,
-                              explicit=explicit is not False, kind=kind)
+        # Declared even when its URL was refused (a problem is recorded, so the manifest is
+        # never returned): what names the index is then not told it is unknown as well.
+        out[name] = Index(name=name, url=(url or "").rstrip("/"), exclude_newer_exempt=exempt is True,
+                          explicit=explicit is not False, kind=kind)
     return out
 
 
-def _index_url_secret(name: str, url: str) -> str | None:
+def _index_url_secret(name: str, url: str, kind: str = "pypi") -> str | None:
     """Why an index URL is malformed or may carry a secret (user information, a query
     string, a fragment or `;` parameters: an index URL needs none), or None.
 
@@ -321,6 +322,10 @@ def _index_url_secret(name: str, url: str) -> str | None:
     path, params, _ = parts.path.partition(";")
     shown = scrub(urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))) \
         + (";***" if params else "") + ("#***" if parts.fragment else "")
+    if kind == "conda":  # the channel client is given no credentials at all
+        return (f'"{shown}" has {" and ".join(found)}, where a token or password would be '
+                "written to the lock's inputs and shown in messages; remove it: conda channels "
+                "are read without credentials (private channels are not supported yet)")
     return (f'"{shown}" has {" and ".join(found)}, where a token or password would be '
             "written to the lock's inputs and shown in messages; remove it and give the "
             f"credentials through netrc or {variable}_USERNAME/{variable}_PASSWORD")
