@@ -17,7 +17,8 @@ from envbuild import __version__
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "lock": ("envbuild.cli.lock", "lock", "Resolve every target and write the hashed lock."),
     "show": ("envbuild.cli.show", "show", "Show the lock's targets, counts and hashes."),
-    "export": ("envbuild.cli.export", "export", "Export one target as pylock or requirements."),
+    "export": ("envbuild.cli.export", "export",
+               "Export one target: pylock, requirements, conda-lock, explicit, nix, dockerfile."),
     "diff": ("envbuild.cli.diff", "diff", "Compare two locks, per target."),
     "data": ("envbuild.cli.data", "data", "Hash, pull and verify datasets."),
     "image": ("envbuild.cli.image", "image", "Build bit-for-bit OCI images of locked targets."),

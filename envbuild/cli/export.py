@@ -38,7 +38,7 @@ Examples:
 @json_option
 def export(manifest_path: Path, lock_path: Path | None, target: str | None, fmt: str,
            output: Path | None, as_json: bool) -> None:
-    """Export one target of the lock as pylock, requirements, conda-lock or explicit."""
+    """Export one target of the lock as pylock, requirements, conda-lock, explicit, nix or dockerfile."""
     from envbuild import export as core
     from envbuild.fileio import write_atomic
     from envbuild.lockfile import load

@@ -52,7 +52,9 @@ def verify(manifest_path: Path, lock_path: Path | None, target: str | None, no_h
     beside the manifest) when it exists, else envbuild's own. Checks the Python version,
     every locked distribution at its version and nothing unlocked beside it, with --deep
     every installed file, and for GPU targets the GPU model, compute capability and
-    driver floor (through NVML).
+    driver floor (through NVML). A target's conda packages are checked against the conda
+    prefix's conda-meta records; its Debian packages ([system]) against dpkg's status
+    database, inside an image (the image's own verifier, /opt/envbuild/runtime).
     """
     from envbuild.runtime.hosted import VerifyRequest, failure_hint, verify_lock
 
