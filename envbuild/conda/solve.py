@@ -17,6 +17,7 @@ Beyond what the solver enforces (virtual packages), a solution is refused when
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,7 @@ async def _solve_all(requests: list[CondaRequest], cache: Path) -> list[tuple[Co
     from rattler import Gateway
 
     gateway = Gateway(cache_dir=cache)
-    results = await asyncio.gather(*(_guarded(_solve(r, gateway), r.target) for r in requests),
+    results = await asyncio.gather(*(_guarded(_solve(r, gateway), r) for r in requests),
                                    return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
@@ -83,24 +84,27 @@ async def _solve_all(requests: list[CondaRequest], cache: Path) -> list[tuple[Co
     return [r for r in results if not isinstance(r, BaseException)]
 
 
-async def _guarded(work: Coroutine[Any, Any, T], target: str) -> T:
-    """rattler's own errors as envbuild's, naming the target."""
+async def _guarded(work: Coroutine[Any, Any, T], request: CondaRequest) -> T:
+    """rattler's own errors as envbuild's, naming the target and, in the hint, the target's
+    values (cuda, glibc, python) or the exclude-newer cutoff the failure came from."""
     from rattler.exceptions import GatewayError, SolverError
 
+    from envbuild.conda.hints import solver_hint
+
+    target = request.target
     try:
         return await work
-    except _Unsolvable as failure:
-        hint = "relax a conda spec, or check the target's cuda and glibc"
-        if failure.dropped:
-            shown = ", ".join(failure.dropped[:5]) + (", ..." if len(failure.dropped) > 5 else "")
-            hint = (f"exclude-newer ({failure.cutoff}) left out {len(failure.dropped)} newer build(s) "
+    except (_Unsolvable, SolverError) as failure:
+        error = failure.error if isinstance(failure, _Unsolvable) else failure
+        hint = solver_hint(str(error), cuda=request.cuda, glibc=request.glibc, python=request.python)
+        dropped = failure.dropped if isinstance(failure, _Unsolvable) else []
+        if dropped:
+            shown = ", ".join(dropped[:5]) + (", ..." if len(dropped) > 5 else "")
+            hint = (f"exclude-newer ({request.exclude_newer}) left out {len(dropped)} newer build(s) "
                     f"({shown}): move exclude-newer later, or set exclude-newer-exempt = true on the "
                     f"channel's index; or {hint}")
         raise CondaSolveImpossible(f'target "{target}": the conda packages cannot be solved:\n'
-                                   f"{_indent(str(failure.error))}", hint=hint) from None
-    except SolverError as error:
-        raise CondaSolveImpossible(f'target "{target}": the conda packages cannot be solved:\n{_indent(str(error))}',
-                                   hint="relax a conda spec, or check the target's cuda and glibc") from None
+                                   f"{_indent(str(error))}", hint=hint) from None
     except GatewayError as error:
         raise ChannelUnreachable(f'target "{target}": a conda channel could not be read:\n{_indent(str(error))}',
                                  hint="check the network and the channel URLs under [indexes]") from None
@@ -109,9 +113,9 @@ async def _guarded(work: Coroutine[Any, Any, T], target: str) -> T:
 class _Unsolvable(Exception):
     """rattler's SolverError with what the exclude-newer cutoff left out."""
 
-    def __init__(self, error: Exception, cutoff: str | None, dropped: list[str]) -> None:
+    def __init__(self, error: Exception, dropped: list[str]) -> None:
         super().__init__(str(error))
-        self.error, self.cutoff, self.dropped = error, cutoff, dropped
+        self.error, self.dropped = error, dropped
 
 
 def _indent(text: str) -> str:
@@ -144,7 +148,7 @@ async def _solve(request: CondaRequest, gateway: Gateway) -> tuple[CondaPackage,
                                        platforms=platforms, virtual_packages=virtual,
                                        locked_packages=list(prefer.values()), constraints=constraints)
         except SolverError as error:
-            raise _Unsolvable(error, request.exclude_newer, by_time.dropped(channels)) from None
+            raise _Unsolvable(error, by_time.dropped(channels)) from None
 
     records = await attempt(preferred)
     if request.cuda is not None:
@@ -193,25 +197,34 @@ def _cuda_builds(records: list[RepoDataRecord], known: list[RepoDataRecord]) -> 
 
 def _check_cuda_builds(request: CondaRequest, records: list[RepoDataRecord],
                        known: list[RepoDataRecord]) -> None:
-    problems = []
+    problems, hints = [], []
     chosen_builds = _builds_named(request.specs)
+    cuda = request.cuda.split(".") if request.cuda is not None else []
     for name, build in sorted(_cuda_builds(records, known).items()):
         if name in chosen_builds:
             continue  # the manifest selects this package's build itself ("name * cpu*")
         chosen = next(r for r in records if r.name.normalized == name)
         needs = ", ".join(s for s in build.depends if _name(s) == "__cuda")
-        problems.append(f"{name} {chosen.version} {chosen.build} is a CPU build; its CUDA build "
-                        f"{build.build} ({needs}) could not be taken with the other packages")
+        floors = [m.group(1).split(".") for m in re.finditer(r">=\s*([0-9][0-9.]*)", needs)]
+        if any(_newer(f, cuda) for f in floors):  # the target's CUDA is the cause, not the others
+            problems.append(f"{name} {chosen.version} {chosen.build} is a CPU build; its CUDA build "
+                            f"{build.build} needs {needs}, newer than the target's CUDA {request.cuda}")
+            hints.append(f"raise the target's cuda, or pin a {name} version built for CUDA {request.cuda}")
+        else:
+            problems.append(f"{name} {chosen.version} {chosen.build} is a CPU build; its CUDA build "
+                            f"{build.build} ({needs}) could not be taken with the other packages")
+            hints.append(f"pin a {name} version whose CUDA build fits the other packages")
+        hints.append(f'to take the CPU build on purpose, select it: "{name} * cpu*"')
     for record in records:
         version = str(record.version).split(".")
-        if record.name.normalized in CUDA_TOOLKITS and request.cuda is not None \
-                and _newer(version[:2], request.cuda.split(".")):
+        if record.name.normalized in CUDA_TOOLKITS and request.cuda is not None and _newer(version[:2], cuda):
             problems.append(f"{record.name.normalized} {record.version} is newer than the target's "
                             f"CUDA {request.cuda}")
+            # A toolkit has no CPU build: the way out is its version or the target's CUDA.
+            hints.append(f"pin {record.name.normalized}={request.cuda}, or raise the target's cuda")
     if problems:
         raise CondaSolveImpossible("\n".join(f'target "{request.target}": {p}' for p in problems),
-                                   hint="pin a version whose CUDA build fits the target, or raise its cuda; "
-                                        'to take a CPU build on purpose, select it: "name * cpu*"')
+                                   hint="; ".join(dict.fromkeys(hints)))
 
 
 def _builds_named(specs: tuple[str, ...]) -> set[str]:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conda.conftest import conda_manifest
 from tests.helpers import run_cli
-from tests.support.conda_channel import CondaChannel, CondaSpec, standard_channel
+from tests.support.conda_channel import CondaChannel, CondaSpec, python_package, standard_channel
 
 
 def _conda(lock: Path, target: str) -> dict[str, dict[str, object]]:
@@ -76,7 +76,8 @@ def test_a_package_needing_a_newer_glibc_is_refused(eb_env: dict[str, str], tmp_
         "viable options:",
         "  └─ needsnewglibc 1.0 would require",
         "     └─ __glibc >=2.34, for which no candidates were found.",
-        "hint: relax a conda spec, or check the target's cuda and glibc",
+        "hint: __glibc is the target's glibc floor (2.28): pin a build made for glibc 2.28, or raise the "
+        "target's glibc",
     ]
 
 
@@ -86,6 +87,8 @@ def test_a_toolkit_needing_a_newer_cuda_is_refused(eb_env: dict[str, str], tmp_p
     assert code == 2
     assert err.splitlines()[0] == 'error: target "gpu": the conda packages cannot be solved:'
     assert "__cuda >=12.8, for which no candidates were found." in err
+    assert err.splitlines()[-1] == ("hint: __cuda is the target's CUDA (12.4): pin a build made for CUDA 12.4, "
+                                    "or raise the target's cuda")
 
 
 def test_a_cuda_version_newer_than_the_target_is_refused(eb_env: dict[str, str], tmp_path: Path,
@@ -93,17 +96,20 @@ def test_a_cuda_version_newer_than_the_target_is_refused(eb_env: dict[str, str],
     # conda-forge's cuda-version only constrains __cuda >=12: the solver alone would take 12.8.
     code, err = _lock_with(tmp_path, conda_channel[1], '"cuda-version"', targets=GPU_ONLY)
     assert code == 2
+    # cuda-version has no CPU build: no "select the CPU build" advice.
     assert err.splitlines()[:2] == ['error: target "gpu": cuda-version 12.8 is newer than the target\'s CUDA 12.4',
-                                    "hint: pin a version whose CUDA build fits the target, or raise its cuda; "
-                                    'to take a CPU build on purpose, select it: "name * cpu*"']
+                                    "hint: pin cuda-version=12.4, or raise the target's cuda"]
 
 
 def test_a_cuda_target_never_gets_a_cpu_build_silently(eb_env: dict[str, str], tmp_path: Path,
                                                        conda_channel: tuple[CondaChannel, str]) -> None:
     code, err = _lock_with(tmp_path, conda_channel[1], '"dual"', targets=GPU_ONLY)
     assert code == 2
-    assert err.splitlines()[0] == ('error: target "gpu": dual 1.0 cpu_0 is a CPU build; its CUDA build cuda_0 '
-                                   "(__cuda >=12.6) could not be taken with the other packages")
+    assert err.splitlines()[:2] == [
+        'error: target "gpu": dual 1.0 cpu_0 is a CPU build; its CUDA build cuda_0 needs __cuda >=12.6, newer '
+        "than the target's CUDA 12.4",
+        "hint: raise the target's cuda, or pin a dual version built for CUDA 12.4; to take the CPU build on "
+        'purpose, select it: "dual * cpu*"']
 
 
 def test_a_conda_python_other_than_the_targets_is_refused(eb_env: dict[str, str], tmp_path: Path,
@@ -112,6 +118,23 @@ def test_a_conda_python_other_than_the_targets_is_refused(eb_env: dict[str, str]
     assert code == 2
     assert err.splitlines()[0] == 'error: target "gpu": the conda packages cannot be solved:'
     assert "python 3.12.*" in err
+    assert err.splitlines()[-1] == ("hint: conda's python is constrained to the target's python (3.11.*): "
+                                    "change the python spec, or the target's python")
+
+
+def test_a_conda_python_the_channel_has_but_the_target_does_not_names_the_targets_python(
+        eb_env: dict[str, str], tmp_path: Path) -> None:
+    channel = standard_channel(tmp_path / "channel")
+    channel.add(python_package("3.12.4"))
+    channel.index()
+    project = tmp_path / "project"
+    project.mkdir()
+    with channel.serve() as url:
+        code, err = _lock_with(project, url, '"python=3.12"', targets=GPU_ONLY)
+    assert code == 2
+    assert "python 3.11.*" in err  # the constraint envbuild adds, shown by the solver
+    assert err.splitlines()[-1] == ("hint: conda's python is constrained to the target's python (3.11.*): "
+                                    "change the python spec, or the target's python")
 
 
 def test_a_file_replaced_in_the_channel_is_refused_on_relock(eb_env: dict[str, str], tmp_path: Path) -> None:
