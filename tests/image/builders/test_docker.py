@@ -16,7 +16,7 @@ import pytest
 
 from envbuild.lockfile import load
 from tests.helpers import run_cli
-from tests.image.project import Project
+from tests.image.project import ALPHA, ARM64, CPU, Project
 from tests.image.services import base_layout, docker_client, pushed_base, registry_address
 
 
@@ -137,7 +137,8 @@ def test_two_docker_builds_have_the_same_layers_not_the_same_id(project: Project
     client = engine
     (project.folder / "app.py").write_text("print('app')\n")
     use_base(project, 'copy = ["app.py"]\n')
-    first = build(project, "--output", f"oci:{tmp_path / 'layout'}")["targets"]["cpu"]
+    document = build(project, "--output", f"oci:{tmp_path / 'layout'}", "--load")
+    first = document["targets"]["cpu"]
     context = tmp_path / "ctx"
     export(project, context)
     again, _ = client.images.build(path=str(context), network_mode="none", nocache=True,
@@ -151,6 +152,65 @@ def test_two_docker_builds_have_the_same_layers_not_the_same_id(project: Project
     assert [x["diff_id"] for x in first["layers"]] == again.attrs["RootFS"]["Layers"]
     assert again.labels["org.envbuild.image-hash"] == first["image_hash"]
     client.images.remove(again.id)
+    client.images.remove(document["loaded"][0])
+
+
+def built_on(client: Any, base: str) -> set[str]:
+    """Every image in the engine whose chain of parents reaches image `base`."""
+    images = {i.id: i.attrs.get("Parent") or "" for i in client.images.list(all=True)}
+    found, grown = {base}, True
+    while grown:
+        more = {i for i, parent in images.items() if parent in found} - found
+        found |= more
+        grown = bool(more)
+    return found - {base}
+
+
+@pytest.mark.docker
+def test_a_docker_build_leaves_no_images_of_its_own(project: Project, tmp_path: Path,
+                                                    engine: Any) -> None:
+    """Without --load, neither the install stage nor the built image stays in the engine
+    (a package no other build has makes every step new, so none is a cached one)."""
+    from tests.support.wheelfactory import DistSpec
+
+    fresh = DistSpec(name=f"fresh{uuid.uuid4().hex[:8]}", version="1.0")
+    project.targets = {"cpu": {**CPU, "packages": [ALPHA, fresh]}}
+    base = use_base(project)
+    before = built_on(engine, base_id(base))
+    target = build(project, "--output", f"oci:{tmp_path / 'layout'}")["targets"]["cpu"]
+    from docker.errors import ImageNotFound  # type: ignore[import-untyped]
+
+    with pytest.raises(ImageNotFound):
+        engine.images.get(target["config"])
+    assert built_on(engine, base_id(base)) - before == set()
+
+
+@pytest.mark.docker
+def test_an_arm64_target_is_refused_by_an_amd64_engine_before_anything_is_loaded(
+        project: Project, tmp_path: Path, engine: Any) -> None:
+    import os
+
+    from docker.errors import ImageNotFound
+
+    layout = Path(os.environ.get("ENVBUILD_TEST_BASE_ARM64") or "/nonexistent")
+    if not (layout / "index.json").is_file():
+        pytest.skip("no arm64 base layout: set ENVBUILD_TEST_BASE_ARM64 (scripts/make-base arm64)")
+    if engine.version()["Arch"] != "amd64":
+        pytest.skip("the test engine is not amd64")
+    project.targets = {"dev": ARM64}
+    project.image = f'\n[image]\nbase = "oci:{layout}"\n'
+    project.write()
+    result = run_cli(["image", "-f", str(project.manifest), "--builder", "docker",
+                      "--output", f"oci:{tmp_path / 'layout'}"])
+    assert result.code == 2
+    assert result.err == (
+        f'error: target "dev" is linux/arm64, the Docker engine at {os.environ["DOCKER_HOST"]} '
+        "runs linux/amd64: the build's RUN step cannot run there\n"
+        "hint: build it with --builder oci (it builds any platform without running it), or "
+        "use an engine on linux/arm64\n")
+    with pytest.raises(ImageNotFound):
+        engine.images.get(base_id(layout))
+    assert not (tmp_path / "layout").exists()
 
 
 @pytest.mark.docker
@@ -243,7 +303,8 @@ def test_an_unreachable_engine_is_exit_3(project: Project,
     result = run_cli(["image", "-f", str(project.manifest), "--builder", "docker",
                       "--output", f"oci:{tmp_path / 'layout'}"])
     assert result.code == 3
-    assert result.err.startswith("error: cannot reach the Docker engine: ")
+    assert result.err.startswith(
+        f"error: cannot reach the Docker engine at tcp://127.0.0.1:{port}: Connection refused\n")
     assert result.err.endswith("hint: is it running? DOCKER_HOST names it\n")
 
 
