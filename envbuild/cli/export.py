@@ -20,7 +20,9 @@ Examples:
   envbuild export --target cpu --format requirements -o req.txt
   pip install --no-deps --require-hashes -r req.txt
   envbuild export --target h100 --format conda-lock -o conda-lock.yml
-  envbuild export --target cpu --format nix -o nix/cpu && nix-build nix/cpu -A site
+  envbuild export --target cpu --format nix -o nix/cpu
+  envbuild nix build --target cpu  (nix-build with the options this host needs; by hand:
+    the nix-build line in nix/cpu/default.nix's header)
   envbuild export --target cpu --format dockerfile -o build/cpu
   docker build --network none build/cpu  (the base loaded first: envbuild image --builder docker)""")
 @manifest_options

@@ -29,6 +29,7 @@ from envbuild.fileio import write_error
 from envbuild.image.payload import LOCK_PATH, payload_files
 from envbuild.indexclient import UrlMemo, locate_file
 from envbuild.lockfile.model import Lock, LockedPackage, LockedTarget
+from envbuild.nix.run import manual_command
 from envbuild.nix.syntax import sri, store_name, string
 from envbuild.safepath import check_component, relative
 from envbuild.scrub import escape, without_credentials
@@ -120,14 +121,18 @@ def render_default(lock: Lock, target: LockedTarget, wheels: tuple[NixWheel, ...
     facts = {"name": target.name, "hash": target.hash, "project": lock.name,
              "platform": target.platform, "python": version}
     target_text = " ".join(f"{k} = {string(v)};" for k, v in facts.items())
+    manual = "\n".join(f"#   {line}" for line in manual_command("site", "."))
     env = [f"PYTHONPATH=/{site}", f"ENVBUILD_TARGET={target.name}", f"ENVBUILD_LOCK={LOCK_PATH}"]
     return f"""{HEADER}
 # Target {target.name} of {lock.name}, target hash {target.hash}.
 #   nix-build . -A site     the packages, in $out/{site} (no nixpkgs needed)
 #   nix-build . -A wheels   every locked wheel, fetched by its sha256
 #   nix-build . -A image    an OCI image through nixpkgs' dockerTools (needs nixpkgs)
-# `site` runs the host's Python by absolute path (argument python): an impure builder, so
-# with the sandbox on pass --option extra-sandbox-paths '/usr /lib? /lib64? /bin?'.
+# Build with `envbuild nix build` (it passes the options below), or by hand:
+{manual}
+# substituters '': every output is built here, so no binary cache is waited on; the
+# sandbox paths: `site` runs the host's Python by absolute path (argument python), an
+# impure builder; build-users-group '': Nix's default group nixbld may not exist.
 {{ system ? builtins.currentSystem, python ? {string(DEFAULT_PYTHON)}, pkgs ? null }}:
 let
   pythonVersion = {string(version)};

@@ -126,6 +126,15 @@ def _options(python: str | None) -> list[str]:
     return options
 
 
+def manual_command(attr: str, folder: str = "DIR") -> list[str]:
+    """The `nix-build` line, as comment lines, that builds `attr` the way `nix_build` does
+    on a machine without envbuild (the generated default.nix says it)."""
+    paths = " ".join(_SANDBOX_PATHS)
+    return [f"nix-build {folder} -A {attr} --option substituters '' \\",
+            f"    --option extra-sandbox-paths '{paths}' \\",
+            "    --option build-users-group ''   (only as root where no nixbld group exists)"]
+
+
 def _group_exists(name: str) -> bool:
     try:
         grp.getgrnam(name)

@@ -152,3 +152,17 @@ def test_image_hands_dockertools_the_labels_lock_and_verifier(project: Project,
     assert (carried / "envbuild.lock").read_bytes() == \
         (out / "payload/opt/envbuild/envbuild.lock").read_bytes()
     assert (carried / "runtime" / "__main__.py").is_file()
+
+
+def test_the_header_names_the_options_a_plain_nix_build_needs(project: Project,
+                                                              tmp_path: Path) -> None:
+    export(project, tmp_path / "nix")
+    header = (tmp_path / "nix/default.nix").read_text().split("\n{", 1)[0].splitlines()
+    assert header[5:12] == [
+        "# Build with `envbuild nix build` (it passes the options below), or by hand:",
+        "#   nix-build . -A site --option substituters '' \\",
+        "#       --option extra-sandbox-paths '/usr /lib? /lib64? /bin?' \\",
+        "#       --option build-users-group ''   (only as root where no nixbld group exists)",
+        "# substituters '': every output is built here, so no binary cache is waited on; the",
+        "# sandbox paths: `site` runs the host's Python by absolute path (argument python), an",
+        "# impure builder; build-users-group '': Nix's default group nixbld may not exist."]
