@@ -24,7 +24,8 @@ Examples:
   envbuild nix build --target cpu  (nix-build with the options this host needs; by hand:
     the nix-build line in nix/cpu/default.nix's header)
   envbuild export --target cpu --format dockerfile -o build/cpu
-  docker build --network none build/cpu  (the base loaded first: envbuild image --builder docker)""")
+  docker load -i build/cpu/base.tar  (a layout or archive base: see the Dockerfile's header)
+  DOCKER_BUILDKIT=0 docker build --network none build/cpu""")
 @manifest_options
 @click.option("-t", "--target", default=None, metavar="T",
               help="The target to export (optional when the lock has one).")

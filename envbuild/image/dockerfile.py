@@ -44,6 +44,7 @@ from envbuild.manifest.image import ARCHIVE, base_location
 from envbuild.safepath import check_component, inside, relative
 
 MARKER = ".envbuild-context"  # names a folder as a context envbuild may replace
+BASE_ARCHIVE = "base.tar"  # an exported context's base, as a docker-archive to `docker load`
 _STAGE = "/tmp/envbuild"  # in the install stage only; never in the image
 
 
@@ -162,9 +163,7 @@ def _dockerfile(request: BuildRequest, target: LockedTarget, base: BaseImage, ba
                 has_packages: bool) -> str:
     settings, python = request.settings, layout.interpreter
     lines = [f"# envbuild: target {target.name} of {request.lock.name}, target hash "
-             f"{target.hash}",
-             "# Build offline: docker build --network none DIR. The base must be in the engine",
-             "# first (envbuild image --builder docker loads or pulls it).", ""]
+             f"{target.hash}", *_how_to_build(base_ref), ""]
     if has_packages:
         site_from = f"{layout.prefix}/lib/python{layout.python_version}/site-packages"
         lines += [f"FROM {base_ref} AS install",
@@ -194,6 +193,22 @@ def _dockerfile(request: BuildRequest, target: LockedTarget, base: BaseImage, ba
         command, _ = image_command((), base.config)
         lines += ["ENTRYPOINT []", f"CMD {json.dumps(list(command))}"]
     return "\n".join(lines) + "\n"
+
+
+def _how_to_build(base_ref: str) -> list[str]:
+    """The header's build command. A base by image ID is loaded, never pulled: BuildKit
+    (Docker 23+'s default) reads `FROM sha256:<ID>` as a repository name, and an engine
+    without that image would ask a registry for it."""
+    if not base_ref.startswith("sha256:"):
+        return ["# Build offline: docker build --network none DIR. The base must be in the",
+                f"# engine first: docker pull {base_ref}",
+                "# (envbuild image --builder docker pulls it, then builds)."]
+    return ["# Build offline, with the classic builder (BuildKit reads FROM sha256:<ID> as a",
+            "# repository name): DOCKER_BUILDKIT=0 docker build --network none DIR",
+            f"# The base must be in the engine first, as {base_ref[:19]}...:",
+            f"# docker load -i DIR/{BASE_ARCHIVE} (what envbuild export writes beside this file;",
+            "# .dockerignore keeps it out of the build), or envbuild image --builder docker",
+            "# (loads it, then builds)."]
 
 
 def _quote(value: str) -> str:
@@ -244,6 +259,8 @@ def export_context(request: BuildRequest, name: str, output: Path) -> DockerCont
         output.parent.mkdir(parents=True, exist_ok=True)
         with scratch_dir(f".{output.name}.tmp", root=output.parent) as tmp:
             context = write_context(request, name, tmp / "context")
+            if context.base_ref.startswith("sha256:"):  # no registry to pull it from
+                _write_base_archive(context, tmp / "context", request.epoch)
             with scratch_dir(f".{output.name}.old", root=output.parent) as old:
                 if output.exists():
                     output.replace(old / "context")
@@ -254,6 +271,16 @@ def export_context(request: BuildRequest, name: str, output: Path) -> DockerCont
                          base_ref=context.base_ref, base_config_digest=context.base_config_digest,
                          image_hash=context.image_hash, platform=context.platform,
                          layer_names=context.layer_names)
+
+
+def _write_base_archive(context: DockerContext, folder: Path, epoch: int) -> None:
+    from envbuild.image.builders.docker import base_archive
+
+    base = context.base
+    base_archive(folder / BASE_ARCHIVE, base.blob(base.manifest_digest), base.blob)
+    os.utime(folder / BASE_ARCHIVE, (epoch, epoch))
+    _write(folder / ".dockerignore", f"{BASE_ARCHIVE}\n".encode(), epoch)
+    os.utime(folder, (epoch, epoch))
 
 
 # Runs inside the install stage with the image's Python (standard library only).

@@ -160,7 +160,7 @@ def _ensure_base(client: Any, context: DockerContext, request: BuildRequest) -> 
         if context.base_ref.startswith("sha256:"):
             request.progress(f"loading base {base.reference} into the engine")
             with request.store.temp_file() as archive:
-                _base_archive(archive, base.blob(base.manifest_digest), base.blob)
+                base_archive(archive, base.blob(base.manifest_digest), base.blob)
                 with archive.open("rb") as handle:
                     loaded = client.images.load(handle)
             ids = [image.id for image in loaded]
@@ -179,7 +179,7 @@ def _ensure_base(client: Any, context: DockerContext, request: BuildRequest) -> 
                                hint="a registry base must be reachable from the engine") from None
 
 
-def _base_archive(out: Path, manifest_path: Path, blob: Any) -> None:
+def base_archive(out: Path, manifest_path: Path, blob: Any) -> None:
     """A docker-archive of the base: its config and gzip layers as they are (the engine
     inflates them and gives the image its config digest as ID, as `--load` relies on)."""
     import io

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import socket
+import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +87,29 @@ def test_export_writes_a_context_pinned_by_digest(project: Project, tmp_path: Pa
     assert (out / "project/workspace/src/app/__main__.py").read_text() == "print('hi')\n"
     assert 'ENTRYPOINT ["python3", "-m", "app"]' in dockerfile
     assert f'"org.envbuild.image-hash"="{document["image_hash"]}"' in dockerfile
+    assert dockerfile.splitlines()[1:7] == [
+        "# Build offline, with the classic builder (BuildKit reads FROM sha256:<ID> as a",
+        "# repository name): DOCKER_BUILDKIT=0 docker build --network none DIR",
+        f"# The base must be in the engine first, as {base_id(base)[:19]}...:",
+        "# docker load -i DIR/base.tar (what envbuild export writes beside this file;",
+        "# .dockerignore keeps it out of the build), or envbuild image --builder docker",
+        "# (loads it, then builds)."]
+    assert (out / ".dockerignore").read_text() == "base.tar\n"
+    with tarfile.open(out / "base.tar") as tar:
+        member = tar.extractfile("manifest.json")
+        assert member is not None
+        (entry,) = json.loads(member.read())
+    assert entry["Config"] == f"{base_id(base)[7:]}.json"
+    assert entry["Layers"] == [f"{d[7:]}/layer.tar" for d in base_layers(base)]
+
+
+@pytest.mark.docker
+def test_the_exported_base_archive_loads_as_the_image_from_names(
+        project: Project, tmp_path: Path, engine: Any) -> None:
+    base = use_base(project)
+    export(project, tmp_path / "ctx")
+    with (tmp_path / "ctx/base.tar").open("rb") as handle:
+        assert [image.id for image in engine.images.load(handle)] == [base_id(base)]
 
 
 def build(project: Project, *extra: str) -> Any:
@@ -225,6 +249,11 @@ def test_a_registry_base_is_named_by_digest_and_pulled_into_the_engine(
     assert document["from"] == f"{name.rsplit(':', 1)[0]}@{digest}"
     dockerfile = (tmp_path / "ctx/Dockerfile").read_text()
     assert f"\nFROM {document['from']}\n" in dockerfile
+    assert dockerfile.splitlines()[1:4] == [
+        "# Build offline: docker build --network none DIR. The base must be in the",
+        f"# engine first: docker pull {document['from']}",
+        "# (envbuild image --builder docker pulls it, then builds)."]
+    assert not (tmp_path / "ctx/base.tar").exists()
     built = build(project, "--output", f"oci:{tmp_path / 'layout'}")["targets"]["cpu"]
     assert built["image_hash"] == document["image_hash"]
     # The base's layers keep the base's blobs (a push mounts them, never re-sends them).
@@ -265,8 +294,8 @@ def test_export_never_replaces_a_folder_that_is_not_a_context(project: Project,
     export(project, tmp_path / "ctx")  # an earlier context is replaced
     document = export(project, tmp_path / "ctx")
     assert sorted(p.name for p in (tmp_path / "ctx").iterdir()) == [
-        ".envbuild-context", "Dockerfile", "envbuild", "payload", "project",
-        "requirements.txt", "wheels"]
+        ".dockerignore", ".envbuild-context", "Dockerfile", "base.tar", "envbuild", "payload",
+        "project", "requirements.txt", "wheels"]
     assert document["packages"] == 3
 
 
