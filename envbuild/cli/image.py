@@ -31,7 +31,10 @@ Examples:
 @click.option("--offline", is_flag=True, help="Use the cache only; fail naming what is missing.")
 @click.option("--builder", default="oci", show_default=True, metavar="NAME",
               help="oci: envbuild's own, bit-for-bit; nix: Nix fetches and proves the wheels, same "
-                   "image; docker: the Docker engine (DOCKER_HOST), same files, not the same digest.")
+                   "image; docker: the Docker engine (DOCKER_HOST): the same package files and "
+                   "/opt/envbuild runtime and lock, but pip's INSTALLER, RECORD, REQUESTED "
+                   "and script wrappers, a working-directory layer when no files are copied, "
+                   "and not the same digest.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               envvar="ENVBUILD_CACHE_DIR", help="The cache folder [env: ENVBUILD_CACHE_DIR].")
 @json_option

@@ -410,3 +410,48 @@ def test_the_config_is_the_native_builders(project: Project, tmp_path: Path,
     del native["Labels"]["org.envbuild.image-hash"]  # names the builder's own inputs
     assert {k: v for k, v in docker["Labels"].items() if k != "org.envbuild.image-hash"} == \
         native["Labels"]
+
+
+def package_files(out: Path) -> dict[str, bytes]:
+    """Every regular file under a site directory or bin in an image layout's layers but the
+    base's, with its bytes."""
+    import gzip
+    import io
+
+    index = json.loads((out / "index.json").read_bytes())
+    blob = out / "blobs/sha256"
+    manifest = json.loads((blob / index["manifests"][0]["digest"][7:]).read_bytes())
+    found: dict[str, bytes] = {}
+    for layer in manifest["layers"][len(base_layers(base_layout())):]:
+        data = gzip.decompress((blob / layer["digest"][7:]).read_bytes())
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for member in tar.getmembers():
+                handle = tar.extractfile(member) if member.isreg() else None
+                if handle is not None and ("-packages/" in member.name
+                                           or "/bin/" in member.name):
+                    found[member.name] = handle.read()
+    return found
+
+
+@pytest.mark.docker
+def test_the_package_files_are_the_native_builders_but_pips_own(project: Project,
+                                                                 tmp_path: Path,
+                                                                 engine: Any) -> None:
+    """What `image --help` says: the same package files; pip's INSTALLER, RECORD, REQUESTED
+    and console-script wrapper differ."""
+    use_base(project)
+    files = {}
+    for builder in ("oci", "docker"):
+        result = run_cli(["image", "-f", str(project.manifest), "--builder", builder,
+                          "--output", f"oci:{tmp_path / builder}"])
+        assert result.code == 0, result.err
+        files[builder] = package_files(tmp_path / builder)
+    native, docker = files["oci"], files["docker"]
+    differ = sorted(name for name in native.keys() | docker.keys()
+                    if native.get(name) != docker.get(name))
+    site = "usr/local/lib/python3.11/dist-packages"
+    assert differ == sorted(
+        [*(f"{site}/{d}-1.0.dist-info/{f}" for d in ("alpha", "beta")
+           for f in ("INSTALLER", "RECORD", "REQUESTED")),
+         *(f"{site}/fastmath-2.0.dist-info/{f}" for f in ("INSTALLER", "RECORD", "REQUESTED")),
+         "usr/local/bin/alpha"])
