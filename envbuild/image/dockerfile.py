@@ -34,7 +34,7 @@ from envbuild.canonical import digest
 from envbuild.errors import CheckFailed, InputError
 from envbuild.image.base import BaseImage
 from envbuild.image.builders.interface import BuildRequest
-from envbuild.image.config import image_command, image_env, timestamp
+from envbuild.image.config import BUILDER_LABEL, image_command, image_env, timestamp
 from envbuild.image.install import InstallLayout
 from envbuild.image.payload import payload_inputs
 from envbuild.image.plan import image_hash
@@ -139,7 +139,8 @@ def write_context(request: BuildRequest, name: str, folder: Path) -> DockerConte
                         epoch=request.epoch, payload=digest(payload_inputs(plan.payload)),
                         layer_keys=[digest({"builder": "docker", "dockerfile": body,
                                             "installer": installer})])
-    labels = [("org.envbuild.target", target.name), ("org.envbuild.target-hash", target.hash),
+    labels = [(BUILDER_LABEL, "docker"), ("org.envbuild.target", target.name),
+              ("org.envbuild.target-hash", target.hash),
               ("org.envbuild.image-hash", hashed), ("org.envbuild.python", plan.layout.interpreter),
               ("org.opencontainers.image.created", timestamp(request.epoch)),
               ("org.opencontainers.image.title", request.lock.name),

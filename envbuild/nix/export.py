@@ -26,6 +26,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from envbuild.errors import ExternalError, InputError
 from envbuild.export import index_url_of
 from envbuild.fileio import write_error
+from envbuild.image.config import BUILDER_LABEL
 from envbuild.image.payload import LOCK_PATH, payload_files
 from envbuild.indexclient import UrlMemo, locate_file
 from envbuild.lockfile.model import Lock, LockedPackage, LockedTarget
@@ -114,7 +115,8 @@ def render_default(lock: Lock, target: LockedTarget, wheels: tuple[NixWheel, ...
     site = f"lib/python{version}/site-packages"
     fetches = "\n".join(f"    {string(w.package)} = fetch {string(w.drv_name)} {string(w.url)} "
                         f"{string(w.sri)};" for w in wheels)
-    labels = {"org.envbuild.target": target.name, "org.envbuild.target-hash": target.hash,
+    labels = {BUILDER_LABEL: "nix-dockertools", "org.envbuild.target": target.name,
+              "org.envbuild.target-hash": target.hash,
               "org.envbuild.python": f"/bin/python{version}",
               "org.opencontainers.image.title": lock.name}
     label_text = " ".join(f"{string(k)} = {string(v)};" for k, v in sorted(labels.items()))

@@ -142,7 +142,8 @@ def test_image_hands_dockertools_the_labels_lock_and_verifier(project: Project,
     assert image["config"] == {
         "Env": ["PYTHONPATH=/lib/python3.11/site-packages", "ENVBUILD_TARGET=cpu",
                 "ENVBUILD_LOCK=/opt/envbuild/envbuild.lock"],
-        "Labels": {"org.envbuild.python": "/bin/python3.11", "org.envbuild.target": "cpu",
+        "Labels": {"org.envbuild.builder": "nix-dockertools",
+                   "org.envbuild.python": "/bin/python3.11", "org.envbuild.target": "cpu",
                    "org.envbuild.target-hash": target.hash,
                    "org.opencontainers.image.title": "imgtest"}}
     python, root = image["contents"]

@@ -152,6 +152,24 @@ def test_docker_build_verifies_in_the_engine_and_pushes(project: Project, tmp_pa
 
 
 @pytest.mark.docker
+@pytest.mark.registry
+def test_rebuild_check_refuses_a_docker_built_image(project: Project, tmp_path: Path,
+                                                    engine: Any) -> None:
+    use_base(project)
+    repository = f"{registry_address()}/test/docker-{uuid.uuid4().hex[:8]}"
+    (pushed,) = build(project, "--push", repository)["pushed"]
+    result = run_cli(["image", "rebuild-check", "-f", str(project.manifest),
+                      pushed["reference"]])
+    assert result.code == 2
+    ref = f"{pushed['reference']}@{pushed['digest']}"
+    assert result.err[result.err.index("error: "):] == (
+        f"error: {ref} was built by envbuild's docker builder; rebuild-check reproduces only "
+        "images of the native builder (--builder oci or nix), whose digest the lock and "
+        "project decide\nhint: publish with `envbuild image` (--builder oci) to have an "
+        "image rebuild-check can prove\n")
+
+
+@pytest.mark.docker
 def test_two_docker_builds_have_the_same_layers_not_the_same_id(project: Project,
                                                                 tmp_path: Path,
                                                                 engine: Any) -> None:
@@ -408,6 +426,7 @@ def test_the_config_is_the_native_builders(project: Project, tmp_path: Path,
         (native.get("Entrypoint"), native["Cmd"])
     assert docker["WorkingDir"] == native["WorkingDir"] == "/srv/app"
     del native["Labels"]["org.envbuild.image-hash"]  # names the builder's own inputs
+    assert docker["Labels"].pop("org.envbuild.builder") == "docker"  # the native has none
     assert {k: v for k, v in docker["Labels"].items() if k != "org.envbuild.image-hash"} == \
         native["Labels"]
 
