@@ -209,8 +209,10 @@ def render_flake(lock: Lock, target: LockedTarget) -> str:
 
 
 def export_nix(lock: Lock, target: LockedTarget, urls: dict[str, str], folder: Path,
-               memo: UrlMemo | None = None, *, offline: bool = False) -> NixExport:
-    """Write the expression for `target` into `folder`, replacing an earlier export whole."""
+               memo: UrlMemo | None = None, *, offline: bool = False,
+               option: str = "-o") -> NixExport:
+    """Write the expression for `target` into `folder`, replacing an earlier export whole
+    (`option`: what the user named the folder with, for the message when it is refused)."""
     wheels = nix_wheels(target, urls, memo, offline=offline)
     from importlib.resources import files
 
@@ -220,16 +222,16 @@ def export_nix(lock: Lock, target: LockedTarget, urls: dict[str, str], folder: P
         UNPACKER: files("envbuild.nix").joinpath("unpack.py").read_bytes()}
     for path, data in payload_files(lock, target).items():
         files_out[f"payload{path}"] = data
-    _replace_folder(folder, files_out)
+    _replace_folder(folder, files_out, option)
     return NixExport(folder=folder, target=target.name, wheels=wheels)
 
 
-def _replace_folder(folder: Path, contents: dict[str, bytes]) -> None:
+def _replace_folder(folder: Path, contents: dict[str, bytes], option: str) -> None:
     """Write `contents` into a new sibling folder, then swap it in: a reader sees the old
     export or the new one. A folder that holds something else is refused, not replaced."""
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not _ours(folder))):
         raise InputError(f"{escape(str(folder))} exists and is not an envbuild Nix export",
-                         hint="choose a new folder with -o")
+                         hint=f"choose a new folder with {option}")
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))

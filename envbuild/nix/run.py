@@ -38,6 +38,7 @@ _UNPACK = re.compile(r"envbuild-unpack: ([^\n]+)")  # unpack.py's own refusals
 _BUILDER = re.compile(r"builder for '(/nix/store/[^']+)' failed[^\n]*")
 _STARTED = re.compile(r"^(these \d+ derivations will be built|this derivation will be built"
                       r"|building ')", re.MULTILINE)
+_NO_NIXPKGS = "file 'nixpkgs' was not found in the Nix search path"
 _TAIL = 20  # lines of Nix's output kept in a message
 _NOISE = ("warning: the group",)  # said on every run where nixbld is missing
 
@@ -169,6 +170,11 @@ def failure(stderr: str, names: dict[str, str]) -> InputError | CheckFailed | Ex
         builder = _BUILDER.search(text)
         what = _named(builder.group(1), names) if builder else "the build"
         return NixBuildFailed(f"nix-build: {what} failed:\n{_tail(text)}")
+    if _NO_NIXPKGS in text:
+        return NixEvalError("the image attribute needs nixpkgs, and <nixpkgs> is not in Nix's "
+                            "search path",
+                            hint="set NIX_PATH=nixpkgs=PATH (a nixpkgs checkout or channel), "
+                                 "or build site or wheels, which need no nixpkgs")
     return NixEvalError(f"nix-build could not evaluate the expression:\n{_tail(text)}",
                         hint="export it again with `envbuild export --format nix`; an image "
                              "needs nixpkgs (<nixpkgs> on NIX_PATH)")
