@@ -211,8 +211,7 @@ def render_flake(lock: Lock, target: LockedTarget) -> str:
 def export_nix(lock: Lock, target: LockedTarget, urls: dict[str, str], folder: Path,
                memo: UrlMemo | None = None, *, offline: bool = False,
                option: str = "-o") -> NixExport:
-    """Write the expression for `target` into `folder`, replacing an earlier export whole
-    (`option`: what the user named the folder with, for the message when it is refused)."""
+    """Write the expression for `target` into `folder`, replacing an earlier export whole."""
     wheels = nix_wheels(target, urls, memo, offline=offline)
     from importlib.resources import files
 
@@ -228,7 +227,8 @@ def export_nix(lock: Lock, target: LockedTarget, urls: dict[str, str], folder: P
 
 def _replace_folder(folder: Path, contents: dict[str, bytes], option: str) -> None:
     """Write `contents` into a new sibling folder, then swap it in: a reader sees the old
-    export or the new one. A folder that holds something else is refused, not replaced."""
+    export or the new one. A folder that holds something else is refused, not replaced
+    (the hint names `option`, what the user gave the folder with)."""
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not _ours(folder))):
         raise InputError(f"{escape(str(folder))} exists and is not an envbuild Nix export",
                          hint=f"choose a new folder with {option}")

@@ -18,7 +18,6 @@ binary cache it cannot reach); `extra-sandbox-paths` for the host Python's folde
 from __future__ import annotations
 
 import grp
-import json
 import os
 import re
 import shutil
@@ -27,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envbuild.errors import CheckFailed, ExternalError, InputError
-from envbuild.nix.syntax import string
 from envbuild.scrub import scrub
 
 _SANDBOX_PATHS = ("/usr", "/lib?", "/lib64?", "/bin?")
@@ -83,17 +81,6 @@ def nix_build(build: NixBuild) -> tuple[str, ...]:
     command += ["--no-out-link"] if build.out_link is None else ["-o", str(build.out_link)]
     return tuple(line.strip() for line in _run(command, build.names).splitlines()
                  if line.strip())
-
-
-def wheel_paths(folder: Path) -> tuple[str, ...]:
-    """The store paths the export's `wheels` would have, by evaluation only: nothing is
-    fetched or built (for --offline, which uses those already in the store)."""
-    expression = ("builtins.map (w: w.outPath) (builtins.attrValues "
-                  f"(import {string(str(folder))} {{ }}).wheels)")
-    out = _run([_tool("nix-instantiate"), "--eval", "--strict", "--json", "--expr", expression],
-               {})
-    paths = json.loads(out)
-    return tuple(str(p) for p in paths)
 
 
 def _tool(name: str) -> str:
