@@ -83,7 +83,7 @@ def _export_nix(lock: Lock, chosen: LockedTarget, urls: dict[str, str], output: 
     from envbuild.nix.export import export_nix
 
     if output is None:
-        raise InputError("--format nix writes a folder: give -o DIR")
+        raise InputError("--format nix writes a folder", hint="give -o DIR")
     exported = export_nix(lock, chosen, urls, output)
     for warning in core.export_warnings(chosen):
         warn(warning)

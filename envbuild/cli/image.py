@@ -17,6 +17,8 @@ Examples:
   envbuild image --push                      (to [image] repository, tag lock-<hash>)
   envbuild image --push 127.0.0.1:5000/team/app --load
   SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) envbuild image --offline
+  envbuild image --builder docker --target cpu --load   (on the engine DOCKER_HOST names)
+  envbuild image --builder nix --target cpu --output oci:out   (Nix fetches the wheels)
   envbuild image inspect --target cpu --sbom (the SBOM attached at --push)""")
 @manifest_options
 @click.option("-t", "--target", "targets", multiple=True, metavar="T",

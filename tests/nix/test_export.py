@@ -97,7 +97,7 @@ def test_a_hostile_but_lock_valid_target_name_stays_a_string(project: Project,
 def test_without_an_output_folder_is_refused(project: Project) -> None:
     result = run_cli(["export", "-f", str(project.manifest), "--format", "nix"])
     assert result.code == 2
-    assert result.err == "error: --format nix writes a folder: give -o DIR\n"
+    assert result.err == "error: --format nix writes a folder\nhint: give -o DIR\n"
 
 
 def test_a_folder_that_is_not_an_export_is_kept(project: Project, tmp_path: Path) -> None:

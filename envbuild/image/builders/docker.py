@@ -131,6 +131,11 @@ def _client() -> Any:
         from docker.errors import DockerException
     except ImportError:
         raise InputError("--builder docker needs the docker SDK", hint="pip install docker") from None
+    host = _host()
+    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
+        # Checked here: the SDK leaks the socket of a failed connect to a missing path.
+        raise EngineBuildError(f"cannot reach the Docker engine at {host}: No such file or "
+                               "directory", hint="is it running? DOCKER_HOST names it")
     client = None
     try:
         client = docker.from_env(timeout=600)
@@ -154,7 +159,7 @@ def _ensure_base(client: Any, context: DockerContext, request: BuildRequest) -> 
     except ImageNotFound:
         pass
     except DockerException as error:
-        raise EngineBuildError(f"the Docker engine: {error}") from None
+        raise EngineBuildError(f"the Docker engine at {_host()}: {_reason(error)}") from None
     base = context.base
     try:
         if context.base_ref.startswith("sha256:"):
@@ -175,7 +180,8 @@ def _ensure_base(client: Any, context: DockerContext, request: BuildRequest) -> 
             request.progress(f"pulling base {context.base_ref} into the engine")
             client.images.pull(context.base_ref)
     except DockerException as error:
-        raise EngineBuildError(f"cannot put base {context.base_ref} into the engine: {error}",
+        raise EngineBuildError(f"cannot put base {context.base_ref} into the engine at "
+                               f"{_host()}: {_reason(error)}",
                                hint="a registry base must be reachable from the engine") from None
 
 
@@ -217,7 +223,8 @@ def _engine_build(client: Any, name: str, folder: Path, request: BuildRequest,
             error = error or chunk.get("error")
             image_id = (chunk.get("aux") or {}).get("ID") or image_id
     except DockerException as failure:
-        raise EngineBuildError(f"docker build failed: {failure}") from None
+        raise EngineBuildError(f"docker build failed on the engine at {_host()}: "
+                               f"{_reason(failure)}") from None
     finally:
         created += _made(log)
     if error is not None or image_id is None:
@@ -306,7 +313,8 @@ def _save(client: Any, image_id: str, context: DockerContext,
                 for chunk in client.images.get(image_id).save(named=False):
                     out.write(chunk)
         except DockerException as error:
-            raise EngineBuildError(f"cannot save {image_id} from the engine: {error}") from None
+            raise EngineBuildError(f"cannot save {image_id} from the engine at {_host()}: "
+                                   f"{_reason(error)}") from None
         with tarfile.open(archive, "r:") as tar:
             entry = _json(tar, "manifest.json")
             if not isinstance(entry, list) or len(entry) != 1:

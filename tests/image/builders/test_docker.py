@@ -474,3 +474,16 @@ def test_the_package_files_are_the_native_builders_but_pips_own(project: Project
            for f in ("INSTALLER", "RECORD", "REQUESTED")),
          *(f"{site}/fastmath-2.0.dist-info/{f}" for f in ("INSTALLER", "RECORD", "REQUESTED")),
          "usr/local/bin/alpha"])
+
+
+def test_an_engine_that_is_not_there_is_named_by_its_docker_host(
+        project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    use_base(project)
+    socket_path = tmp_path / "no-engine.sock"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{socket_path}")
+    result = run_cli(["image", "-f", str(project.manifest), "--builder", "docker",
+                      "--output", f"oci:{tmp_path / 'layout'}"])
+    assert result.code == 3
+    assert result.err == (f"error: cannot reach the Docker engine at unix://{socket_path}: "
+                          "No such file or directory\nhint: is it running? DOCKER_HOST names "
+                          "it\n")
