@@ -14,6 +14,9 @@ writes and the `docker` builder builds.
     project/            the `[image] copy` files under the workdir's path, and the working
                         directory (COPY and WORKDIR would stamp a folder they make with
                         the time of the build)
+    base.tar            (export only, a layout or archive base) the base as a
+                        docker-archive to `docker load`; .dockerignore keeps it out of
+                        the build
 
 Labels, environment, working directory and entrypoint are the native builder's. The
 engine writes its own config (created times, container IDs), so the image ID differs
