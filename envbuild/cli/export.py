@@ -20,9 +20,12 @@ Examples:
   envbuild export --target cpu --format requirements -o req.txt
   pip install --no-deps --require-hashes -r req.txt
   envbuild export --target h100 --format conda-lock -o conda-lock.yml
-  envbuild export --target cpu --format nix -o nix/cpu && nix-build nix/cpu -A site
+  envbuild export --target cpu --format nix -o nix/cpu
+  envbuild nix build --target cpu  (nix-build with the options this host needs; by hand:
+    the nix-build line in nix/cpu/default.nix's header)
   envbuild export --target cpu --format dockerfile -o build/cpu
-  docker build --network none build/cpu  (the base loaded first: envbuild image --builder docker)""")
+  docker load -i build/cpu/base.tar  (a layout or archive base: see the Dockerfile's header)
+  DOCKER_BUILDKIT=0 docker build --network none build/cpu""")
 @manifest_options
 @click.option("-t", "--target", default=None, metavar="T",
               help="The target to export (optional when the lock has one).")
@@ -81,7 +84,7 @@ def _export_nix(lock: Lock, chosen: LockedTarget, urls: dict[str, str], output: 
 
     refuse_beyond_wheels(chosen)
     if output is None:
-        raise InputError("--format nix writes a folder: give -o DIR")
+        raise InputError("--format nix writes a folder", hint="give -o DIR")
     exported = export_nix(lock, chosen, urls, output)
     for warning in core.export_warnings(chosen):
         warn(warning)

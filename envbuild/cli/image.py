@@ -17,6 +17,8 @@ Examples:
   envbuild image --push                      (to [image] repository, tag lock-<hash>)
   envbuild image --push 127.0.0.1:5000/team/app --load
   SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) envbuild image --offline
+  envbuild image --builder docker --target cpu --load   (on the engine DOCKER_HOST names)
+  envbuild image --builder nix --target cpu --output oci:out   (Nix fetches the wheels)
   envbuild image inspect --target cpu --sbom (the SBOM attached at --push)""")
 @manifest_options
 @click.option("-t", "--target", "targets", multiple=True, metavar="T",
@@ -31,7 +33,10 @@ Examples:
 @click.option("--offline", is_flag=True, help="Use the cache only; fail naming what is missing.")
 @click.option("--builder", default="oci", show_default=True, metavar="NAME",
               help="oci: envbuild's own, bit-for-bit; nix: Nix fetches and proves the wheels, same "
-                   "image; docker: the Docker engine (DOCKER_HOST), same files, not the same digest.")
+                   "image; docker: the Docker engine (DOCKER_HOST): the same package files and "
+                   "/opt/envbuild runtime and lock, but pip's INSTALLER, RECORD, REQUESTED "
+                   "and script wrappers, a working-directory layer when no files are copied, "
+                   "and not the same digest.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               envvar="ENVBUILD_CACHE_DIR", help="The cache folder [env: ENVBUILD_CACHE_DIR].")
 @json_option

@@ -16,6 +16,10 @@ from envbuild.canonical import canonical_bytes
 CONFIG = "application/vnd.oci.image.config.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Names the builder of an image the native builder did not make ("docker", "nix-dockertools"):
+# rebuild-check reproduces native images only. The native builder writes none, so its
+# digests (and `--builder nix`'s, the same image) are unchanged.
+BUILDER_LABEL = "org.envbuild.builder"
 _ARCHITECTURES = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
 
 

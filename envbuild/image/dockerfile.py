@@ -14,6 +14,9 @@ writes and the `docker` builder builds.
     project/            the `[image] copy` files under the workdir's path, and the working
                         directory (COPY and WORKDIR would stamp a folder they make with
                         the time of the build)
+    base.tar            (export only, a layout or archive base) the base as a
+                        docker-archive to `docker load`; .dockerignore keeps it out of
+                        the build
 
 Labels, environment, working directory and entrypoint are the native builder's. The
 engine writes its own config (created times, container IDs), so the image ID differs
@@ -34,7 +37,7 @@ from envbuild.canonical import digest
 from envbuild.errors import CheckFailed, InputError
 from envbuild.image.base import BaseImage
 from envbuild.image.builders.interface import BuildRequest
-from envbuild.image.config import image_command, image_env, timestamp
+from envbuild.image.config import BUILDER_LABEL, image_command, image_env, timestamp
 from envbuild.image.install import InstallLayout
 from envbuild.image.payload import payload_inputs
 from envbuild.image.plan import image_hash
@@ -44,6 +47,7 @@ from envbuild.manifest.image import ARCHIVE, base_location
 from envbuild.safepath import check_component, inside, relative
 
 MARKER = ".envbuild-context"  # names a folder as a context envbuild may replace
+BASE_ARCHIVE = "base.tar"  # an exported context's base, as a docker-archive to `docker load`
 _STAGE = "/tmp/envbuild"  # in the install stage only; never in the image
 
 
@@ -138,7 +142,8 @@ def write_context(request: BuildRequest, name: str, folder: Path) -> DockerConte
                         epoch=request.epoch, payload=digest(payload_inputs(plan.payload)),
                         layer_keys=[digest({"builder": "docker", "dockerfile": body,
                                             "installer": installer})])
-    labels = [("org.envbuild.target", target.name), ("org.envbuild.target-hash", target.hash),
+    labels = [(BUILDER_LABEL, "docker"), ("org.envbuild.target", target.name),
+              ("org.envbuild.target-hash", target.hash),
               ("org.envbuild.image-hash", hashed), ("org.envbuild.python", plan.layout.interpreter),
               ("org.opencontainers.image.created", timestamp(request.epoch)),
               ("org.opencontainers.image.title", request.lock.name),
@@ -162,9 +167,7 @@ def _dockerfile(request: BuildRequest, target: LockedTarget, base: BaseImage, ba
                 has_packages: bool) -> str:
     settings, python = request.settings, layout.interpreter
     lines = [f"# envbuild: target {target.name} of {request.lock.name}, target hash "
-             f"{target.hash}",
-             "# Build offline: docker build --network none DIR. The base must be in the engine",
-             "# first (envbuild image --builder docker loads or pulls it).", ""]
+             f"{target.hash}", *_how_to_build(base_ref), ""]
     if has_packages:
         site_from = f"{layout.prefix}/lib/python{layout.python_version}/site-packages"
         lines += [f"FROM {base_ref} AS install",
@@ -194,6 +197,22 @@ def _dockerfile(request: BuildRequest, target: LockedTarget, base: BaseImage, ba
         command, _ = image_command((), base.config)
         lines += ["ENTRYPOINT []", f"CMD {json.dumps(list(command))}"]
     return "\n".join(lines) + "\n"
+
+
+def _how_to_build(base_ref: str) -> list[str]:
+    """The header's build command. A base by image ID is loaded, never pulled: BuildKit
+    (Docker 23+'s default) reads `FROM sha256:<ID>` as a repository name, and an engine
+    without that image would ask a registry for it."""
+    if not base_ref.startswith("sha256:"):
+        return ["# Build offline: docker build --network none DIR. The base must be in the",
+                f"# engine first: docker pull {base_ref}",
+                "# (envbuild image --builder docker pulls it, then builds)."]
+    return ["# Build offline, with the classic builder (BuildKit reads FROM sha256:<ID> as a",
+            "# repository name): DOCKER_BUILDKIT=0 docker build --network none DIR",
+            f"# The base must be in the engine first, as {base_ref[:19]}...:",
+            f"# docker load -i DIR/{BASE_ARCHIVE} (what envbuild export writes beside this file;",
+            "# .dockerignore keeps it out of the build), or envbuild image --builder docker",
+            "# (loads it, then builds)."]
 
 
 def _quote(value: str) -> str:
@@ -244,6 +263,8 @@ def export_context(request: BuildRequest, name: str, output: Path) -> DockerCont
         output.parent.mkdir(parents=True, exist_ok=True)
         with scratch_dir(f".{output.name}.tmp", root=output.parent) as tmp:
             context = write_context(request, name, tmp / "context")
+            if context.base_ref.startswith("sha256:"):  # no registry to pull it from
+                _write_base_archive(context, tmp / "context", request.epoch)
             with scratch_dir(f".{output.name}.old", root=output.parent) as old:
                 if output.exists():
                     output.replace(old / "context")
@@ -254,6 +275,16 @@ def export_context(request: BuildRequest, name: str, output: Path) -> DockerCont
                          base_ref=context.base_ref, base_config_digest=context.base_config_digest,
                          image_hash=context.image_hash, platform=context.platform,
                          layer_names=context.layer_names)
+
+
+def _write_base_archive(context: DockerContext, folder: Path, epoch: int) -> None:
+    from envbuild.image.builders.docker import base_archive
+
+    base = context.base
+    base_archive(folder / BASE_ARCHIVE, base.blob(base.manifest_digest), base.blob)
+    os.utime(folder / BASE_ARCHIVE, (epoch, epoch))
+    _write(folder / ".dockerignore", f"{BASE_ARCHIVE}\n".encode(), epoch)
+    os.utime(folder, (epoch, epoch))
 
 
 # Runs inside the install stage with the image's Python (standard library only).

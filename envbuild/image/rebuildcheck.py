@@ -24,12 +24,14 @@ from typing import Any
 from envbuild.errors import InputError
 from envbuild.image.builders import DEFAULT, get_builder
 from envbuild.image.builders.interface import BuildRequest
+from envbuild.image.config import BUILDER_LABEL
 from envbuild.image.payload import LOCK_PATH
 from envbuild.image.registry.distribution import open_registry
 from envbuild.image.registry.interface import INDEX_TYPES, Reference, Registry, parse_reference
 from envbuild.image.store import Store
 from envbuild.lockfile.model import Lock
 from envbuild.lockfile.reader import load_carried
+from envbuild.scrub import escape
 
 _PAYLOAD_HISTORY = "envbuild: envbuild runtime and lock"
 _LOCK_MEMBER = LOCK_PATH.lstrip("/")
@@ -140,6 +142,7 @@ def _pull(ref: Reference, progress: Callable[[str], None]) -> _Published:
         with tempfile.TemporaryDirectory(prefix="envbuild-rebuild-") as tmp:
             config = _json(str(ref), _blob(registry, ref, _descriptor(manifest.get("config")),
                                            Path(tmp) / "config").read_bytes(), "config")
+            _native_only(str(ref), config)
             names = _history_names(config, len(manifest.get("layers") or []))
             if _PAYLOAD_HISTORY not in names:
                 raise InputError(f"{ref} is not an envbuild image: its history names no "
@@ -152,6 +155,20 @@ def _pull(ref: Reference, progress: Callable[[str], None]) -> _Published:
         registry.close()
     return _Published(ref=ref, manifest=manifest, config=config, lock_text=text,
                       layer_names=tuple(names))
+
+
+def _native_only(where: str, config: dict[str, Any]) -> None:
+    """Refuse an image another builder made (its `org.envbuild.builder` label): only the
+    native builder's digest is a function of the lock, so only its images can be rebuilt."""
+    inner = config.get("config")
+    labels = inner.get("Labels") if isinstance(inner, dict) else None
+    builder = labels.get(BUILDER_LABEL) if isinstance(labels, dict) else None
+    if builder is not None:
+        raise InputError(f"{where} was built by envbuild's {escape(str(builder))} builder; "
+                         "rebuild-check reproduces only images of the native builder "
+                         "(--builder oci or nix), whose digest the lock and project decide",
+                         hint="publish with `envbuild image` (--builder oci) to have an image "
+                              "rebuild-check can prove")
 
 
 def _descriptor(value: Any) -> str:

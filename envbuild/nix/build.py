@@ -10,6 +10,7 @@ from typing import Any
 from envbuild.errors import InputError
 from envbuild.nix.export import NixExport, export_nix, refuse_beyond_wheels
 from envbuild.nix.run import NixBuild, nix_build
+from envbuild.scrub import escape
 
 ATTRIBUTES = ("site", "wheels", "image")
 
@@ -51,6 +52,7 @@ def nix_build_command(options: NixOptions, progress: Callable[[str], None]) -> N
     if options.python is not None and not options.python.startswith("/"):
         raise InputError(f'--python "{options.python}" is not an absolute path',
                          hint="Nix builders get no PATH: name the interpreter by its full path")
+    _check_paths(options)
     manifest = load_manifest(options.manifest_path)
     lock = load(options.lock_path)
     target = pick_target(lock, options.target)
@@ -58,7 +60,7 @@ def nix_build_command(options: NixOptions, progress: Callable[[str], None]) -> N
     urls = index_urls(manifest)
 
     def build(folder: Path) -> tuple[str, ...]:
-        exported = export_nix(lock, target, urls, folder)
+        exported = export_nix(lock, target, urls, folder, option="--export-dir")
         progress(f"nix-build {options.attr} of target {target.name} "
                  f"({len(exported.wheels)} wheels)")
         return realise(exported, options.attr, out_link=options.out_link,
@@ -71,6 +73,26 @@ def nix_build_command(options: NixOptions, progress: Callable[[str], None]) -> N
             outputs = build(scratch / "expression")
     return NixReport(target=target.name, attr=options.attr, expression=options.export_dir,
                      outputs=outputs)
+
+
+def _check_paths(options: NixOptions) -> None:
+    """What Nix would refuse late, or with a message about its own internals: an
+    interpreter that is not there, an out-link over something that is not a link."""
+    import os
+
+    if options.python is not None:
+        python = Path(options.python)
+        if not python.is_file():
+            raise InputError(f'--python "{escape(options.python)}": no such file',
+                             hint="name an interpreter this machine has, by its full path")
+        if not os.access(python, os.X_OK):
+            raise InputError(f'--python "{escape(options.python)}" is not executable',
+                             hint="name the interpreter itself, by its full path")
+    link = options.out_link
+    if link is not None and (link.exists() or link.is_symlink()) and not link.is_symlink():
+        raise InputError(f"-o {escape(str(link))} exists and is not a symlink; nix-build "
+                         "replaces only a result link",
+                         hint="choose a new path for -o, or remove that one")
 
 
 def realise(exported: NixExport, attr: str, *, out_link: Path | None = None,

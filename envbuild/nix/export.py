@@ -26,9 +26,11 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from envbuild.errors import ExternalError, InputError
 from envbuild.export import index_url_of
 from envbuild.fileio import write_error
+from envbuild.image.config import BUILDER_LABEL
 from envbuild.image.payload import LOCK_PATH, payload_files
 from envbuild.indexclient import UrlMemo, locate_file
 from envbuild.lockfile.model import Lock, LockedPackage, LockedTarget
+from envbuild.nix.run import manual_command
 from envbuild.nix.syntax import sri, store_name, string
 from envbuild.safepath import check_component, relative
 from envbuild.scrub import escape, without_credentials
@@ -113,21 +115,26 @@ def render_default(lock: Lock, target: LockedTarget, wheels: tuple[NixWheel, ...
     site = f"lib/python{version}/site-packages"
     fetches = "\n".join(f"    {string(w.package)} = fetch {string(w.drv_name)} {string(w.url)} "
                         f"{string(w.sri)};" for w in wheels)
-    labels = {"org.envbuild.target": target.name, "org.envbuild.target-hash": target.hash,
+    labels = {BUILDER_LABEL: "nix-dockertools", "org.envbuild.target": target.name,
+              "org.envbuild.target-hash": target.hash,
               "org.envbuild.python": f"/bin/python{version}",
               "org.opencontainers.image.title": lock.name}
     label_text = " ".join(f"{string(k)} = {string(v)};" for k, v in sorted(labels.items()))
     facts = {"name": target.name, "hash": target.hash, "project": lock.name,
              "platform": target.platform, "python": version}
     target_text = " ".join(f"{k} = {string(v)};" for k, v in facts.items())
+    manual = "\n".join(f"#   {line}" for line in manual_command("site", "."))
     env = [f"PYTHONPATH=/{site}", f"ENVBUILD_TARGET={target.name}", f"ENVBUILD_LOCK={LOCK_PATH}"]
     return f"""{HEADER}
 # Target {target.name} of {lock.name}, target hash {target.hash}.
 #   nix-build . -A site     the packages, in $out/{site} (no nixpkgs needed)
 #   nix-build . -A wheels   every locked wheel, fetched by its sha256
 #   nix-build . -A image    an OCI image through nixpkgs' dockerTools (needs nixpkgs)
-# `site` runs the host's Python by absolute path (argument python): an impure builder, so
-# with the sandbox on pass --option extra-sandbox-paths '/usr /lib? /lib64? /bin?'.
+# Build with `envbuild nix build` (it passes the options below), or by hand:
+{manual}
+# substituters '': every output is built here, so no binary cache is waited on; the
+# sandbox paths: `site` runs the host's Python by absolute path (argument python), an
+# impure builder; build-users-group '': Nix's default group nixbld may not exist.
 {{ system ? builtins.currentSystem, python ? {string(DEFAULT_PYTHON)}, pkgs ? null }}:
 let
   pythonVersion = {string(version)};
@@ -212,7 +219,8 @@ def refuse_beyond_wheels(target: LockedTarget) -> None:
 
 
 def export_nix(lock: Lock, target: LockedTarget, urls: dict[str, str], folder: Path,
-               memo: UrlMemo | None = None, *, offline: bool = False) -> NixExport:
+               memo: UrlMemo | None = None, *, offline: bool = False,
+               option: str = "-o") -> NixExport:
     """Write the expression for `target` into `folder`, replacing an earlier export whole."""
     wheels = nix_wheels(target, urls, memo, offline=offline)
     from importlib.resources import files
@@ -223,16 +231,17 @@ def export_nix(lock: Lock, target: LockedTarget, urls: dict[str, str], folder: P
         UNPACKER: files("envbuild.nix").joinpath("unpack.py").read_bytes()}
     for path, data in payload_files(lock, target).items():
         files_out[f"payload{path}"] = data
-    _replace_folder(folder, files_out)
+    _replace_folder(folder, files_out, option)
     return NixExport(folder=folder, target=target.name, wheels=wheels)
 
 
-def _replace_folder(folder: Path, contents: dict[str, bytes]) -> None:
+def _replace_folder(folder: Path, contents: dict[str, bytes], option: str) -> None:
     """Write `contents` into a new sibling folder, then swap it in: a reader sees the old
-    export or the new one. A folder that holds something else is refused, not replaced."""
+    export or the new one. A folder that holds something else is refused, not replaced
+    (the hint names `option`, what the user gave the folder with)."""
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not _ours(folder))):
         raise InputError(f"{escape(str(folder))} exists and is not an envbuild Nix export",
-                         hint="choose a new folder with -o")
+                         hint=f"choose a new folder with {option}")
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))

@@ -18,7 +18,6 @@ binary cache it cannot reach); `extra-sandbox-paths` for the host Python's folde
 from __future__ import annotations
 
 import grp
-import json
 import os
 import re
 import shutil
@@ -27,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envbuild.errors import CheckFailed, ExternalError, InputError
-from envbuild.nix.syntax import string
 from envbuild.scrub import scrub
 
 _SANDBOX_PATHS = ("/usr", "/lib?", "/lib64?", "/bin?")
@@ -38,6 +36,7 @@ _UNPACK = re.compile(r"envbuild-unpack: ([^\n]+)")  # unpack.py's own refusals
 _BUILDER = re.compile(r"builder for '(/nix/store/[^']+)' failed[^\n]*")
 _STARTED = re.compile(r"^(these \d+ derivations will be built|this derivation will be built"
                       r"|building ')", re.MULTILINE)
+_NO_NIXPKGS = "file 'nixpkgs' was not found in the Nix search path"
 _TAIL = 20  # lines of Nix's output kept in a message
 _NOISE = ("warning: the group",)  # said on every run where nixbld is missing
 
@@ -84,17 +83,6 @@ def nix_build(build: NixBuild) -> tuple[str, ...]:
                  if line.strip())
 
 
-def wheel_paths(folder: Path) -> tuple[str, ...]:
-    """The store paths the export's `wheels` would have, by evaluation only: nothing is
-    fetched or built (for --offline, which uses those already in the store)."""
-    expression = ("builtins.map (w: w.outPath) (builtins.attrValues "
-                  f"(import {string(str(folder))} {{ }}).wheels)")
-    out = _run([_tool("nix-instantiate"), "--eval", "--strict", "--json", "--expr", expression],
-               {})
-    paths = json.loads(out)
-    return tuple(str(p) for p in paths)
-
-
 def _tool(name: str) -> str:
     tool = shutil.which(name)
     if tool is None:
@@ -124,6 +112,15 @@ def _options(python: str | None) -> list[str]:
     if os.geteuid() == 0 and not _group_exists("nixbld"):
         options += ["--option", "build-users-group", ""]
     return options
+
+
+def manual_command(attr: str, folder: str = "DIR") -> list[str]:
+    """The `nix-build` line, as comment lines, that builds `attr` the way `nix_build` does
+    on a machine without envbuild (the generated default.nix says it)."""
+    paths = " ".join(_SANDBOX_PATHS)
+    return [f"nix-build {folder} -A {attr} --option substituters '' \\",
+            f"    --option extra-sandbox-paths '{paths}' \\",
+            "    --option build-users-group ''   (only as root where no nixbld group exists)"]
 
 
 def _group_exists(name: str) -> bool:
@@ -160,6 +157,11 @@ def failure(stderr: str, names: dict[str, str]) -> InputError | CheckFailed | Ex
         builder = _BUILDER.search(text)
         what = _named(builder.group(1), names) if builder else "the build"
         return NixBuildFailed(f"nix-build: {what} failed:\n{_tail(text)}")
+    if _NO_NIXPKGS in text:
+        return NixEvalError("the image attribute needs nixpkgs, and <nixpkgs> is not in Nix's "
+                            "search path",
+                            hint="set NIX_PATH=nixpkgs=PATH (a nixpkgs checkout or channel), "
+                                 "or build site or wheels, which need no nixpkgs")
     return NixEvalError(f"nix-build could not evaluate the expression:\n{_tail(text)}",
                         hint="export it again with `envbuild export --format nix`; an image "
                              "needs nixpkgs (<nixpkgs> on NIX_PATH)")

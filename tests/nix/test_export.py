@@ -97,7 +97,7 @@ def test_a_hostile_but_lock_valid_target_name_stays_a_string(project: Project,
 def test_without_an_output_folder_is_refused(project: Project) -> None:
     result = run_cli(["export", "-f", str(project.manifest), "--format", "nix"])
     assert result.code == 2
-    assert result.err == "error: --format nix writes a folder: give -o DIR\n"
+    assert result.err == "error: --format nix writes a folder\nhint: give -o DIR\n"
 
 
 def test_a_folder_that_is_not_an_export_is_kept(project: Project, tmp_path: Path) -> None:
@@ -142,7 +142,8 @@ def test_image_hands_dockertools_the_labels_lock_and_verifier(project: Project,
     assert image["config"] == {
         "Env": ["PYTHONPATH=/lib/python3.11/site-packages", "ENVBUILD_TARGET=cpu",
                 "ENVBUILD_LOCK=/opt/envbuild/envbuild.lock"],
-        "Labels": {"org.envbuild.python": "/bin/python3.11", "org.envbuild.target": "cpu",
+        "Labels": {"org.envbuild.builder": "nix-dockertools",
+                   "org.envbuild.python": "/bin/python3.11", "org.envbuild.target": "cpu",
                    "org.envbuild.target-hash": target.hash,
                    "org.opencontainers.image.title": "imgtest"}}
     python, root = image["contents"]
@@ -152,3 +153,17 @@ def test_image_hands_dockertools_the_labels_lock_and_verifier(project: Project,
     assert (carried / "envbuild.lock").read_bytes() == \
         (out / "payload/opt/envbuild/envbuild.lock").read_bytes()
     assert (carried / "runtime" / "__main__.py").is_file()
+
+
+def test_the_header_names_the_options_a_plain_nix_build_needs(project: Project,
+                                                              tmp_path: Path) -> None:
+    export(project, tmp_path / "nix")
+    header = (tmp_path / "nix/default.nix").read_text().split("\n{", 1)[0].splitlines()
+    assert header[5:12] == [
+        "# Build with `envbuild nix build` (it passes the options below), or by hand:",
+        "#   nix-build . -A site --option substituters '' \\",
+        "#       --option extra-sandbox-paths '/usr /lib? /lib64? /bin?' \\",
+        "#       --option build-users-group ''   (only as root where no nixbld group exists)",
+        "# substituters '': every output is built here, so no binary cache is waited on; the",
+        "# sandbox paths: `site` runs the host's Python by absolute path (argument python), an",
+        "# impure builder; build-users-group '': Nix's default group nixbld may not exist."]

@@ -81,3 +81,20 @@ def test_offline_names_a_wheel_the_nix_store_lacks(project: Project, tmp_path: P
     assert "cpu: 2 of 3 wheels are in the Nix store (--offline: nothing fetched)" in result.err
     assert "error: --offline: 1 wheel(s) are not in the cache" in result.err
     assert f"beta: {BETA.wheel_filename} (sha256:" in result.err
+
+
+def test_offline_with_a_fresh_cache_takes_the_wheels_the_nix_store_holds(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No URL memo either: the store paths follow from the locked names and hashes."""
+    args = ["image", "-f", str(project.manifest), "--builder", "nix", "--output",
+            f"oci:{tmp_path / 'out'}"]
+    assert run_cli(args).code == 0
+    monkeypatch.setenv("ENVBUILD_CACHE_DIR", str(tmp_path / "fresh"))
+    project.server.configure("local", broken=503)
+    project.server.clear_log()
+    result = run_cli([*args, "--offline"])
+    assert result.code == 0, result.err
+    assert "cpu: 3 of 3 wheels are in the Nix store (--offline: nothing fetched)" in \
+        result.err.splitlines()
+    assert project.server.log == []
+    assert not (tmp_path / "fresh" / "urls.json").exists()

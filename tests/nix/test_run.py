@@ -67,14 +67,51 @@ def test_fetch_failure_exits_3(project: Project) -> None:
                                    f"{url}: HTTP error 404 ('Not Found')")
 
 
-def test_image_without_nixpkgs_is_an_evaluation_error(project: Project) -> None:
+def test_image_without_nixpkgs_says_nixpkgs_is_needed(project: Project) -> None:
     code, err = nix_build(project, "-A", "image")
     assert code == 2, err
-    lines = err.splitlines()
-    assert lines[0] == "error: nix-build could not evaluate the expression:"
-    assert "file 'nixpkgs' was not found in the Nix search path" in err
-    assert lines[-1] == ("hint: export it again with `envbuild export --format nix`; an image "
-                         "needs nixpkgs (<nixpkgs> on NIX_PATH)")
+    assert err == ("error: the image attribute needs nixpkgs, and <nixpkgs> is not in Nix's "
+                   "search path\nhint: set NIX_PATH=nixpkgs=PATH (a nixpkgs checkout or "
+                   "channel), or build site or wheels, which need no nixpkgs\n")
+
+
+def test_a_python_that_is_not_there_is_refused_before_nix_runs(project: Project,
+                                                               tmp_path: Path) -> None:
+    code, err = nix_build(project, "--python", str(tmp_path / "none/python3"))
+    assert code == 2
+    assert err == (f'error: --python "{tmp_path}/none/python3": no such file\n'
+                   "hint: name an interpreter this machine has, by its full path\n")
+
+
+def test_a_python_that_is_not_executable_is_refused(project: Project, tmp_path: Path) -> None:
+    plain = tmp_path / "python3"
+    plain.write_text("not a program\n")
+    code, err = nix_build(project, "--python", str(plain))
+    assert code == 2
+    assert err == (f'error: --python "{plain}" is not executable\n'
+                   "hint: name the interpreter itself, by its full path\n")
+
+
+def test_an_out_link_over_a_file_is_refused(project: Project, tmp_path: Path) -> None:
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    code, err = nix_build(project, "-o", str(existing))
+    assert code == 2
+    assert err == (f"error: -o {existing} exists and is not a symlink; nix-build replaces "
+                   "only a result link\nhint: choose a new path for -o, or remove that one\n")
+    assert existing.read_text() == "keep me"
+
+
+def test_an_export_dir_that_holds_something_else_names_export_dir(project: Project,
+                                                                  tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    code, err = nix_build(project, "--export-dir", str(mine))
+    assert code == 2
+    assert err == (f"error: {mine} exists and is not an envbuild Nix export\n"
+                   "hint: choose a new folder with --export-dir\n")
+    assert (mine / "notes.txt").read_text() == "keep me"
 
 
 def test_a_wheel_unpacking_outside_the_site_is_refused(project: Project, tmp_path: Path,

@@ -12,6 +12,7 @@ manifest is written over them (the base's layers keep the base's own blobs), so 
 from __future__ import annotations
 
 import json
+import re
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from envbuild.image.layout import ImageEntry, sha256, write_layout
 from envbuild.image.store import Store
 
 _MAX_JSON = 16 << 20
+_MACHINES = {"x86_64": "amd64", "aarch64": "arm64"}  # uname names -> OCI architectures
+_STEP_ID = re.compile(r"^\s*---> ([0-9a-f]{12,64})\s*$")  # the classic builder's step result
 
 
 class EngineBuildError(ExternalError):
@@ -40,13 +43,19 @@ class DockerBuilder(Builder):
         images: list[ImageEntry] = []
         results: dict[str, TargetImage] = {}
         try:
+            _check_platforms(client, request)
             with request.store.locked():
                 for name in request.targets:
                     with request.store.temp_dir() as folder:
                         context = write_context(request, name, folder / "context")
                         _ensure_base(client, context, request)
-                        image_id = _engine_build(client, name, context.folder, request)
-                        result = _from_engine(client, image_id, context, request.store)
+                        created: list[str] = []
+                        try:
+                            image_id = _engine_build(client, name, context.folder, request,
+                                                     created)
+                            result = _from_engine(client, image_id, context, request.store)
+                        finally:
+                            _remove(client, created)
                     images.append(result.entry)
                     results[name] = result
                 if request.output is not None:
@@ -63,12 +72,70 @@ class DockerBuilder(Builder):
             return write_context(request, name, folder / "context").image_hash
 
 
+def _check_platforms(client: Any, request: BuildRequest) -> None:
+    """Refuse, before the base is loaded, a target the engine cannot run: the install
+    stage's RUN executes the base's Python, which an engine of another architecture (without
+    emulation, which a build with network none cannot set up) fails on with `exec format
+    error`."""
+    from docker.errors import DockerException  # type: ignore[import-untyped]
+
+    try:
+        machine = str(client.version().get("Arch") or client.info().get("Architecture") or "")
+    except DockerException as error:
+        raise EngineBuildError(f"the Docker engine at {_host()}: {_reason(error)}") from None
+    engine = f"linux/{_MACHINES.get(machine, machine)}"
+    for name in request.targets:
+        platform = request.lock.targets[name].platform
+        if platform != engine:
+            raise InputError(f'target "{name}" is {platform}, the Docker engine at {_host()} '
+                             f"runs {engine}: the build's RUN step cannot run there",
+                             hint="build it with --builder oci (it builds any platform "
+                                  "without running it), or use an engine on " + platform)
+
+
+def _remove(client: Any, created: list[str]) -> None:
+    """Remove, by ID and newest first, the images this build made: the engine's copy went
+    into the cache (and `--load` hands it back from there), and the install stage is never
+    part of the image. A cached step's image is not in `created`; one with a tag or a child
+    (someone else's) is refused by the engine and kept."""
+    from contextlib import suppress
+
+    from docker.errors import DockerException
+
+    for image_id in reversed(created):
+        with suppress(DockerException):  # in use, tagged meanwhile or gone: not ours to force
+            client.images.remove(image_id, force=False, noprune=True)
+
+
+def _host() -> str:
+    import os
+
+    from envbuild.scrub import scrub
+
+    return scrub(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+
+
+def _reason(error: Exception) -> str:
+    """The cause in a docker SDK error, without urllib3's object reprs around it."""
+    text = str(error)
+    found = re.search(r"\[Errno \d+\] ([^\"')]+)", text) or \
+        re.search(r"\w+Error\(\d+, '([^']+)'\)", text)
+    if found:
+        return found.group(1).strip()
+    return text.strip().splitlines()[-1] if text.strip() else type(error).__name__
+
+
 def _client() -> Any:
     try:
         import docker  # type: ignore[import-untyped]
-        from docker.errors import DockerException  # type: ignore[import-untyped]
+        from docker.errors import DockerException
     except ImportError:
         raise InputError("--builder docker needs the docker SDK", hint="pip install docker") from None
+    host = _host()
+    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
+        # Checked here: the SDK leaks the socket of a failed connect to a missing path.
+        raise EngineBuildError(f"cannot reach the Docker engine at {host}: No such file or "
+                               "directory", hint="is it running? DOCKER_HOST names it")
     client = None
     try:
         client = docker.from_env(timeout=600)
@@ -76,7 +143,8 @@ def _client() -> Any:
     except DockerException as error:
         if client is not None:
             client.close()
-        raise EngineBuildError(f"cannot reach the Docker engine: {error}",
+        raise EngineBuildError(f"cannot reach the Docker engine at {_host()}: "
+                               f"{_reason(error)}",
                                hint="is it running? DOCKER_HOST names it") from None
     return client
 
@@ -91,13 +159,13 @@ def _ensure_base(client: Any, context: DockerContext, request: BuildRequest) -> 
     except ImageNotFound:
         pass
     except DockerException as error:
-        raise EngineBuildError(f"the Docker engine: {error}") from None
+        raise EngineBuildError(f"the Docker engine at {_host()}: {_reason(error)}") from None
     base = context.base
     try:
         if context.base_ref.startswith("sha256:"):
             request.progress(f"loading base {base.reference} into the engine")
             with request.store.temp_file() as archive:
-                _base_archive(archive, base.blob(base.manifest_digest), base.blob)
+                base_archive(archive, base.blob(base.manifest_digest), base.blob)
                 with archive.open("rb") as handle:
                     loaded = client.images.load(handle)
             ids = [image.id for image in loaded]
@@ -112,11 +180,12 @@ def _ensure_base(client: Any, context: DockerContext, request: BuildRequest) -> 
             request.progress(f"pulling base {context.base_ref} into the engine")
             client.images.pull(context.base_ref)
     except DockerException as error:
-        raise EngineBuildError(f"cannot put base {context.base_ref} into the engine: {error}",
+        raise EngineBuildError(f"cannot put base {context.base_ref} into the engine at "
+                               f"{_host()}: {_reason(error)}",
                                hint="a registry base must be reachable from the engine") from None
 
 
-def _base_archive(out: Path, manifest_path: Path, blob: Any) -> None:
+def base_archive(out: Path, manifest_path: Path, blob: Any) -> None:
     """A docker-archive of the base: its config and gzip layers as they are (the engine
     inflates them and gives the image its config digest as ID, as `--load` relies on)."""
     import io
@@ -137,9 +206,11 @@ def _base_archive(out: Path, manifest_path: Path, blob: Any) -> None:
         tar.addfile(info, io.BytesIO(data))
 
 
-def _engine_build(client: Any, name: str, folder: Path, request: BuildRequest) -> str:
+def _engine_build(client: Any, name: str, folder: Path, request: BuildRequest,
+                  created: list[str]) -> str:
     """Build on the engine; the image ID. The whole log is read before anything is raised,
-    so the engine's response is done with (the SDK's `images.build` stops at the error)."""
+    so the engine's response is done with (the SDK's `images.build` stops at the error).
+    `created` gets the ID of each image a step made (not a FROM's, not a cached one's)."""
     from docker.errors import DockerException
 
     request.progress(f"{name}: building on the Docker engine (network none)")
@@ -152,13 +223,30 @@ def _engine_build(client: Any, name: str, folder: Path, request: BuildRequest) -
             error = error or chunk.get("error")
             image_id = (chunk.get("aux") or {}).get("ID") or image_id
     except DockerException as failure:
-        raise EngineBuildError(f"docker build failed: {failure}") from None
+        raise EngineBuildError(f"docker build failed on the engine at {_host()}: "
+                               f"{_reason(failure)}") from None
+    finally:
+        created += _made(log)
     if error is not None or image_id is None:
         text = "".join(log)[-4000:].rstrip()
         raise EngineBuildError(f"docker build failed: {error or 'no image came out'}\n{text}",
                                hint="the build ran with network none; every input is in "
                                     "the context")
     return str(image_id)
+
+
+def _made(log: list[str]) -> list[str]:
+    """The images a classic-builder log says its steps made: ` ---> ID` after a step that
+    is not FROM and did not print `Using cache`."""
+    made, skip = [], True
+    for line in "".join(log).splitlines():
+        if line.startswith("Step "):
+            skip = " : FROM " in line or " : from " in line
+        elif line.strip() == "---> Using cache":
+            skip = True
+        elif (match := _STEP_ID.match(line)) and not skip:
+            made.append(match.group(1))
+    return made
 
 
 def _from_engine(client: Any, image_id: str, context: DockerContext,
@@ -225,7 +313,8 @@ def _save(client: Any, image_id: str, context: DockerContext,
                 for chunk in client.images.get(image_id).save(named=False):
                     out.write(chunk)
         except DockerException as error:
-            raise EngineBuildError(f"cannot save {image_id} from the engine: {error}") from None
+            raise EngineBuildError(f"cannot save {image_id} from the engine at {_host()}: "
+                                   f"{_reason(error)}") from None
         with tarfile.open(archive, "r:") as tar:
             entry = _json(tar, "manifest.json")
             if not isinstance(entry, list) or len(entry) != 1:

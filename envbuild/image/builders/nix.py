@@ -25,7 +25,9 @@ from envbuild.indexclient import UrlMemo
 from envbuild.lockfile.model import LockedPackage
 from envbuild.nix.build import realise
 from envbuild.nix.export import export_nix
-from envbuild.nix.run import wheel_paths
+from envbuild.nix.store import fixed_output_path
+from envbuild.nix.syntax import store_name
+from envbuild.safepath import check_component
 from envbuild.scratch import scratch_dir
 
 
@@ -45,27 +47,41 @@ class NixBuilder(Builder):
 def _fetch_with_nix(request: BuildRequest, name: str) -> None:
     """Realise the target's `wheels` with Nix and copy each into envbuild's wheel cache."""
     target = request.lock.targets[name]
+    if request.offline:
+        _from_the_store(request, name)
+        return
     memo = UrlMemo(request.store.root / "urls.json")  # where image builds keep theirs
     with scratch_dir("nix", root=request.store.tmp) as folder:
         exported = export_nix(request.lock, target, request.urls, folder / "expression",
-                              memo=memo, offline=request.offline)
-        if request.offline:
-            # Only what the Nix store holds already; the native builder then names, as
-            # --offline does, every wheel neither the store nor the cache has.
-            outputs = tuple(p for p in wheel_paths(exported.folder) if Path(p).is_file())
-            request.progress(f"{name}: {len(outputs)} of {len(exported.wheels)} wheels are "
-                             "in the Nix store (--offline: nothing fetched)")
-        else:
-            request.progress(f"{name}: nix-build wheels ({len(exported.wheels)} wheels)")
-            outputs = realise(exported, "wheels")
+                              memo=memo)
+        request.progress(f"{name}: nix-build wheels ({len(exported.wheels)} wheels)")
+        outputs = realise(exported, "wheels")
     by_name = {Path(o).name.split("-", 1)[-1]: Path(o) for o in outputs}
     for package, wheel in zip(target.packages, exported.wheels, strict=True):
         path = by_name.get(wheel.drv_name)
-        if path is not None:
-            _seed(request.store, package, path)
-        elif not request.offline:
+        if path is None:
             raise ExternalError(f"{wheel.package}: nix-build gave no store path for "
                                 f"{wheel.file}")
+        _seed(request.store, package, path)
+
+
+def _from_the_store(request: BuildRequest, name: str) -> None:
+    """--offline: seed the cache with the wheels the Nix store holds already, found by the
+    path a fixed-output file has (its name and sha256: no URL, no evaluation); the native
+    builder then names, as --offline does, every wheel neither the store nor the cache has."""
+    packages = request.lock.targets[name].packages
+    found = 0
+    for package in packages:
+        artifact = package.artifact
+        if artifact.kind != "wheel" or not artifact.hash.startswith("sha256:"):
+            continue  # the native builder names it
+        check_component(artifact.file, what="wheel file name")
+        path = Path(fixed_output_path(store_name(artifact.file), artifact.hash[7:]))
+        if path.is_file():
+            _seed(request.store, package, path)
+            found += 1
+    request.progress(f"{name}: {found} of {len(packages)} wheels are in the Nix store "
+                     "(--offline: nothing fetched)")
 
 
 def _seed(store: Store, package: LockedPackage, path: Path) -> None:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import socket
+import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from envbuild.lockfile import load
 from tests.helpers import run_cli
-from tests.image.project import Project
+from tests.image.project import ALPHA, ARM64, CPU, Project
 from tests.image.services import base_layout, docker_client, pushed_base, registry_address
 
 
@@ -86,6 +87,29 @@ def test_export_writes_a_context_pinned_by_digest(project: Project, tmp_path: Pa
     assert (out / "project/workspace/src/app/__main__.py").read_text() == "print('hi')\n"
     assert 'ENTRYPOINT ["python3", "-m", "app"]' in dockerfile
     assert f'"org.envbuild.image-hash"="{document["image_hash"]}"' in dockerfile
+    assert dockerfile.splitlines()[1:7] == [
+        "# Build offline, with the classic builder (BuildKit reads FROM sha256:<ID> as a",
+        "# repository name): DOCKER_BUILDKIT=0 docker build --network none DIR",
+        f"# The base must be in the engine first, as {base_id(base)[:19]}...:",
+        "# docker load -i DIR/base.tar (what envbuild export writes beside this file;",
+        "# .dockerignore keeps it out of the build), or envbuild image --builder docker",
+        "# (loads it, then builds)."]
+    assert (out / ".dockerignore").read_text() == "base.tar\n"
+    with tarfile.open(out / "base.tar") as tar:
+        member = tar.extractfile("manifest.json")
+        assert member is not None
+        (entry,) = json.loads(member.read())
+    assert entry["Config"] == f"{base_id(base)[7:]}.json"
+    assert entry["Layers"] == [f"{d[7:]}/layer.tar" for d in base_layers(base)]
+
+
+@pytest.mark.docker
+def test_the_exported_base_archive_loads_as_the_image_from_names(
+        project: Project, tmp_path: Path, engine: Any) -> None:
+    base = use_base(project)
+    export(project, tmp_path / "ctx")
+    with (tmp_path / "ctx/base.tar").open("rb") as handle:
+        assert [image.id for image in engine.images.load(handle)] == [base_id(base)]
 
 
 def build(project: Project, *extra: str) -> Any:
@@ -128,6 +152,24 @@ def test_docker_build_verifies_in_the_engine_and_pushes(project: Project, tmp_pa
 
 
 @pytest.mark.docker
+@pytest.mark.registry
+def test_rebuild_check_refuses_a_docker_built_image(project: Project, tmp_path: Path,
+                                                    engine: Any) -> None:
+    use_base(project)
+    repository = f"{registry_address()}/test/docker-{uuid.uuid4().hex[:8]}"
+    (pushed,) = build(project, "--push", repository)["pushed"]
+    result = run_cli(["image", "rebuild-check", "-f", str(project.manifest),
+                      pushed["reference"]])
+    assert result.code == 2
+    ref = f"{pushed['reference']}@{pushed['digest']}"
+    assert result.err[result.err.index("error: "):] == (
+        f"error: {ref} was built by envbuild's docker builder; rebuild-check reproduces only "
+        "images of the native builder (--builder oci or nix), whose digest the lock and "
+        "project decide\nhint: publish with `envbuild image` (--builder oci) to have an "
+        "image rebuild-check can prove\n")
+
+
+@pytest.mark.docker
 def test_two_docker_builds_have_the_same_layers_not_the_same_id(project: Project,
                                                                 tmp_path: Path,
                                                                 engine: Any) -> None:
@@ -137,7 +179,8 @@ def test_two_docker_builds_have_the_same_layers_not_the_same_id(project: Project
     client = engine
     (project.folder / "app.py").write_text("print('app')\n")
     use_base(project, 'copy = ["app.py"]\n')
-    first = build(project, "--output", f"oci:{tmp_path / 'layout'}")["targets"]["cpu"]
+    document = build(project, "--output", f"oci:{tmp_path / 'layout'}", "--load")
+    first = document["targets"]["cpu"]
     context = tmp_path / "ctx"
     export(project, context)
     again, _ = client.images.build(path=str(context), network_mode="none", nocache=True,
@@ -151,6 +194,65 @@ def test_two_docker_builds_have_the_same_layers_not_the_same_id(project: Project
     assert [x["diff_id"] for x in first["layers"]] == again.attrs["RootFS"]["Layers"]
     assert again.labels["org.envbuild.image-hash"] == first["image_hash"]
     client.images.remove(again.id)
+    client.images.remove(document["loaded"][0])
+
+
+def built_on(client: Any, base: str) -> set[str]:
+    """Every image in the engine whose chain of parents reaches image `base`."""
+    images = {i.id: i.attrs.get("Parent") or "" for i in client.images.list(all=True)}
+    found, grown = {base}, True
+    while grown:
+        more = {i for i, parent in images.items() if parent in found} - found
+        found |= more
+        grown = bool(more)
+    return found - {base}
+
+
+@pytest.mark.docker
+def test_a_docker_build_leaves_no_images_of_its_own(project: Project, tmp_path: Path,
+                                                    engine: Any) -> None:
+    """Without --load, neither the install stage nor the built image stays in the engine
+    (a package no other build has makes every step new, so none is a cached one)."""
+    from tests.support.wheelfactory import DistSpec
+
+    fresh = DistSpec(name=f"fresh{uuid.uuid4().hex[:8]}", version="1.0")
+    project.targets = {"cpu": {**CPU, "packages": [ALPHA, fresh]}}
+    base = use_base(project)
+    before = built_on(engine, base_id(base))
+    target = build(project, "--output", f"oci:{tmp_path / 'layout'}")["targets"]["cpu"]
+    from docker.errors import ImageNotFound  # type: ignore[import-untyped]
+
+    with pytest.raises(ImageNotFound):
+        engine.images.get(target["config"])
+    assert built_on(engine, base_id(base)) - before == set()
+
+
+@pytest.mark.docker
+def test_an_arm64_target_is_refused_by_an_amd64_engine_before_anything_is_loaded(
+        project: Project, tmp_path: Path, engine: Any) -> None:
+    import os
+
+    from docker.errors import ImageNotFound
+
+    layout = Path(os.environ.get("ENVBUILD_TEST_BASE_ARM64") or "/nonexistent")
+    if not (layout / "index.json").is_file():
+        pytest.skip("no arm64 base layout: set ENVBUILD_TEST_BASE_ARM64 (scripts/make-base arm64)")
+    if engine.version()["Arch"] != "amd64":
+        pytest.skip("the test engine is not amd64")
+    project.targets = {"dev": ARM64}
+    project.image = f'\n[image]\nbase = "oci:{layout}"\n'
+    project.write()
+    result = run_cli(["image", "-f", str(project.manifest), "--builder", "docker",
+                      "--output", f"oci:{tmp_path / 'layout'}"])
+    assert result.code == 2
+    assert result.err == (
+        f'error: target "dev" is linux/arm64, the Docker engine at {os.environ["DOCKER_HOST"]} '
+        "runs linux/amd64: the build's RUN step cannot run there\n"
+        "hint: build it with --builder oci (it builds any platform without running it), or "
+        "use an engine on linux/arm64\n")
+    with pytest.raises(ImageNotFound):
+        engine.images.get(base_id(layout))
+    assert not (tmp_path / "layout").exists()
 
 
 @pytest.mark.docker
@@ -165,6 +267,11 @@ def test_a_registry_base_is_named_by_digest_and_pulled_into_the_engine(
     assert document["from"] == f"{name.rsplit(':', 1)[0]}@{digest}"
     dockerfile = (tmp_path / "ctx/Dockerfile").read_text()
     assert f"\nFROM {document['from']}\n" in dockerfile
+    assert dockerfile.splitlines()[1:4] == [
+        "# Build offline: docker build --network none DIR. The base must be in the",
+        f"# engine first: docker pull {document['from']}",
+        "# (envbuild image --builder docker pulls it, then builds)."]
+    assert not (tmp_path / "ctx/base.tar").exists()
     built = build(project, "--output", f"oci:{tmp_path / 'layout'}")["targets"]["cpu"]
     assert built["image_hash"] == document["image_hash"]
     # The base's layers keep the base's blobs (a push mounts them, never re-sends them).
@@ -205,8 +312,8 @@ def test_export_never_replaces_a_folder_that_is_not_a_context(project: Project,
     export(project, tmp_path / "ctx")  # an earlier context is replaced
     document = export(project, tmp_path / "ctx")
     assert sorted(p.name for p in (tmp_path / "ctx").iterdir()) == [
-        ".envbuild-context", "Dockerfile", "envbuild", "payload", "project",
-        "requirements.txt", "wheels"]
+        ".dockerignore", ".envbuild-context", "Dockerfile", "base.tar", "envbuild", "payload",
+        "project", "requirements.txt", "wheels"]
     assert document["packages"] == 3
 
 
@@ -243,7 +350,8 @@ def test_an_unreachable_engine_is_exit_3(project: Project,
     result = run_cli(["image", "-f", str(project.manifest), "--builder", "docker",
                       "--output", f"oci:{tmp_path / 'layout'}"])
     assert result.code == 3
-    assert result.err.startswith("error: cannot reach the Docker engine: ")
+    assert result.err.startswith(
+        f"error: cannot reach the Docker engine at tcp://127.0.0.1:{port}: Connection refused\n")
     assert result.err.endswith("hint: is it running? DOCKER_HOST names it\n")
 
 
@@ -318,5 +426,64 @@ def test_the_config_is_the_native_builders(project: Project, tmp_path: Path,
         (native.get("Entrypoint"), native["Cmd"])
     assert docker["WorkingDir"] == native["WorkingDir"] == "/srv/app"
     del native["Labels"]["org.envbuild.image-hash"]  # names the builder's own inputs
+    assert docker["Labels"].pop("org.envbuild.builder") == "docker"  # the native has none
     assert {k: v for k, v in docker["Labels"].items() if k != "org.envbuild.image-hash"} == \
         native["Labels"]
+
+
+def package_files(out: Path) -> dict[str, bytes]:
+    """Every regular file under a site directory or bin in an image layout's layers but the
+    base's, with its bytes."""
+    import gzip
+    import io
+
+    index = json.loads((out / "index.json").read_bytes())
+    blob = out / "blobs/sha256"
+    manifest = json.loads((blob / index["manifests"][0]["digest"][7:]).read_bytes())
+    found: dict[str, bytes] = {}
+    for layer in manifest["layers"][len(base_layers(base_layout())):]:
+        data = gzip.decompress((blob / layer["digest"][7:]).read_bytes())
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for member in tar.getmembers():
+                handle = tar.extractfile(member) if member.isreg() else None
+                if handle is not None and ("-packages/" in member.name
+                                           or "/bin/" in member.name):
+                    found[member.name] = handle.read()
+    return found
+
+
+@pytest.mark.docker
+def test_the_package_files_are_the_native_builders_but_pips_own(project: Project,
+                                                                 tmp_path: Path,
+                                                                 engine: Any) -> None:
+    """What `image --help` says: the same package files; pip's INSTALLER, RECORD, REQUESTED
+    and console-script wrapper differ."""
+    use_base(project)
+    files = {}
+    for builder in ("oci", "docker"):
+        result = run_cli(["image", "-f", str(project.manifest), "--builder", builder,
+                          "--output", f"oci:{tmp_path / builder}"])
+        assert result.code == 0, result.err
+        files[builder] = package_files(tmp_path / builder)
+    native, docker = files["oci"], files["docker"]
+    differ = sorted(name for name in native.keys() | docker.keys()
+                    if native.get(name) != docker.get(name))
+    site = "usr/local/lib/python3.11/dist-packages"
+    assert differ == sorted(
+        [*(f"{site}/{d}-1.0.dist-info/{f}" for d in ("alpha", "beta")
+           for f in ("INSTALLER", "RECORD", "REQUESTED")),
+         *(f"{site}/fastmath-2.0.dist-info/{f}" for f in ("INSTALLER", "RECORD", "REQUESTED")),
+         "usr/local/bin/alpha"])
+
+
+def test_an_engine_that_is_not_there_is_named_by_its_docker_host(
+        project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    use_base(project)
+    socket_path = tmp_path / "no-engine.sock"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{socket_path}")
+    result = run_cli(["image", "-f", str(project.manifest), "--builder", "docker",
+                      "--output", f"oci:{tmp_path / 'layout'}"])
+    assert result.code == 3
+    assert result.err == (f"error: cannot reach the Docker engine at unix://{socket_path}: "
+                          "No such file or directory\nhint: is it running? DOCKER_HOST names "
+                          "it\n")
