@@ -10,7 +10,9 @@ from envbuild.lockfile.fields import Doc, LockFormatError, relative_path
 from envbuild.lockfile.hashes import seal_target
 from envbuild.lockfile.model import LockedTarget, SystemPackage
 from envbuild.manifest.model import Manifest
+from envbuild.manifest.system import SystemSpec, request_parts
 from envbuild.system.archive import ArchiveNotTrusted, ArchiveSession, archive_of
+from envbuild.system.implicit import implicit_requests
 from envbuild.system.packages import PackageRecord
 from envbuild.system.resolve import Universe, resolve
 
@@ -49,12 +51,20 @@ def lock_system(manifest: Manifest, targets: dict[str, LockedTarget], names: tup
         pins = {} if upgrade or old is None or old.system_distribution != spec.distribution else \
             {p.name: p.version for p in old.system if p.name not in upgrade_packages}
         universe = Universe(session.packages(archive, arch), arch=arch, label=f"{archive.label} ({arch})")
-        chosen = resolve(universe, spec.packages_for(name), pins=pins)
+        chosen = resolve(universe, requests_of(spec, target), pins=pins)
         packages = tuple(_record(c.record, c.dependencies, archive.name, archive.label) for c in chosen)
         progress(f"locked {name}: {len(packages)} system packages")
         out[name] = seal_target(dataclasses.replace(target, system_distribution=spec.distribution,
                                                     system=packages))
     return out
+
+
+def requests_of(spec: SystemSpec, target: LockedTarget) -> tuple[str, ...]:
+    """The target's requests: its [system] packages and the implicit ones (implicit.py) the
+    manifest does not already request by name."""
+    written = spec.packages_for(target.name)
+    named = {request_parts(r)[0] for r in written}
+    return tuple(sorted({*written, *(n for n in implicit_requests(target) if n not in named)}))
 
 
 def _record(record: PackageRecord, dependencies: tuple[str, ...], archive: str, label: str) -> SystemPackage:

@@ -3,6 +3,7 @@ archive on 127.0.0.1, recorded in the target's table and so in its hash."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tomllib
 from collections.abc import Iterator
@@ -10,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from envbuild.lockfile import load
 from tests.conftest import LocalIndex
 from tests.helpers import run_cli
 from tests.support.debarchive import ArchiveKey
+from tests.support.locks import sealed, write_lock
 from tests.system.archive import Served, served
 
 
@@ -230,3 +233,39 @@ def test_a_macos_target_with_system_packages_is_bad_input(repo: Served) -> None:
     assert code == 2
     assert ('targets.mac.platform: "darwin/arm64" is not Linux: [system] packages are Debian packages '
             "for Linux targets") in err
+
+
+
+def test_a_manylinux_wheel_brings_the_baseline_libraries(repo: Served) -> None:
+    repo.manifest(["hello"])  # pure wheels only: no baseline
+    assert lock(repo)[0] == 0
+    assert "libstdc++6" not in repo.system()
+    pure = repo.folder / "pure.lock"
+    pure.write_text(repo.lock_text())
+    # armless is a cp311 manylinux x86_64 wheel: its extension may link libstdc++.so.6.
+    repo.manifest(["hello"], python='["armless"]')
+    code, err = lock(repo)
+    assert code == 0, err
+    assert sorted(repo.system()) == ["base-files", "dash", "hello", "libc6", "libgcc-s1", "libgreet1",
+                                     "libstdc++6"]
+    assert repo.system()["libstdc++6"]["dependencies"] == ["libc6", "libgcc-s1"]
+    diffed = run_cli(["diff", str(pure), str(repo.folder / "envbuild.lock")])
+    assert diffed.code == 0, diffed.err
+    assert "  + system libgcc-s1 12.2.0-14\n" in diffed.out
+    assert "  + system libstdc++6 12.2.0-14\n" in diffed.out
+
+
+def test_check_names_a_missing_baseline_library(repo: Served) -> None:
+    repo.manifest(["hello"], python='["armless"]')
+    assert lock(repo)[0] == 0
+    # A lock made before the baseline was requested: the same, without libstdc++6.
+    lock_path = repo.folder / "envbuild.lock"
+    old = load(lock_path)
+    cpu = old.targets["cpu"]
+    system = tuple(dataclasses.replace(p, dependencies=tuple(d for d in p.dependencies if d != "libstdc++6"))
+                   for p in cpu.system if p.name != "libstdc++6")
+    write_lock(lock_path, sealed(dataclasses.replace(
+        old, targets={"cpu": dataclasses.replace(cpu, system=system)})))
+    result = run_cli(["lock", "--check", "-f", str(repo.folder / "envbuild.toml")])
+    assert result.code == 1
+    assert 'target "cpu": system package libstdc++6 is requested but not locked' in result.err
