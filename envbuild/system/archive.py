@@ -229,9 +229,12 @@ def _index(archive: Archive, listing: dict[str, Listed], component: str, arch: s
         data = _get(archive.file_url(relpath), limit=listed.size)
         actual = hashlib.sha256(data).hexdigest()
         if len(data) != listed.size or actual != listed.sha256:
+            # Only one byte past the listed size is read: a longer file is "more than" it.
+            got = f"more than {listed.size} bytes" if len(data) > listed.size else \
+                f"{len(data)} bytes, sha256:{actual}"
             raise ArchiveNotTrusted(
                 f"{archive.label}: {relpath} does not match the signed Release (listed {listed.size} bytes, "
-                f"sha256:{listed.sha256}; got {len(data)} bytes, sha256:{actual})",
+                f"sha256:{listed.sha256}; got {got})",
                 hint="the archive or a mirror on the way serves a changed index; try again later "
                      "or another mirror")
         try:

@@ -6,6 +6,11 @@
   packages); libgcc_s and libstdc++ come from libgcc-s1 and libstdc++6. A target whose
   locked wheels include one with such a tag gets those two requested, so `import numpy`
   finds libstdc++.so.6 in an image built from the system set.
+- A target built from its system set (`base = "system"`) needs the interpreter of its own
+  Python: `python3.X`, X from the target's Python. `python3-minimal` (its `/usr/bin/python3`
+  link is what `docker run IMAGE` and cluster jobs start) is requested too when the
+  archive's is for the same minor; that depends on the archive, so envbuild.system.lock
+  decides it where it reads the archive.
 
 The wheel-derived requests depend on the lock, not on the manifest: `lock --check` computes
 them from the locked wheels and reports one missing from the system set like any request.
@@ -37,10 +42,17 @@ def linked_wheel(target: LockedTarget) -> str | None:
     return None
 
 
+def interpreter_package(python: str) -> str:
+    """Debian's package of the interpreter of Python `python` ("3.11" -> "python3.11")."""
+    return "python" + ".".join(python.split(".")[:2])
+
+
 def implicit_requests(target: LockedTarget) -> dict[str, str]:
     """Package name -> why it is requested, for a locked target with [system] packages."""
     out: dict[str, str] = {}
     wheel = linked_wheel(target)
     if wheel is not None:
         out.update(dict.fromkeys(BASELINE, f"the manylinux baseline libraries of {wheel}"))
+    if target.base == "system":
+        out[interpreter_package(target.python)] = f'the Python {target.python} of base = "system"'
     return out

@@ -105,10 +105,11 @@ def test_tampered_packages_index_is_refused(repo: Served) -> None:
     data = index.read_bytes()
     listed = next(line.split() for line in (repo.archive.dist / "Release").read_text().splitlines()
                   if line.endswith("main/binary-amd64/Packages.xz"))
+    got = f"more than {listed[1]} bytes" if len(data) > int(listed[1]) else \
+        f"{len(data)} bytes, sha256:{hashlib.sha256(data).hexdigest()}"
     assert code == 1
     assert (f"error: debian:bookworm at {repo.url}: dists/bookworm/main/binary-amd64/Packages.xz does not "
-            f"match the signed Release (listed {listed[1]} bytes, sha256:{listed[0]}; got {len(data)} bytes, "
-            f"sha256:{hashlib.sha256(data).hexdigest()})") in err
+            f"match the signed Release (listed {listed[1]} bytes, sha256:{listed[0]}; got {got})") in err
 
 
 def test_a_signed_index_naming_a_path_outside_the_pool_is_refused(repo: Served) -> None:

@@ -30,18 +30,8 @@ def _image(repo: Served, out: Path) -> dict[str, object]:
     return document
 
 
-# Enough of an interpreter for the builder to place wheels: its binary and Debian's site.py
-# (which adds /usr/local/lib/python3.11/dist-packages); it is never run here.
-_PYTHON = DebSpec(name="python3.11", version="3.11.2-6", architecture="amd64", depends="libc6",
-                  files={"usr/bin/python3.11": b"#!/bin/sh\n",
-                         "usr/lib/python3.11/site.py": b'sitedirs = ["local/lib", "dist-packages"]\n'
-                                                        b'x = "local/lib", "dist-packages"\n'})
-
-
 def test_lock_then_image_builds_the_base_from_the_locked_packages(repo: Served, tmp_path: Path) -> None:
-    repo.archive.specs.append(_PYTHON)
-    repo.archive.rebuild()
-    repo.manifest(["hello", "python3.11"], extra=_SYSTEM_BASE)
+    repo.manifest(["hello"], extra=_SYSTEM_BASE)  # python3.11 is requested for base = "system"
     assert run_cli(["lock", "-f", str(repo.folder / "envbuild.toml")]).code == 0
     text = repo.lock_text()
     assert 'base = "system"' in text and "base-digest" not in text
@@ -78,3 +68,37 @@ def test_base_system_without_system_packages_is_refused(repo: Served) -> None:
 
 def _blob(layout: Path, digest: str) -> bytes:
     return (layout / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
+
+
+def test_base_system_requests_the_targets_python_and_python3(repo: Served) -> None:
+    repo.manifest(["hello"], extra=_SYSTEM_BASE)
+    result = run_cli(["lock", "-f", str(repo.folder / "envbuild.toml")])
+    assert result.code == 0, result.err
+    system = repo.system()
+    assert {"python3.11", "python3.11-minimal", "python3-minimal"} <= set(system)
+    assert system["python3-minimal"]["dependencies"] == ["python3.11-minimal"]
+
+
+def test_a_python_the_distribution_lacks_is_refused_at_lock_time(repo: Served) -> None:
+    path = repo.manifest(["hello"], extra=_SYSTEM_BASE)
+    path.write_text(path.read_text().replace('python = "3.11"', 'python = "3.12"'))
+    result = run_cli(["lock", "-f", str(path)])
+    assert result.code == 2, result.err
+    assert (f'error: target "cpu": its Python is 3.12, but debian:bookworm has Python 3.11 '
+            f"(debian:bookworm at {repo.url} (amd64) has no python3.12): an image built from the "
+            'system packages (base = "system") needs the distribution\'s Python\n') in result.err
+    assert ('hint: set [project] python = "3.11" (the distribution\'s), use a distribution whose '
+            "Python is 3.12, or build on an image base with that Python") in result.err
+    assert not (repo.folder / "envbuild.lock").exists()
+
+
+def test_python3_is_not_requested_for_another_minor(repo: Served) -> None:
+    # The archive's python3 is 3.11; a target on its python3.12 gets python3.12 alone.
+    repo.archive.specs += [DebSpec(name="python3.12", version="3.12.1-1", architecture="amd64",
+                                   depends="libc6", files={"usr/bin/python3.12": b"#!/bin/sh\n"})]
+    repo.archive.rebuild()
+    path = repo.manifest(["hello"], extra=_SYSTEM_BASE)
+    path.write_text(path.read_text().replace('python = "3.11"', 'python = "3.12"'))
+    result = run_cli(["lock", "-f", str(path)])
+    assert result.code == 0, result.err
+    assert "python3.12" in repo.system() and "python3-minimal" not in repo.system()
