@@ -32,7 +32,7 @@ def specs() -> list[DebSpec]:
         DebSpec(name="python3.11", version="3.11.2-6", architecture=arch,
                 depends="python3.11-minimal (= 3.11.2-6)"),
         DebSpec(name="python3-minimal", version="3.11.2-1+b1", architecture=arch, source="python3-defaults",
-                depends="python3.11-minimal (>= 3.11.2-1~)"))]
+                depends="python3.11-minimal (>= 3.11.2-1~)", links={"usr/bin/python3": "python3.11"}))]
     return [
         *libc,
         *python,

@@ -197,6 +197,10 @@ def _build_layer(request: BuildRequest, cache: LayerCache, item: _Prepared,
         return cache.build(planned.key, planned.name, lambda root: conda.install_conda(
             root, [(p, conda_files[p.hash]) for p in item.target.conda],
             python=item.target.python), epoch=WHEEL_EPOCH, times=times)
+    if item.target.base == "system" and planned.name == "working directory":
+        from envbuild.image.system.base import workdir_layer
+
+        return workdir_layer(cache, planned.key, request.settings.working_dir, request.epoch)
     if planned.name == _PAYLOAD:
         return cache.build(planned.key, planned.name,
                            lambda root: write_payload(root, item.payload),
@@ -243,6 +247,11 @@ def _plan(request: BuildRequest, target: LockedTarget, base: BaseImage | None) -
         key = layer_key("app", {"workdir": settings.workdir,
                                 "files": files_document(files)}, request.epoch)
         layers.append(PlannedLayer(name="project files", key=key, packages=()))
+    if target.base == "system":  # runs as a non-root user: its working directory is its own
+        from envbuild.image.system.base import WORKDIR_LAYER, workdir_key
+
+        layers.append(PlannedLayer(name=WORKDIR_LAYER, packages=(),
+                                   key=workdir_key(settings.working_dir, request.epoch)))
     return _Prepared(target=target, platform=platform, layout=layout, base=base,
                      layers=tuple(layers), files=tuple(files), payload=payload,
                      image_hash=image_hash(target, settings,

@@ -9,7 +9,7 @@ distribution, the platform, this module's format) and its files carry a fixed mt
 wheel layers, so the same lock gives the same blob, and so the same image digest, on
 every machine and every rebuild, whatever SOURCE_DATE_EPOCH says. The config makes the
 image run as the non-root user `envbuild` (1000:1000), and its command `python3` when
-the set holds Debian's `python3`.
+the set holds Debian's `python3-minimal` (which ships that link).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from envbuild.canonical import canonical_bytes
 from envbuild.errors import InputError
 from envbuild.image.base import BaseImage, make_base
 from envbuild.image.config import CONFIG, DEFAULT_PATH, MANIFEST, architecture, timestamp
-from envbuild.image.layers import LAYER_MEDIA_TYPE, LayerCache, layer_key
+from envbuild.image.layers import LAYER_MEDIA_TYPE, Layer, LayerCache, layer_key
 from envbuild.image.layout import sha256
 from envbuild.image.store import Store
 from envbuild.image.system.debfile import read_control
 from envbuild.image.system.dpkgdb import Installed
 from envbuild.image.system.fetch import ensure_debs
-from envbuild.image.system.finish import GID, UID, finish
+from envbuild.image.system.finish import GID, UID, finish, working_directory
 from envbuild.image.system.pack import write_tree
 from envbuild.image.system.tree import Tree, relation_names, unpack
 from envbuild.lockfile.model import LockedTarget, SystemPackage
@@ -37,6 +37,7 @@ SYSTEM_BASE = "system"  # LockedTarget.base for an image built from its `system`
 SYSTEM_EPOCH = 0  # every file's mtime: the layer must not change with the project's epoch
 _FORMAT = 2  # bump when the unpacking or finishing changes what a layer holds
 _NAME = "system packages"
+WORKDIR_LAYER = "working directory"
 
 
 def system_base(target: LockedTarget, *, store: Store, archives: Mapping[str, str],
@@ -58,7 +59,8 @@ def system_base(target: LockedTarget, *, store: Store, archives: Mapping[str, st
         layer = cache.build_packed(key, _NAME, lambda out: _build(
             store, packages, debs, out, architecture=arch, distribution=distribution))
     settings: dict[str, object] = {"Env": [f"PATH={DEFAULT_PATH}"], "User": f"{UID}:{GID}"}
-    if any(p.name == "python3" for p in packages):  # Debian's `python3` command is locked
+    # python3-minimal ships the `python3` link (python3 depends on it): `docker run IMAGE`.
+    if any(p.name in ("python3", "python3-minimal") for p in packages):
         settings["Cmd"] = ["python3"]
     config = {
         "architecture": arch, "os": os_name, "created": timestamp(SYSTEM_EPOCH),
@@ -75,6 +77,17 @@ def system_base(target: LockedTarget, *, store: Store, archives: Mapping[str, st
                             "size": layer.size}]}
     return make_base(f"{SYSTEM_BASE}:{distribution}", sha256(canonical_bytes(manifest)),
                      manifest, config, store.root / "blobs", store)
+
+
+def workdir_layer(cache: LayerCache, key: str, path: str, epoch: int) -> Layer:
+    """The layer that makes the working directory the image's user's (finish.py); it goes
+    last, above the copied files' layer, whose folders are root's."""
+    return cache.build_packed(key, WORKDIR_LAYER,
+                              lambda out: write_tree(working_directory(path), out, epoch=epoch))
+
+
+def workdir_key(path: str, epoch: int) -> str:
+    return layer_key("workdir", {"format": _FORMAT, "path": path, "owner": [UID, GID]}, epoch)
 
 
 def _checked(target: LockedTarget, arch: str) -> list[SystemPackage]:

@@ -54,6 +54,28 @@ def test_lock_then_image_builds_the_base_from_the_locked_packages(repo: Served, 
     # The locked wheel went into the interpreter's own site directory, on top of the base.
     with tarfile.open(layout / "blobs" / "sha256" / manifest["layers"][1]["digest"].split(":")[1]) as tar:
         assert any(n.startswith("usr/local/lib/python3.11/dist-packages/alpha") for n in tar.getnames())
+    # The image runs as 1000:1000: its working directory is in the image and that user's
+    # (the last layer, one entry, so the folders below keep their owners), and `docker run
+    # IMAGE` starts python3-minimal's python3.
+    assert config["config"]["WorkingDir"] == "/workspace"
+    assert config["config"]["Cmd"] == ["python3"]
+    with tarfile.open(layout / "blobs" / "sha256" / manifest["layers"][-1]["digest"].split(":")[1]) as tar:
+        assert [(m.name, m.isdir(), m.uid, m.gid, oct(m.mode)) for m in tar.getmembers()] == [
+            ("workspace", True, 1000, 1000, "0o755")]
+
+
+def test_a_declared_workdir_is_the_users_above_the_copied_files(repo: Served, tmp_path: Path) -> None:
+    (repo.folder / "train.py").write_text("print('hi')\n")
+    repo.manifest(["hello"], extra=_SYSTEM_BASE + 'workdir = "/opt/app"\ncopy = ["train.py"]\n')
+    assert run_cli(["lock", "-f", str(repo.folder / "envbuild.toml")]).code == 0
+    _image(repo, tmp_path / "out")
+    layout = tmp_path / "out"
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads(_blob(layout, index["manifests"][0]["digest"]))
+    with tarfile.open(layout / "blobs" / "sha256" / manifest["layers"][-2]["digest"].split(":")[1]) as tar:
+        assert "opt/app/train.py" in tar.getnames()  # the copied files, root's
+    with tarfile.open(layout / "blobs" / "sha256" / manifest["layers"][-1]["digest"].split(":")[1]) as tar:
+        assert [(m.name, m.uid, m.gid) for m in tar.getmembers()] == [("opt/app", 1000, 1000)]
 
 
 def test_base_system_without_system_packages_is_refused(repo: Served) -> None:
