@@ -15,6 +15,7 @@ the set holds Debian's `python3-minimal` (which ships that link).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from envbuild.canonical import canonical_bytes
@@ -46,10 +47,7 @@ def system_base(target: LockedTarget, *, store: Store, archives: Mapping[str, st
     os_name, arch = architecture(target.platform)
     packages = _checked(target, arch)
     distribution = target.system_distribution or "debian"
-    key = layer_key("system", {"format": _FORMAT, "distribution": distribution,
-                               "platform": target.platform,
-                               "packages": [[p.name, p.version, p.architecture, p.hash]
-                                            for p in packages]}, SYSTEM_EPOCH)
+    key = system_identity(target)
     cache = LayerCache(store, warn=progress)
     layer = cache.get(key, _NAME)
     if layer is None:
@@ -75,8 +73,42 @@ def system_base(target: LockedTarget, *, store: Store, archives: Mapping[str, st
                            "size": len(config_bytes)},
                 "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": layer.digest,
                             "size": layer.size}]}
-    return make_base(f"{SYSTEM_BASE}:{distribution}", sha256(canonical_bytes(manifest)),
+    base = make_base(f"{SYSTEM_BASE}:{distribution}", sha256(canonical_bytes(manifest)),
                      manifest, config, store.root / "blobs", store)
+    python, site_dirs = _facts(target)
+    if base.python != python or site_dirs[0] not in base.site_dirs:
+        raise InputError(f'target "{target.name}": its system packages have no {python} with '
+                         f"Debian's site directory {site_dirs[0]}",
+                         hint=f"run `envbuild lock`: it requests python{target.python} for "
+                              'base = "system"')
+    # The facts the plan takes from the lock alone (planned_system_base), checked above.
+    return replace(base, python=python, site_dirs=site_dirs)
+
+
+def system_identity(target: LockedTarget) -> str:
+    """The system base's identity in the image hash: the key of its one layer (every locked
+    package's name, version, architecture and hash, the distribution, the platform, this
+    module's format), known from the lock alone; the config is made from the same."""
+    arch = architecture(target.platform)[1]
+    return layer_key("system", {"format": _FORMAT, "distribution": target.system_distribution or "debian",
+                                "platform": target.platform,
+                                "packages": [[p.name, p.version, p.architecture, p.hash]
+                                             for p in _checked(target, arch)]}, SYSTEM_EPOCH)
+
+
+def planned_system_base(target: LockedTarget) -> BaseImage:
+    """What planning needs of the base, from the lock alone (no .deb is read): the image
+    hash (`ci plan`, `cluster`) is then known offline, and equals the built image's."""
+    python, site_dirs = _facts(target)
+    return BaseImage(reference=f"{SYSTEM_BASE}:{target.system_distribution or 'debian'}",
+                     manifest_digest=system_identity(target), config={}, layers=(),
+                     blob_dir=Path(), python=python, glibc=None, site_dirs=site_dirs)
+
+
+def _facts(target: LockedTarget) -> tuple[str, tuple[str, ...]]:
+    """(interpreter, site directories) of a system base: Debian's python3.X, which the lock
+    requests for the target's Python, and the site directory Debian's site.py adds."""
+    return f"/usr/bin/python{target.python}", (f"/usr/local/lib/python{target.python}/dist-packages",)
 
 
 def workdir_layer(cache: LayerCache, key: str, path: str, epoch: int) -> Layer:
