@@ -9,12 +9,13 @@ from envbuild.errors import InputError
 from envbuild.lockfile.fields import Doc, LockFormatError, relative_path
 from envbuild.lockfile.hashes import seal_target
 from envbuild.lockfile.model import LockedTarget, SystemPackage
+from envbuild.manifest.locate import dotted
 from envbuild.manifest.model import Manifest
 from envbuild.manifest.system import SystemSpec, request_parts
 from envbuild.system.archive import ArchiveNotTrusted, ArchiveSession, archive_of
 from envbuild.system.implicit import implicit_requests, interpreter_package
 from envbuild.system.packages import PackageRecord
-from envbuild.system.resolve import Universe, resolve
+from envbuild.system.resolve import Universe, Unsatisfiable, resolve
 
 SYSTEM_BASE = "system"  # LockedTarget.base of an image built from the system set alone
 # A target's platform -> the Debian architecture of its packages.
@@ -55,6 +56,7 @@ def lock_system(manifest: Manifest, targets: dict[str, LockedTarget], names: tup
         requests = requests_of(spec, target)
         if target.base == SYSTEM_BASE:
             requests = _with_interpreter(requests, universe, target, spec.distribution)
+        _check_names(universe, spec, target, requests)
         chosen = resolve(universe, requests, pins=pins)
         packages = tuple(_record(c.record, c.dependencies, archive.name, archive.label) for c in chosen)
         progress(f"locked {name}: {len(packages)} system packages")
@@ -69,6 +71,30 @@ def requests_of(spec: SystemSpec, target: LockedTarget) -> tuple[str, ...]:
     written = spec.packages_for(target.name)
     named = {request_parts(r)[0] for r in written}
     return tuple(sorted({*written, *(n for n in implicit_requests(target) if n not in named)}))
+
+
+def _check_names(universe: Universe, spec: SystemSpec, target: LockedTarget, requests: tuple[str, ...]) -> None:
+    """Every request names a package (or a virtual one) the archive has: Unsatisfiable
+    (exit 2) listing each that does not, where it was written and the closest name."""
+    import difflib
+
+    written = {request_parts(r)[0] for r in spec.packages}
+    extras = {request_parts(r)[0] for r in dict(spec.extras).get(target.name, ())}
+    implicit = implicit_requests(target)
+    problems = []
+    for name in sorted({request_parts(r)[0] for r in requests}):
+        if name in universe.by_name or name in universe.providers:
+            continue
+        where = "[system] packages" if name in written else \
+            f"[{dotted('targets', target.name)}] system-packages" if name in extras else \
+            f"implicit: {implicit.get(name, 'requested by envbuild')}"
+        close = difflib.get_close_matches(name, universe.by_name, n=1, cutoff=0.6)
+        problems.append(f"  {name} ({where})" + (f": did you mean {close[0]}?" if close else ""))
+    if problems:
+        count = f"{len(problems)} requested packages are" if len(problems) > 1 else "a requested package is"
+        raise Unsatisfiable(f'{universe.label}: target "{target.name}": {count} not in the archive:\n'
+                            + "\n".join(problems),
+                            hint="check the package names, [system] components and the target's platform")
 
 
 def _with_interpreter(requests: tuple[str, ...], universe: Universe, target: LockedTarget,

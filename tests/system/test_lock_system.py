@@ -165,7 +165,31 @@ def test_unknown_request(repo: Served) -> None:
     repo.manifest(["nosuch"])
     code, err = lock(repo)
     assert code == 2
-    assert f"error: debian:bookworm at {repo.url} (amd64): nosuch: no package nosuch in the archive for amd64" in err
+    assert (f'error: debian:bookworm at {repo.url} (amd64): target "cpu": a requested package is not in '
+            "the archive:\n  nosuch ([system] packages)\n") in err
+
+
+def test_every_unknown_request_is_named_with_its_key_and_a_close_name(repo: Served) -> None:
+    repo.manifest(["helo", "mailer", "nosuch"], targets='[targets.cpu]\nplatform = "linux/amd64"\n'
+                  'system-packages = ["libgret1"]\n')
+    code, err = lock(repo)
+    assert code == 2
+    assert (f'error: debian:bookworm at {repo.url} (amd64): target "cpu": 3 requested packages are not in '
+            "the archive:\n"
+            "  helo ([system] packages): did you mean hello?\n"
+            "  libgret1 ([targets.cpu] system-packages): did you mean libgreet1?\n"
+            "  nosuch ([system] packages)\n"
+            "hint: check the package names, [system] components and the target's platform\n") in err
+
+
+def test_a_misspelt_codename_is_named_with_the_close_ones(repo: Served) -> None:
+    path = repo.manifest(["hello"])
+    path.write_text(path.read_text().replace("debian:bookworm", "debian:bookwrom"))
+    code, err = lock(repo)
+    assert code == 2
+    assert ('error: [system] distribution: "bookwrom" is not a Debian codename; did you mean bookworm?\n'
+            "hint: known codenames: buster, bullseye, bookworm, trixie, forky, duke, sid, experimental; "
+            'write distribution = "debian:<codename>"\n') in err
 
 
 def test_version_constraint_that_the_archive_cannot_meet(repo: Served) -> None:
