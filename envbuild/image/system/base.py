@@ -82,7 +82,9 @@ def system_base(target: LockedTarget, *, store: Store, archives: Mapping[str, st
                          hint=f"run `envbuild lock`: it requests python{target.python} for "
                               'base = "system"')
     # The facts the plan takes from the lock alone (planned_system_base), checked above.
-    return replace(base, python=python, site_dirs=site_dirs)
+    # Named for what it holds in progress and --json, not "base layer 0" as a pulled base's.
+    layers = tuple(replace(x, name=f"{_NAME} ({len(packages)})") for x in base.layers)
+    return replace(base, python=python, site_dirs=site_dirs, layers=layers)
 
 
 def system_identity(target: LockedTarget) -> str:

@@ -38,6 +38,8 @@ def test_lock_then_image_builds_the_base_from_the_locked_packages(repo: Served, 
     first = _image(repo, tmp_path / "one")
     second = _image(repo, tmp_path / "two")
     target = first["targets"]["cpu"]  # type: ignore[index]
+    # The system layer is named for what it holds.
+    assert target["layers"][0]["name"] == f"system packages ({len(repo.system())})"
     assert target["digest"] == second["targets"]["cpu"]["digest"]  # type: ignore[index]
     # The base layer holds the unpacked packages and dpkg's record of them; the image's own
     # lock carries the system set, so verify inside the image can check it.
