@@ -88,8 +88,9 @@ def _check_names(universe: Universe, spec: SystemSpec, target: LockedTarget, req
         where = "[system] packages" if name in written else \
             f"[{dotted('targets', target.name)}] system-packages" if name in extras else \
             f"implicit: {implicit.get(name, 'requested by envbuild')}"
-        close = difflib.get_close_matches(name, universe.by_name, n=1, cutoff=0.6)
-        problems.append(f"  {name} ({where})" + (f": did you mean {close[0]}?" if close else ""))
+        close = difflib.get_close_matches(name, universe.by_name, n=3, cutoff=0.6)  # closest first
+        guess = f"{', '.join(close[:-1])} or {close[-1]}" if len(close) > 1 else "".join(close)
+        problems.append(f"  {name} ({where})" + (f": did you mean {guess}?" if close else ""))
     if problems:
         count = f"{len(problems)} requested packages are" if len(problems) > 1 else "a requested package is"
         raise Unsatisfiable(f'{universe.label}: target "{target.name}": {count} not in the archive:\n'
