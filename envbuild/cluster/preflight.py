@@ -16,6 +16,7 @@ from dataclasses import replace
 from envbuild.cluster.launchers import Launch, Rendezvous, resolve
 from envbuild.cluster.manifest import RunSettings
 from envbuild.cluster.plan import PoolPlan
+from envbuild.lockfile.model import LockedTarget
 
 # Where an image from `envbuild image` keeps its runner (a folder bundle of
 # envbuild.runtime: `python3 -I /opt/envbuild/runtime run ...`).
@@ -43,10 +44,21 @@ def launch(run: RunSettings, pool: PoolPlan, rendezvous: Rendezvous | None) -> L
 def image_runner(plan_lock_hash: str, pool: PoolPlan, run: RunSettings,
                  then: Sequence[str]) -> list[str]:
     """The image's runner: verify the image against the target document, then `then`."""
-    return [IMAGE_PYTHON, "-I", IMAGE_RUNTIME, "run",
+    return [image_python(pool.target), "-I", IMAGE_RUNTIME, "run",
             "--target-json", f"{TARGET_DIR}/{TARGET_FILE}",
             "--target-hash", pool.target.hash, "--lock-hash", plan_lock_hash,
             "--determinism", run.determinism, "--seed", str(run.seed), "--", *then]
+
+
+def image_python(target: LockedTarget) -> str:
+    """The interpreter that starts the image's runner. An image built from the target's
+    Debian packages (`base = "system"`) has Debian's /usr/bin/python3.X, which the lock
+    requests for it (envbuild.system.implicit) and the image's org.envbuild.python label
+    names; its `python3` link exists only when the distribution's default Python is the
+    target's. Other images are found by `python3` on their PATH."""
+    if target.base == "system":
+        return f"/usr/bin/python{target.python}"
+    return IMAGE_PYTHON
 
 
 def envbuild_runner(envbuild: str, *, manifest: str, lock: str, target: str, lock_hash: str,

@@ -68,9 +68,12 @@ def _unlocked_requests(manifest: Manifest, target: Target, locked: LockedTarget)
     if manifest.system is None:
         return []
     from envbuild.manifest.system import request_parts
+    from envbuild.system.implicit import implicit_requests
 
     names = {p.name for p in locked.system}
-    return [n for n in (request_parts(r)[0] for r in manifest.system.packages_for(target.name)) if n not in names]
+    requested = {request_parts(r)[0] for r in manifest.system.packages_for(target.name)}
+    requested |= set(implicit_requests(locked))  # the manylinux baseline of its wheels, ...
+    return sorted(n for n in requested if n not in names)
 
 
 def system_changes(name: str, manifest: Manifest, locked: LockedTarget) -> list[str]:

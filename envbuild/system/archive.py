@@ -30,7 +30,7 @@ from envbuild.lockfile.model import SystemPackage
 from envbuild.manifest.system import SystemSpec
 from envbuild.scrub import scrub
 from envbuild.system.packages import PackageRecord, cached_index, parse_index, store_index
-from envbuild.system.sources import default_archive
+from envbuild.system.sources import default_archive, unknown_codename
 
 _MAX_RELEASE = 16 << 20
 _MAX_INDEX = 512 << 20  # a decompressed Packages file of a whole release is about 50 MB
@@ -158,7 +158,13 @@ def verified_release(archive: Archive) -> dict[str, Listed]:
         raise InputError(f"{archive.distribution}: keyring {archive.keyring} not found",
                          hint="install debian-archive-keyring, or name the archive's keyring: "
                               "[system] keyring = PATH")
-    data = fetch(archive.file_url(f"dists/{archive.codename}/InRelease"), limit=_MAX_RELEASE)
+    try:
+        data = fetch(archive.file_url(f"dists/{archive.codename}/InRelease"), limit=_MAX_RELEASE)
+    except ArchiveUnreachable as error:
+        unknown = unknown_codename(archive.codename) if "HTTP 404" in error.message else None
+        if unknown is not None:  # a misspelt codename, not an archive that is down
+            raise unknown from None
+        raise
     text = _gpgv(archive, data)
     fields = _release_fields(text)
     if archive.codename not in (fields.get("codename"), fields.get("suite")):
@@ -229,9 +235,12 @@ def _index(archive: Archive, listing: dict[str, Listed], component: str, arch: s
         data = _get(archive.file_url(relpath), limit=listed.size)
         actual = hashlib.sha256(data).hexdigest()
         if len(data) != listed.size or actual != listed.sha256:
+            # Only one byte past the listed size is read: a longer file is "more than" it.
+            got = f"more than {listed.size} bytes" if len(data) > listed.size else \
+                f"{len(data)} bytes, sha256:{actual}"
             raise ArchiveNotTrusted(
                 f"{archive.label}: {relpath} does not match the signed Release (listed {listed.size} bytes, "
-                f"sha256:{listed.sha256}; got {len(data)} bytes, sha256:{actual})",
+                f"sha256:{listed.sha256}; got {got})",
                 hint="the archive or a mirror on the way serves a changed index; try again later "
                      "or another mirror")
         try:

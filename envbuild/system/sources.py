@@ -7,11 +7,15 @@ to fetch: it never enters the lock or a hash.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from envbuild.errors import InputError
 
 APT_ETC = Path("/etc/apt")
+# Debian's codenames, for telling a misspelt one from a release envbuild has not heard of:
+# an unknown codename is still locked wherever an archive serves it.
+CODENAMES = ("buster", "bullseye", "bookworm", "trixie", "forky", "duke", "sid", "experimental")
 
 
 def default_archive(codename: str, *, etc: Path = APT_ETC) -> str:
@@ -19,6 +23,9 @@ def default_archive(codename: str, *, etc: Path = APT_ETC) -> str:
     for url, suites in _sources(etc):
         if codename in suites:
             return url.rstrip("/")
+    unknown = unknown_codename(codename)
+    if unknown is not None:
+        raise unknown
     raise InputError(f"no apt source on this machine serves {codename} ({etc}/sources.list, "
                      f"{etc}/sources.list.d)",
                      hint='name the archive: [system] archive = "<archive URL>"')
@@ -82,3 +89,15 @@ def _stanzas(text: str) -> list[dict[str, str]]:
             key = key.strip().lower()
             stanzas[-1][key] = value.strip()
     return [s for s in stanzas if s]
+
+
+def unknown_codename(codename: str) -> InputError | None:
+    """The error for a codename that is no Debian release envbuild knows (suites such as
+    `bookworm-updates` count as their release), with the close known ones; None for a known one."""
+    if codename.split("-", 1)[0] in CODENAMES:
+        return None
+    close = difflib.get_close_matches(codename, CODENAMES, n=3, cutoff=0.6)
+    guess = f"; did you mean {' or '.join(close)}?" if close else ""
+    return InputError(f'[system] distribution: "{codename}" is not a Debian codename{guess}',
+                      hint=f"known codenames: {', '.join(CODENAMES)}; "
+                           'write distribution = "debian:<codename>"')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from envbuild.lockfile import load
+from envbuild.lockfile.model import SystemPackage
 from tests.cluster.support import (
     CLUSTER,
     DIGEST,
@@ -19,6 +22,7 @@ from tests.cluster.support import (
     write_project,
 )
 from tests.runtime.envs import lock_hash_of
+from tests.support.locks import sealed, write_lock
 
 yaml = pytest.importorskip("yaml", reason="PyYAML reads the emitted YAML back")
 
@@ -179,3 +183,17 @@ def test_container_command_verifies_then_starts_the_run_command(tmp_path: Path) 
                            "--master-addr=demo-h100-0.demo-h100 --master-port=29500 -m train\n")
     record = json.loads((tmp_path / "run.json").read_text())
     assert record["lock_hash"] == lock_hash(project) and record["started"] is True
+
+
+def test_a_system_built_image_starts_the_runner_with_its_debian_python(project: Path) -> None:
+    # base = "system": the image has Debian's /usr/bin/python3.11 (locked for it), and a
+    # `python3` link only when the distribution's default Python is the target's.
+    lock_path = project / "envbuild.lock"
+    lock = load(lock_path)
+    libc = SystemPackage(name="libc6", version="2.36-9", architecture="amd64", archive="default",
+                         path="pool/main/g/glibc/libc6_2.36-9_amd64.deb", size=1, hash="sha256:" + "2" * 64)
+    h100 = dataclasses.replace(lock.targets["h100"], base="system",
+                               system_distribution="debian:bookworm", system=(libc,))
+    write_lock(lock_path, sealed(dataclasses.replace(lock, targets={**lock.targets, "h100": h100})))
+    command = by_kind(emitted(project))["Job"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:4] == ["/usr/bin/python3.11", "-I", "/opt/envbuild/runtime", "run"]

@@ -68,6 +68,7 @@ class DebSpec:
     multi_arch: str = ""
     source: str = ""  # the source package, for the pool folder; default: the name
     files: dict[str, bytes] = field(default_factory=dict)  # path inside the package -> bytes
+    links: dict[str, str] = field(default_factory=dict)  # path inside the package -> link target
     scripts: dict[str, str] = field(default_factory=dict)  # "postinst" etc. -> script text
     description: str = "envbuild test package"
 
@@ -107,6 +108,10 @@ def build_deb(spec: DebSpec, out: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             target.chmod(0o755 if data.startswith(b"#!") else 0o644)
+        for relpath, pointed in spec.links.items():
+            link = root / relpath.lstrip("/")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(pointed)
         for path in [root, *root.rglob("*")]:
             os.utime(path, (EPOCH, EPOCH), follow_symlinks=False)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,27 @@ def specs() -> list[DebSpec]:
     libc = [DebSpec(name="libc6", version="2.36-9", architecture=arch, priority="required",
                     source="glibc", files={"usr/lib/libc.so.6": f"libc {arch}".encode()})
             for arch in ("amd64", "arm64")]
+    # The manylinux baseline libraries that are not Essential (envbuild.system.implicit).
+    baseline = [spec for arch in ("amd64", "arm64") for spec in (
+        DebSpec(name="libgcc-s1", version="12.2.0-14", architecture=arch, source="gcc-12",
+                depends="libc6 (>= 2.35)", files={"usr/lib/libgcc_s.so.1": b"libgcc_s"}),
+        DebSpec(name="libstdc++6", version="12.2.0-14", architecture=arch, source="gcc-12",
+                depends="libc6 (>= 2.36), libgcc-s1 (>= 4.2)", files={"usr/lib/libstdc++.so.6": b"libstdc++"}))]
+    # Enough of Debian's Python 3.11 for lock and image: the program, Debian's site.py (it
+    # adds /usr/local/lib/python3.11/dist-packages) and python3-minimal's python3 (3.11).
+    python = [spec for arch in ("amd64", "arm64") for spec in (
+        DebSpec(name="python3.11-minimal", version="3.11.2-6", architecture=arch, source="python3.11",
+                depends="libc6 (>= 2.36)",
+                files={"usr/bin/python3.11": b"#!/bin/sh\n",
+                       "usr/lib/python3.11/site.py": b'sitedirs = "local/lib", "dist-packages"\n'}),
+        DebSpec(name="python3.11", version="3.11.2-6", architecture=arch,
+                depends="python3.11-minimal (= 3.11.2-6)"),
+        DebSpec(name="python3-minimal", version="3.11.2-1+b1", architecture=arch, source="python3-defaults",
+                depends="python3.11-minimal (>= 3.11.2-1~)", links={"usr/bin/python3": "python3.11"}))]
     return [
         *libc,
+        *python,
+        *baseline,
         DebSpec(name="base-files", version="12.4", architecture="all", essential=True, priority="required"),
         DebSpec(name="dash", version="0.5.12-2", essential=True, priority="required",
                 pre_depends="libc6 (>= 2.34)", files={"bin/dash": b"#!dash"}),

@@ -44,3 +44,26 @@ def test_bookworm_for_amd64_and_arm64(tmp_path: Path, monkeypatch: pytest.Monkey
     assert run_cli(["lock", "-f", str(manifest)]).code == 0
     assert lock_path.read_bytes() == first
     assert run_cli(["lock", "--check", "-f", str(manifest)]).code == 0
+
+
+def test_bookworm_names_misspelt_requests_and_a_python_it_lacks(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVBUILD_CACHE_DIR", str(tmp_path / "cache"))
+    manifest = tmp_path / "envbuild.toml"
+    manifest.write_text('[project]\nname = "live"\npython = "3.11"\n'
+                        '[system]\ndistribution = "debian:bookworm"\npackages = ["libgompp1", "gitt"]\n'
+                        '[targets.amd]\nplatform = "linux/amd64"\n')
+    result = run_cli(["lock", "-f", str(manifest)])
+    assert result.code == 2
+    assert 'target "amd": 2 requested packages are not in the archive:\n  gitt ([system] packages): ' in result.err
+    # The closest names of the archive as it is now, closest first: what was meant among them.
+    lines = dict(line.strip().split(": did you mean ", 1) for line in result.err.splitlines()
+                 if "did you mean" in line)
+    assert "git" in lines["gitt ([system] packages)"].rstrip("?").replace(" or ", ", ").split(", ")
+    assert lines["libgompp1 ([system] packages)"].startswith("libgomp1")
+    manifest.write_text('[project]\nname = "live"\npython = "3.12"\n'
+                        '[system]\ndistribution = "debian:bookworm"\npackages = ["git"]\n'
+                        '[targets.amd]\nplatform = "linux/amd64"\n[image]\nbase = "system"\n')
+    result = run_cli(["lock", "-f", str(manifest)])
+    assert result.code == 2
+    assert 'error: target "amd": its Python is 3.12, but debian:bookworm has Python 3.11 (' in result.err

@@ -3,6 +3,7 @@ archive on 127.0.0.1, recorded in the target's table and so in its hash."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tomllib
 from collections.abc import Iterator
@@ -10,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from envbuild.lockfile import load
 from tests.conftest import LocalIndex
 from tests.helpers import run_cli
 from tests.support.debarchive import ArchiveKey
+from tests.support.locks import sealed, write_lock
 from tests.system.archive import Served, served
 
 
@@ -102,10 +105,11 @@ def test_tampered_packages_index_is_refused(repo: Served) -> None:
     data = index.read_bytes()
     listed = next(line.split() for line in (repo.archive.dist / "Release").read_text().splitlines()
                   if line.endswith("main/binary-amd64/Packages.xz"))
+    got = f"more than {listed[1]} bytes" if len(data) > int(listed[1]) else \
+        f"{len(data)} bytes, sha256:{hashlib.sha256(data).hexdigest()}"
     assert code == 1
     assert (f"error: debian:bookworm at {repo.url}: dists/bookworm/main/binary-amd64/Packages.xz does not "
-            f"match the signed Release (listed {listed[1]} bytes, sha256:{listed[0]}; got {len(data)} bytes, "
-            f"sha256:{hashlib.sha256(data).hexdigest()})") in err
+            f"match the signed Release (listed {listed[1]} bytes, sha256:{listed[0]}; got {got})") in err
 
 
 def test_a_signed_index_naming_a_path_outside_the_pool_is_refused(repo: Served) -> None:
@@ -161,7 +165,31 @@ def test_unknown_request(repo: Served) -> None:
     repo.manifest(["nosuch"])
     code, err = lock(repo)
     assert code == 2
-    assert f"error: debian:bookworm at {repo.url} (amd64): nosuch: no package nosuch in the archive for amd64" in err
+    assert (f'error: debian:bookworm at {repo.url} (amd64): target "cpu": a requested package is not in '
+            "the archive:\n  nosuch ([system] packages)\n") in err
+
+
+def test_every_unknown_request_is_named_with_its_key_and_a_close_name(repo: Served) -> None:
+    repo.manifest(["helo", "mailer", "nosuch"], targets='[targets.cpu]\nplatform = "linux/amd64"\n'
+                  'system-packages = ["libgret1"]\n')
+    code, err = lock(repo)
+    assert code == 2
+    assert (f'error: debian:bookworm at {repo.url} (amd64): target "cpu": 3 requested packages are not in '
+            "the archive:\n"
+            "  helo ([system] packages): did you mean hello?\n"
+            "  libgret1 ([targets.cpu] system-packages): did you mean libgreet1?\n"
+            "  nosuch ([system] packages)\n"
+            "hint: check the package names, [system] components and the target's platform\n") in err
+
+
+def test_a_misspelt_codename_is_named_with_the_close_ones(repo: Served) -> None:
+    path = repo.manifest(["hello"])
+    path.write_text(path.read_text().replace("debian:bookworm", "debian:bookwrom"))
+    code, err = lock(repo)
+    assert code == 2
+    assert ('error: [system] distribution: "bookwrom" is not a Debian codename; did you mean bookworm?\n'
+            "hint: known codenames: buster, bullseye, bookworm, trixie, forky, duke, sid, experimental; "
+            'write distribution = "debian:<codename>"\n') in err
 
 
 def test_version_constraint_that_the_archive_cannot_meet(repo: Served) -> None:
@@ -230,3 +258,39 @@ def test_a_macos_target_with_system_packages_is_bad_input(repo: Served) -> None:
     assert code == 2
     assert ('targets.mac.platform: "darwin/arm64" is not Linux: [system] packages are Debian packages '
             "for Linux targets") in err
+
+
+
+def test_a_manylinux_wheel_brings_the_baseline_libraries(repo: Served) -> None:
+    repo.manifest(["hello"])  # pure wheels only: no baseline
+    assert lock(repo)[0] == 0
+    assert "libstdc++6" not in repo.system()
+    pure = repo.folder / "pure.lock"
+    pure.write_text(repo.lock_text())
+    # armless is a cp311 manylinux x86_64 wheel: its extension may link libstdc++.so.6.
+    repo.manifest(["hello"], python='["armless"]')
+    code, err = lock(repo)
+    assert code == 0, err
+    assert sorted(repo.system()) == ["base-files", "dash", "hello", "libc6", "libgcc-s1", "libgreet1",
+                                     "libstdc++6"]
+    assert repo.system()["libstdc++6"]["dependencies"] == ["libc6", "libgcc-s1"]
+    diffed = run_cli(["diff", str(pure), str(repo.folder / "envbuild.lock")])
+    assert diffed.code == 0, diffed.err
+    assert "  + system libgcc-s1 12.2.0-14\n" in diffed.out
+    assert "  + system libstdc++6 12.2.0-14\n" in diffed.out
+
+
+def test_check_names_a_missing_baseline_library(repo: Served) -> None:
+    repo.manifest(["hello"], python='["armless"]')
+    assert lock(repo)[0] == 0
+    # A lock made before the baseline was requested: the same, without libstdc++6.
+    lock_path = repo.folder / "envbuild.lock"
+    old = load(lock_path)
+    cpu = old.targets["cpu"]
+    system = tuple(dataclasses.replace(p, dependencies=tuple(d for d in p.dependencies if d != "libstdc++6"))
+                   for p in cpu.system if p.name != "libstdc++6")
+    write_lock(lock_path, sealed(dataclasses.replace(
+        old, targets={"cpu": dataclasses.replace(cpu, system=system)})))
+    result = run_cli(["lock", "--check", "-f", str(repo.folder / "envbuild.toml")])
+    assert result.code == 1
+    assert 'target "cpu": system package libstdc++6 is requested but not locked' in result.err

@@ -43,3 +43,14 @@ def test_no_source_for_the_codename(tmp_path: Path) -> None:
     assert refused.value.message == (f"no apt source on this machine serves bookworm ({folder}/sources.list, "
                                      f"{folder}/sources.list.d)")
     assert refused.value.hint == 'name the archive: [system] archive = "<archive URL>"'
+
+
+def test_a_misspelt_codename_no_source_serves_is_named_as_such(tmp_path: Path) -> None:
+    folder = etc(tmp_path, {"sources.list": "deb http://mirror.invalid/debian bookworm main\n"})
+    with pytest.raises(InputError) as caught:
+        default_archive("bookwrom", etc=folder)
+    assert caught.value.message == '[system] distribution: "bookwrom" is not a Debian codename; did you mean bookworm?'
+    # A known codename that no source serves is the archive's to name.
+    with pytest.raises(InputError) as other:
+        default_archive("trixie", etc=folder)
+    assert other.value.message.startswith("no apt source on this machine serves trixie")

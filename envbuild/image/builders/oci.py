@@ -122,7 +122,7 @@ class NativeOciBuilder(Builder):
         digest (its facts come from the cache), copied files hashed; nothing is built."""
         target = request.lock.targets[name]
         _platform(target)
-        return _plan(request, target, _pinned_base(request, target)).image_hash
+        return _plan(request, target, _pinned_base(request, target, planned=True)).image_hash
 
     def _prepare(self, request: BuildRequest, name: str) -> _Prepared:
         target = request.lock.targets[name]
@@ -197,6 +197,10 @@ def _build_layer(request: BuildRequest, cache: LayerCache, item: _Prepared,
         return cache.build(planned.key, planned.name, lambda root: conda.install_conda(
             root, [(p, conda_files[p.hash]) for p in item.target.conda],
             python=item.target.python), epoch=WHEEL_EPOCH, times=times)
+    if item.target.base == "system" and planned.name == "working directory":
+        from envbuild.image.system.base import workdir_layer
+
+        return workdir_layer(cache, planned.key, request.settings.working_dir, request.epoch)
     if planned.name == _PAYLOAD:
         return cache.build(planned.key, planned.name,
                            lambda root: write_payload(root, item.payload),
@@ -243,13 +247,27 @@ def _plan(request: BuildRequest, target: LockedTarget, base: BaseImage | None) -
         key = layer_key("app", {"workdir": settings.workdir,
                                 "files": files_document(files)}, request.epoch)
         layers.append(PlannedLayer(name="project files", key=key, packages=()))
+    if target.base == "system":  # runs as a non-root user: its working directory is its own
+        from envbuild.image.system.base import WORKDIR_LAYER, workdir_key
+
+        layers.append(PlannedLayer(name=WORKDIR_LAYER, packages=(),
+                                   key=workdir_key(settings.working_dir, request.epoch)))
     return _Prepared(target=target, platform=platform, layout=layout, base=base,
                      layers=tuple(layers), files=tuple(files), payload=payload,
-                     image_hash=image_hash(target, settings,
-                                           base.manifest_digest if base else None, files,
+                     image_hash=image_hash(target, settings, _base_identity(target, base), files,
                                            epoch=request.epoch,
                                            payload=digest(payload_inputs(payload)),
                                            layer_keys=[layer.key for layer in layers]))
+
+
+def _base_identity(target: LockedTarget, base: BaseImage | None) -> str | None:
+    """The base in the image hash: its manifest digest; a system base's identity from the
+    lock (system_identity), the same whether it is built or only planned."""
+    if target.base == "system":
+        from envbuild.image.system.base import system_identity
+
+        return system_identity(target)
+    return base.manifest_digest if base else None
 
 
 def _our_env(layout: InstallLayout, target: LockedTarget, request: BuildRequest,
@@ -298,7 +316,8 @@ def _check_command(request: BuildRequest, target: LockedTarget, base: BaseImage,
     return None if check() else check
 
 
-def _pinned_base(request: BuildRequest, target: LockedTarget) -> BaseImage | None:
+def _pinned_base(request: BuildRequest, target: LockedTarget, *,
+                 planned: bool = False) -> BaseImage | None:
     """The base the lock pinned for the target, read by that digest; the manifest must still
     name the same base for it (else the lock is stale)."""
     wanted = request.bases.get(target.name)
@@ -307,8 +326,10 @@ def _pinned_base(request: BuildRequest, target: LockedTarget) -> BaseImage | Non
                           f"the manifest names {wanted or '(none)'}",
                           hint="run `envbuild lock`: it resolves the base and records its digest")
     if target.base == "system":  # built from the lock's Debian packages (issue 11)
-        from envbuild.image.system.base import system_base
+        from envbuild.image.system.base import planned_system_base, system_base
 
+        if planned:  # known from the lock alone: no .deb is needed to plan
+            return planned_system_base(target)
         return system_base(target, store=request.store, archives=request.archives,
                            offline=request.offline, progress=request.progress)
     if target.base is None or target.base_digest is None:

@@ -25,6 +25,7 @@ from envbuild.scrub import escape
 from envbuild.system.archive import ArchiveNotTrusted, fetch_deb
 
 _PARALLEL = 4
+_SHOWN = 10  # missing packages listed by name
 
 Progress = Callable[[str], None]
 
@@ -73,7 +74,10 @@ def ensure_debs(store: Store, packages: Sequence[SystemPackage], *,
             path.unlink(missing_ok=True)
             missing.append(package)
     if missing and offline:
-        names = "\n".join(sorted(f"{p.name} {p.version} ({p.hash})" for p in missing))
+        # A first build offline misses the whole set (a hundred packages): the first few say enough.
+        shown = sorted(f"{p.name} {p.version} ({p.hash})" for p in missing)
+        more = [f"and {len(shown) - _SHOWN} more"] if len(shown) > _SHOWN else []
+        names = "\n".join(shown[:_SHOWN] + more)
         raise ExternalError(f"--offline: {len(missing)} system package(s) are not in the cache "
                             f"{store.root}:\n{names}", hint="run once without --offline")
     urls = {p.hash: package_url(archives, p) for p in missing}  # every bad value, before I/O

@@ -62,6 +62,18 @@ def finish(tree: Tree, packages: Sequence[Installed], *, architecture: str,
     write_database(tree, packages)
 
 
+def working_directory(path: str) -> Tree:
+    """A tree of one entry, the working directory (`[image] workdir`), owned by the image's
+    user: an engine would create it at run time owned by root, where that user cannot write.
+    Its parents are left out of the tree, so the layers below keep theirs as they are."""
+    tree = Tree()
+    relative = path.strip("/")
+    tree.folder(relative, mode=0o755, uid=UID, gid=GID)
+    for parent in [p for p in tree.nodes if p != relative]:
+        del tree.nodes[parent]
+    return tree
+
+
 def _users(tree: Tree) -> None:
     passwd = tree.nodes.get("usr/share/base-passwd/passwd.master")
     group = tree.nodes.get("usr/share/base-passwd/group.master")

@@ -30,24 +30,16 @@ def _image(repo: Served, out: Path) -> dict[str, object]:
     return document
 
 
-# Enough of an interpreter for the builder to place wheels: its binary and Debian's site.py
-# (which adds /usr/local/lib/python3.11/dist-packages); it is never run here.
-_PYTHON = DebSpec(name="python3.11", version="3.11.2-6", architecture="amd64", depends="libc6",
-                  files={"usr/bin/python3.11": b"#!/bin/sh\n",
-                         "usr/lib/python3.11/site.py": b'sitedirs = ["local/lib", "dist-packages"]\n'
-                                                        b'x = "local/lib", "dist-packages"\n'})
-
-
 def test_lock_then_image_builds_the_base_from_the_locked_packages(repo: Served, tmp_path: Path) -> None:
-    repo.archive.specs.append(_PYTHON)
-    repo.archive.rebuild()
-    repo.manifest(["hello", "python3.11"], extra=_SYSTEM_BASE)
+    repo.manifest(["hello"], extra=_SYSTEM_BASE)  # python3.11 is requested for base = "system"
     assert run_cli(["lock", "-f", str(repo.folder / "envbuild.toml")]).code == 0
     text = repo.lock_text()
     assert 'base = "system"' in text and "base-digest" not in text
     first = _image(repo, tmp_path / "one")
     second = _image(repo, tmp_path / "two")
     target = first["targets"]["cpu"]  # type: ignore[index]
+    # The system layer is named for what it holds.
+    assert target["layers"][0]["name"] == f"system packages ({len(repo.system())})"
     assert target["digest"] == second["targets"]["cpu"]["digest"]  # type: ignore[index]
     # The base layer holds the unpacked packages and dpkg's record of them; the image's own
     # lock carries the system set, so verify inside the image can check it.
@@ -64,6 +56,28 @@ def test_lock_then_image_builds_the_base_from_the_locked_packages(repo: Served, 
     # The locked wheel went into the interpreter's own site directory, on top of the base.
     with tarfile.open(layout / "blobs" / "sha256" / manifest["layers"][1]["digest"].split(":")[1]) as tar:
         assert any(n.startswith("usr/local/lib/python3.11/dist-packages/alpha") for n in tar.getnames())
+    # The image runs as 1000:1000: its working directory is in the image and that user's
+    # (the last layer, one entry, so the folders below keep their owners), and `docker run
+    # IMAGE` starts python3-minimal's python3.
+    assert config["config"]["WorkingDir"] == "/workspace"
+    assert config["config"]["Cmd"] == ["python3"]
+    with tarfile.open(layout / "blobs" / "sha256" / manifest["layers"][-1]["digest"].split(":")[1]) as tar:
+        assert [(m.name, m.isdir(), m.uid, m.gid, oct(m.mode)) for m in tar.getmembers()] == [
+            ("workspace", True, 1000, 1000, "0o755")]
+
+
+def test_a_declared_workdir_is_the_users_above_the_copied_files(repo: Served, tmp_path: Path) -> None:
+    (repo.folder / "train.py").write_text("print('hi')\n")
+    repo.manifest(["hello"], extra=_SYSTEM_BASE + 'workdir = "/opt/app"\ncopy = ["train.py"]\n')
+    assert run_cli(["lock", "-f", str(repo.folder / "envbuild.toml")]).code == 0
+    _image(repo, tmp_path / "out")
+    layout = tmp_path / "out"
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads(_blob(layout, index["manifests"][0]["digest"]))
+    with tarfile.open(layout / "blobs" / "sha256" / manifest["layers"][-2]["digest"].split(":")[1]) as tar:
+        assert "opt/app/train.py" in tar.getnames()  # the copied files, root's
+    with tarfile.open(layout / "blobs" / "sha256" / manifest["layers"][-1]["digest"].split(":")[1]) as tar:
+        assert [(m.name, m.uid, m.gid) for m in tar.getmembers()] == [("opt/app", 1000, 1000)]
 
 
 def test_base_system_without_system_packages_is_refused(repo: Served) -> None:
@@ -78,3 +92,37 @@ def test_base_system_without_system_packages_is_refused(repo: Served) -> None:
 
 def _blob(layout: Path, digest: str) -> bytes:
     return (layout / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
+
+
+def test_base_system_requests_the_targets_python_and_python3(repo: Served) -> None:
+    repo.manifest(["hello"], extra=_SYSTEM_BASE)
+    result = run_cli(["lock", "-f", str(repo.folder / "envbuild.toml")])
+    assert result.code == 0, result.err
+    system = repo.system()
+    assert {"python3.11", "python3.11-minimal", "python3-minimal"} <= set(system)
+    assert system["python3-minimal"]["dependencies"] == ["python3.11-minimal"]
+
+
+def test_a_python_the_distribution_lacks_is_refused_at_lock_time(repo: Served) -> None:
+    path = repo.manifest(["hello"], extra=_SYSTEM_BASE)
+    path.write_text(path.read_text().replace('python = "3.11"', 'python = "3.12"'))
+    result = run_cli(["lock", "-f", str(path)])
+    assert result.code == 2, result.err
+    assert (f'error: target "cpu": its Python is 3.12, but debian:bookworm has Python 3.11 '
+            f"(debian:bookworm at {repo.url} (amd64) has no python3.12): an image built from the "
+            'system packages (base = "system") needs the distribution\'s Python\n') in result.err
+    assert ('hint: set [project] python = "3.11" (the distribution\'s), use a distribution whose '
+            "Python is 3.12, or build on an image base with that Python") in result.err
+    assert not (repo.folder / "envbuild.lock").exists()
+
+
+def test_python3_is_not_requested_for_another_minor(repo: Served) -> None:
+    # The archive's python3 is 3.11; a target on its python3.12 gets python3.12 alone.
+    repo.archive.specs += [DebSpec(name="python3.12", version="3.12.1-1", architecture="amd64",
+                                   depends="libc6", files={"usr/bin/python3.12": b"#!/bin/sh\n"})]
+    repo.archive.rebuild()
+    path = repo.manifest(["hello"], extra=_SYSTEM_BASE)
+    path.write_text(path.read_text().replace('python = "3.11"', 'python = "3.12"'))
+    result = run_cli(["lock", "-f", str(path)])
+    assert result.code == 0, result.err
+    assert "python3.12" in repo.system() and "python3-minimal" not in repo.system()

@@ -161,6 +161,18 @@ def test_offline_names_every_package_missing_from_the_cache(
         f"python3.11-minimal 3.11.2-6 ({hashes['python3.11-minimal']})")
 
 
+def test_offline_lists_the_first_ten_missing_packages(tmp_path: Path, archive: tuple[Path, str]) -> None:
+    pool, url = archive
+    many = [DebSpec(name=f"pkg{i:02}", version="1.0", architecture="all") for i in range(12)]
+    lock = system_lock(system_target("amd", "linux/amd64", serve_debs(pool, many)))
+    with pytest.raises(ExternalError) as caught:
+        build(lock, tmp_path / "c", archives={"default": url}, offline=True)
+    hashes = {p.name: p.hash for p in lock.targets["amd"].system}
+    assert caught.value.message == (
+        f"--offline: 12 system package(s) are not in the cache {tmp_path / 'c'}:\n"
+        + "".join(f"pkg{i:02} 1.0 ({hashes[f'pkg{i:02}']})\n" for i in range(10)) + "and 2 more")
+
+
 def test_an_archive_without_a_url_is_named(tmp_path: Path, archive: tuple[Path, str]) -> None:
     pool, _ = archive
     lock = system_lock(system_target("amd", "linux/amd64", serve_debs(pool, specs("amd64"))))
