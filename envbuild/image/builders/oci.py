@@ -325,6 +325,13 @@ def _pinned_base(request: BuildRequest, target: LockedTarget, *,
         raise CheckFailed(f'target "{target.name}": the lock pins base {target.base or "(none)"}, '
                           f"the manifest names {wanted or '(none)'}",
                           hint="run `envbuild lock`: it resolves the base and records its digest")
+    if target.system and target.base != "system":
+        # Unpacking .debs over a base that something else made would fight its own dpkg
+        # database: the locked Debian packages go into an image only as its whole OS.
+        raise InputError(f'target "{target.name}" locks {len(target.system)} Debian packages ([system]), '
+                         f"which only base = \"system\" builds into an image; its base is "
+                         f"{target.base or '(none)'}",
+                         hint='set [image] base = "system" (or the target\'s own base), or drop [system]')
     if target.base == "system":  # built from the lock's Debian packages (issue 11)
         from envbuild.image.system.base import planned_system_base, system_base
 

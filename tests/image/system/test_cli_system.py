@@ -126,3 +126,17 @@ def test_python3_is_not_requested_for_another_minor(repo: Served) -> None:
     result = run_cli(["lock", "-f", str(path)])
     assert result.code == 0, result.err
     assert "python3.12" in repo.system() and "python3-minimal" not in repo.system()
+
+
+def test_system_packages_on_another_base_are_refused_at_image_time(repo: Served, tmp_path: Path) -> None:
+    """[system] without base = "system": the lock records the set, but unpacking it over a
+    base something else made is refused (exit 2), nothing written."""
+    repo.manifest(["hello"])
+    assert run_cli(["lock", "-f", str(repo.folder / "envbuild.toml")]).code == 0
+    result = run_cli(["image", "-f", str(repo.folder / "envbuild.toml"), "--output", f"oci:{tmp_path / 'out'}"])
+    assert result.code == 2
+    assert result.err.splitlines()[-2:] == [
+        f'error: target "cpu" locks {len(repo.system())} Debian packages ([system]), which only '
+        'base = "system" builds into an image; its base is (none)',
+        'hint: set [image] base = "system" (or the target\'s own base), or drop [system]']
+    assert not (tmp_path / "out").exists()
