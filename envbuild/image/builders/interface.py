@@ -1,7 +1,8 @@
 """What an image builder is: a locked target in, an image (and its digest) out.
 
-The native `oci` builder is the default; `docker` and `nix` builders are later modules
-beside it, each implementing `Builder`.
+The native `oci` builder is the default; `docker` (the engine builds a context envbuild
+writes) and `nix` (Nix proves the wheels, then `oci`) are modules beside it, each
+implementing `Builder`.
 """
 
 from __future__ import annotations
