@@ -11,13 +11,23 @@ two): its names and entries are checked first, then each member's hash is the on
 `installer` takes anyway while writing it. A member that fails is reported, by name, after
 the pass; the staging tree it was written into is thrown away by the caller, so nothing of
 a refused wheel reaches a layer.
+
+Big deflated members (at least `layers.SPLICE_MIN` bytes) are inflated by `_Inflating`
+instead of zipfile: the same inflation, which also proves that the member's raw deflate
+bytes end exactly where the zip says (zipfile ignores bytes after the end), so the layer
+packer may copy those bytes into the layer instead of compressing the file again
+(`layers.Splice`). A member whose bytes run on, or that is rewritten while installed, is
+simply compressed.
 """
 
 from __future__ import annotations
 
+import io
 import posixpath
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +41,7 @@ from installer.sources import WheelFile
 from installer.utils import Scheme
 
 from envbuild.errors import CheckFailed, InputError
+from envbuild.image.layers import SPLICE_MIN, Splice, Splices
 
 INSTALLER_NAME = b"envbuild\n"
 _SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
@@ -99,6 +110,89 @@ class WheelRefused(CheckFailed):
     """A wheel fails its RECORD or would write outside its install scheme."""
 
 
+class _Inflating:
+    """A deflated member read straight from the wheel file: `length` raw bytes at `offset`,
+    inflated. It raises BadZipFile, as zipfile does, when they do not inflate to the zip's
+    size and CRC-32; `splice` is the member as a `layers.Splice` once it was read whole and
+    its deflate stream ended exactly at its last byte."""
+
+    def __init__(self, source: Path, info: zipfile.ZipInfo, offset: int) -> None:
+        self._source = source
+        self._info = info
+        self._offset = offset
+        self._file = source.open("rb")
+        self._file.seek(offset)
+        self._left = info.compress_size  # raw bytes not yet read
+        self._tail = b""  # raw bytes read, not yet inflated
+        self._engine = zlib.decompressobj(-15)
+        self._position = 0
+        self._crc = 0
+        self.splice: Splice | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        out = bytearray()
+        while (size < 0 or len(out) < size) and not self._engine.eof:
+            if not self._tail:
+                if not self._left:
+                    raise zipfile.BadZipFile(f"{self._info.filename}: its deflate stream "
+                                             "is cut short")
+                self._tail = self._file.read(min(1 << 20, self._left))
+                if not self._tail:
+                    raise zipfile.BadZipFile(f"{self._info.filename}: the wheel ends inside it")
+                self._left -= len(self._tail)
+            try:
+                out += self._engine.decompress(self._tail, 0 if size < 0 else size - len(out))
+            except zlib.error as error:
+                raise zipfile.BadZipFile(f"{self._info.filename}: {error}") from None
+            self._tail = self._engine.unconsumed_tail
+        self._position += len(out)
+        self._crc = zlib.crc32(out, self._crc)
+        if self._engine.eof and self.splice is None:
+            self._end()
+        return bytes(out)
+
+    def _end(self) -> None:
+        if self._position != self._info.file_size or self._crc != self._info.CRC:
+            raise zipfile.BadZipFile(f"Bad CRC-32 or size for file {self._info.filename!r}")
+        if not self._tail and not self._left and not self._engine.unused_data:
+            self.splice = Splice(source=self._source, offset=self._offset,
+                                 length=self._info.compress_size, size=self._position,
+                                 crc=self._crc)
+
+    def readline(self, size: int = -1) -> bytes:  # installer reads scripts' first lines only
+        raise io.UnsupportedOperation("readline")
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        raise io.UnsupportedOperation("seek")
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _raw_offset(archive: zipfile.ZipFile, source: Path, info: zipfile.ZipInfo) -> int | None:
+    """Where `info`'s compressed bytes start in `source`, from its local header; None when
+    the header is not where the central directory says or the bytes would run past the end."""
+    with source.open("rb") as handle:
+        handle.seek(info.header_offset)
+        header = handle.read(30)
+        size = handle.seek(0, 2)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        return None
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    offset = info.header_offset + 30 + name_length + extra_length
+    return offset if offset + info.compress_size <= size else None
+
+
+def _spliceable(name: str, info: zipfile.ZipInfo) -> bool:
+    top = name.split("/", 1)[0]
+    return (info.compress_type == zipfile.ZIP_DEFLATED and info.file_size >= SPLICE_MIN
+            and not info.flag_bits & 0x1  # encrypted
+            and not top.endswith(".data"))  # scripts and data: rewritten or moved
+
+
 class _Member:
     """A wheel member's stream that remembers the RECORD entry `installer` took of it.
 
@@ -106,9 +200,13 @@ class _Member:
     first byte, that entry is the member's own hash and size, so nothing is hashed twice.
     """
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes] | _Inflating) -> None:
         self._stream = stream
         self.written: RecordEntry | None = None
+
+    @property
+    def inflating(self) -> _Inflating | None:
+        return self._stream if isinstance(self._stream, _Inflating) else None
 
     def read(self, size: int = -1) -> bytes:
         return self._stream.read(size)
@@ -124,12 +222,25 @@ class _Member:
 
 
 class _Destination(SchemeDictionaryDestination):
+    """installer's destination, noting the files written whole from a member that may be
+    spliced into the layer (`splices`, by their path under the staging root)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.splices: Splices = {}
+
     def write_to_fs(self, scheme: Scheme, path: str, stream: BinaryIO,
                     is_executable: bool) -> RecordEntry:
         whole = isinstance(stream, _Member) and stream.tell() == 0
         entry = super().write_to_fs(scheme, path, stream, is_executable)
         if whole:
-            cast(_Member, stream).written = entry
+            member = cast(_Member, stream)
+            member.written = entry
+            inflating = member.inflating
+            if inflating is not None and inflating.splice is not None \
+                    and entry.size == inflating.splice.size:
+                name = posixpath.normpath(posixpath.join(self.scheme_dict[scheme], path))
+                self.splices[name.lstrip("/")] = inflating.splice
         return entry
 
 
@@ -141,19 +252,32 @@ class _Source(WheelFile):
     entries, so that every member checked here has a hash and a size.
     """
 
-    def __init__(self, archive: zipfile.ZipFile, file: str) -> None:
+    def __init__(self, archive: zipfile.ZipFile, path: Path) -> None:
         super().__init__(archive)
-        self.file = file
+        self.path = path
+        self.file = path.name
         self.issues: list[str] = []
 
     def get_contents(self) -> Iterator[Any]:
         for element in super().get_contents():
             elements, stream, executable = element
             record = RecordEntry.from_elements(*elements)
-            member = _Member(stream)
-            if "__pycache__" not in elements[0].split("/")[:-1]:
-                yield elements, member, executable
-            self._check(record, member)
+            member = self._member(elements[0], stream)
+            try:
+                if "__pycache__" not in elements[0].split("/")[:-1]:
+                    yield elements, member, executable
+                self._check(record, member)
+            finally:
+                if member.inflating is not None:
+                    member.inflating.close()
+
+    def _member(self, name: str, stream: IO[bytes]) -> _Member:
+        info = self._zipfile.getinfo(name)  # names are unique (_check_members)
+        if _spliceable(name, info):
+            offset = _raw_offset(self._zipfile, self.path, info)
+            if offset is not None:
+                return _Member(_Inflating(self.path, info, offset))
+        return _Member(stream)
 
     def _check(self, record: RecordEntry, member: _Member) -> None:
         if record.hash_ is None:  # RECORD itself and its signatures (validate_record)
@@ -170,8 +294,9 @@ class _Source(WheelFile):
 
 
 def install_wheels(staging: Path, wheels: Sequence[tuple[str, Path]],
-                   layout: InstallLayout) -> None:
-    """Install (package name, wheel path) pairs, in order, into `staging` as the image root.
+                   layout: InstallLayout) -> Splices:
+    """Install (package name, wheel path) pairs, in order, into `staging` as the image root;
+    return the files the layer packer may splice (`layers.Splice`).
 
     On a refused wheel, `staging` holds part of it: the caller removes it.
     """
@@ -181,12 +306,16 @@ def install_wheels(staging: Path, wheels: Sequence[tuple[str, Path]],
     for package, path in wheels:
         with zipfile.ZipFile(path) as archive:
             _check_members(package, path.name, archive)
-            source = _Source(archive, path.name)
+            source = _Source(archive, path)
             try:
                 source.validate_record(validate_contents=False)
                 install(source, destination, {"INSTALLER": INSTALLER_NAME})
             except WheelFile.validation_error as error:
                 issues = [str(i) for i in error.issues]
+            except (zipfile.BadZipFile, zlib.error) as error:
+                raise WheelRefused(f"{package}: {path.name} is damaged: {error}",
+                                   hint="the wheel is damaged or was altered after it was "
+                                        "built; it was not installed") from None
             except (InvalidWheelSource, ValueError) as error:
                 # installer's own refusals: a .data folder of an unknown scheme, an entry point
                 # or a member that would land outside the staging tree.
@@ -205,6 +334,7 @@ def install_wheels(staging: Path, wheels: Sequence[tuple[str, Path]],
             else:
                 issues = source.issues
             _refuse(package, path, issues)
+    return destination.splices
 
 
 def _refuse(package: str, path: Path, issues: list[str]) -> None:
@@ -219,8 +349,13 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 def _check_members(package: str, file: str, archive: zipfile.ZipFile) -> None:
-    bad = []
+    bad, seen = [], set()
     for name in archive.namelist():
+        if name in seen:
+            raise WheelRefused(f"{package}: {file} holds {name} twice",
+                               hint="the wheel is malformed (readers disagree on which copy "
+                                    "counts); it was not installed")
+        seen.add(name)
         parts = name.split("/")
         if name.startswith("/") or _DRIVE.match(name) or "\\" in name or ".." in parts:
             bad.append(name)

@@ -4,13 +4,25 @@ A layer's bytes depend only on the files' paths, contents and executable bits: e
 sorted (each directory once, before what it holds), every mtime is the build epoch,
 uid/gid are 0 with no user or group names, modes are 0755 (directories and executables)
 or 0644, and PAX records appear only where USTAR cannot hold a value (long or non-ASCII
-names), never for times. The gzip member (mtime 0, no file name, a fixed level) holds a
-deflate stream cut every GZIP_BLOCK bytes of tar, as pigz does: each block is compressed on
-its own (primed with the previous block's last 32 KiB), so blocks are compressed on every
-core at once and the bytes are the same whatever the number of workers. The diff_id (sha256
-of the tar) is what reproducibility promises; the compressed digest also depends on the
-zlib build (zlib-ng compresses differently), which is why built layers are cached by their
-inputs and never recompressed.
+names), never for times.
+
+The blob is a gzip file of several members (RFC 1952 allows any number; gzip, Python, Go
+and so Docker, containerd and the registries read them as one stream, as eStargz layers
+rely on). Two kinds of member alternate:
+- compressed here (mtime 0, no file name, a fixed level): a deflate stream cut every
+  GZIP_BLOCK bytes of tar, as pigz does: each block is compressed on its own (primed with
+  the previous block's last 32 KiB), so blocks are compressed on every core at once and the
+  bytes are the same whatever the number of workers;
+- spliced: a file of at least SPLICE_MIN bytes that a wheel stores deflated is not
+  compressed again. Its member is the wheel's own deflate stream, copied byte for byte,
+  between a gzip header and a trailer (CRC-32, size). The install pass inflated exactly
+  those bytes to write the file and checked them against RECORD (`Splice`); packing checks
+  the staged file against the same CRC-32 and size. Those bytes are fixed by the wheel's
+  locked sha256, so they are the same on every machine, and deflating them again (the
+  slowest part of building a big layer) is skipped.
+The diff_id (sha256 of the tar) is what reproducibility promises; the compressed digest
+also depends on the zlib build (zlib-ng compresses differently), which is why built layers
+are cached by their inputs and never recompressed.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from typing import IO, Any
 
 from envbuild import __version__
 from envbuild.canonical import digest
+from envbuild.errors import CheckFailed
 from envbuild.image.store import Store
 
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -43,7 +56,30 @@ GZIP_BLOCK = 1 << 20
 _WINDOW = 1 << 15  # deflate's window: the dictionary each block is primed with
 # gzip header: magic, deflate, no flags, mtime 0, XFL 4 (fastest, as for level 1), OS unknown
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x04\xff"
+# a spliced member's header: the same, with XFL 0 (the level that made it is the wheel's)
+_SPLICE_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+# Files at least this big that a wheel stores deflated are spliced (module docstring): the
+# bytes of the CUDA wheels are 98% in such files; below it, a member's 18 bytes of framing
+# and its lost shared dictionary would cost more than compressing does. In every layer key.
+SPLICE_MIN = 1 << 20
 _CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Splice:
+    """A staged file whose bytes are the inflation of `length` bytes of raw deflate at
+    `offset` in `source` (a wheel): its install inflated them, to their end and nothing
+    after, into `size` bytes with this CRC-32, and checked them against RECORD."""
+
+    source: Path
+    offset: int
+    length: int
+    size: int
+    crc: int
+
+
+# staged files that may be spliced, by their name in the layer (posix, relative to its root)
+Splices = dict[str, Splice]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,7 +99,8 @@ class Layer:
 def layer_key(kind: str, inputs: Any, epoch: int) -> str:
     """Everything a layer's bytes depend on, hashed; equal keys give equal blobs."""
     return digest({"builder": f"envbuild-oci/{__version__}", "kind": kind, "inputs": inputs,
-                   "epoch": epoch, "gzip": {"level": GZIP_LEVEL, "block": GZIP_BLOCK},
+                   "epoch": epoch, "gzip": {"level": GZIP_LEVEL, "block": GZIP_BLOCK,
+                                            "splice": SPLICE_MIN},
                    "tar": "pax-sorted-v1"})
 
 
@@ -75,10 +112,12 @@ class PackTimes:
     pack: float = 0.0  # tar + compress + write, wall clock (they overlap)
     gzip: float = 0.0  # deflate CPU seconds, summed over the workers
     workers: int = 0
+    spliced: int = 0  # bytes of files whose wheel's deflate stream was copied (Splice)
 
     def render(self) -> str:
+        copied = f", {self.spliced / 1e6:.0f} MB copied deflated" if self.spliced else ""
         return (f"unpack {self.unpack:.1f}s, pack {self.pack:.1f}s (gzip {self.gzip:.1f} "
-                f"CPU-s over {self.workers} workers)")
+                f"CPU-s over {self.workers} workers{copied})")
 
 
 def compress_workers() -> int:
@@ -101,7 +140,8 @@ def _deflate(block: bytes, primer: bytes, last: bool) -> tuple[bytes, float]:
 class _BlockGzip:
     """A write-only gzip stream: input is cut into GZIP_BLOCK blocks, deflated by `pool`
     (zlib releases the GIL), and written to `out` in order by the feeding thread. The cut
-    points depend only on the bytes, so the output does not depend on the pool's size."""
+    points depend only on the bytes, so the output does not depend on the pool's size.
+    `splice` ends the current member and copies a spliced one (module docstring)."""
 
     def __init__(self, out: _Hashing, pool: ThreadPoolExecutor, workers: int) -> None:
         self._out = out
@@ -109,11 +149,15 @@ class _BlockGzip:
         self._pending: deque[Future[tuple[bytes, float]]] = deque()
         self._limit = 2 * workers + 1  # blocks in flight: bounds memory, keeps workers fed
         self._buffer = bytearray()
+        self.busy = 0.0  # deflate CPU seconds, summed
+        self.spliced = 0  # bytes of files spliced, not compressed
+        self._begin()
+
+    def _begin(self) -> None:
         self._primer = b""
         self._crc = 0
         self._size = 0
-        self.busy = 0.0  # deflate CPU seconds, summed
-        out.write(_GZIP_HEADER)
+        self._out.write(_GZIP_HEADER)
 
     def write(self, data: bytes) -> int:
         self._buffer += data
@@ -137,41 +181,111 @@ class _BlockGzip:
         """The last block (maybe empty) and the trailer: CRC-32 and size mod 2**32."""
         self._submit(bytes(self._buffer), last=True)
         self._buffer.clear()
-        self._out.write(self._crc.to_bytes(4, "little")
-                        + (self._size & 0xFFFFFFFF).to_bytes(4, "little"))
+        self._out.write(_trailer(self._crc, self._size))
+
+    def splice(self, splice: Splice) -> None:
+        """End this member, copy `splice`'s deflate stream as a member of its own, and begin
+        the next member (for what follows in the tar)."""
+        self.close()
+        self._out.write(_SPLICE_HEADER)
+        with splice.source.open("rb") as source:
+            source.seek(splice.offset)
+            left = splice.length
+            while left:
+                chunk = source.read(min(_CHUNK, left))
+                if not chunk:
+                    raise CheckFailed(f"{splice.source.name} ended while its member was copied "
+                                      "into a layer", hint="the wheel cache changed during "
+                                      "the build; build again")
+                left -= len(chunk)
+                self._out.write(chunk)
+        self._out.write(_trailer(splice.crc, splice.size))
+        self.spliced += splice.size
+        self._begin()
 
 
-class _Hashing:
-    """A write-only stream that hashes and counts what passes through it, in chunks of
-    about `_CHUNK` bytes (each write to `inner` is one chunk)."""
+def _trailer(crc: int, size: int) -> bytes:
+    return crc.to_bytes(4, "little") + (size & 0xFFFFFFFF).to_bytes(4, "little")
 
-    def __init__(self, inner: IO[bytes] | Any, *, batch: bool = True) -> None:
-        self.inner = inner
+
+class _TarSink:
+    """Where tarfile writes: every byte is hashed for the diff_id and goes to `gz`, except
+    the contents of a file `arm`ed for splicing, which are only checked (size, CRC-32)
+    against the member `gz.splice` copied in their place."""
+
+    def __init__(self, gz: _BlockGzip) -> None:
         self.sha = hashlib.sha256()
         self.size = 0
-        self._batch = bytearray() if batch else None
+        self._gz = gz
+        self._batch = bytearray()
+        self._armed: Splice | None = None
+        self._header_left = 0  # bytes of the armed file's tar header still to come
+        self._content_left = 0  # bytes of a spliced file's contents still to come
+        self._crc = 0
+        self._name = ""
+
+    def arm(self, name: str, splice: Splice, header: int) -> None:
+        """The next `header` bytes are `name`'s tar header, then come its contents."""
+        self._armed, self._header_left, self._name = splice, header, name
 
     def write(self, data: bytes) -> int:
-        if self._batch is None:
-            self._send(data)
-        else:
-            self._batch += data
-            if len(self._batch) >= _CHUNK:
-                self.flush()
-        return len(data)
-
-    def _send(self, data: bytes) -> None:
         self.sha.update(data)
         self.size += len(data)
-        self.inner.write(data)
+        view = memoryview(data)
+        while view:
+            if self._content_left:
+                part = view[:self._content_left]
+                self._crc = zlib.crc32(part, self._crc)
+                self._content_left -= len(part)
+                view = view[len(part):]
+                if not self._content_left:
+                    self._check_spliced()
+            elif self._armed is not None:
+                part = view[:self._header_left]
+                self._batch += part
+                self._header_left -= len(part)
+                view = view[len(part):]
+                if not self._header_left:
+                    self.flush()
+                    self._gz.splice(self._armed)
+                    self._content_left, self._crc = self._armed.size, 0
+                    self._armed = self._armed if self._content_left else None
+            else:
+                self._batch += view
+                view = view[len(view):]
+                if len(self._batch) >= _CHUNK:
+                    self.flush()
+        return len(data)
+
+    def _check_spliced(self) -> None:
+        splice, self._armed = self._armed, None
+        if splice is None or self._crc != splice.crc:
+            raise CheckFailed(f"layer file {self._name} is not what its wheel's member "
+                              "inflates to", hint="the staging folder changed during the "
+                              "build; build again")
 
     def flush(self) -> None:
         if self._batch:
-            self._send(bytes(self._batch))
+            self._gz.write(bytes(self._batch))
             self._batch.clear()
 
     def tell(self) -> int:
-        return self.size + len(self._batch or b"")
+        return self.size
+
+
+class _Hashing:
+    """A write-only stream that hashes and counts what passes through it to `inner`."""
+
+    def __init__(self, inner: IO[bytes] | Any) -> None:
+        self.inner = inner
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        self.inner.write(data)
+        return len(data)
 
 
 def _entries(root: Path) -> list[tuple[str, Path]]:
@@ -186,22 +300,24 @@ def _entries(root: Path) -> list[tuple[str, Path]]:
 
 
 def write_tar_gz(root: Path, out: Path, *, epoch: int, rootfs: bool = False,
-                 workers: int | None = None,
-                 times: PackTimes | None = None) -> tuple[str, str, int]:
+                 workers: int | None = None, times: PackTimes | None = None,
+                 splices: Splices | None = None) -> tuple[str, str, int]:
     """Pack the tree `root` into `out`; return (diff_id, digest, compressed size).
 
     `rootfs` packs an operating system tree instead of installed wheels: modes (setuid,
     sticky, 0640 ...) and numeric owners are kept, device nodes, fifos and sockets are left
     out (an engine mounts its own /dev), hard links are stored as links. `workers`: deflate
     threads (default: compress_workers()); the bytes are the same for any number.
+    `splices`: staged files whose wheel member is copied instead of compressed (a file
+    whose size is not the splice's is compressed as any other).
     """
     start = time.perf_counter()
     workers = workers or compress_workers()
     with out.open("wb") as raw, ThreadPoolExecutor(workers, "layer-gzip") as pool:
-        compressed = _Hashing(raw, batch=False)
+        compressed = _Hashing(raw)
         gz = _BlockGzip(compressed, pool, workers)
         try:
-            plain = _Hashing(gz)
+            plain = _TarSink(gz)
             with tarfile.TarFile(fileobj=plain, mode="w",  # type: ignore[arg-type]
                                  format=tarfile.PAX_FORMAT, encoding="utf-8",
                                  copybufsize=_CHUNK) as tar:
@@ -210,7 +326,7 @@ def write_tar_gz(root: Path, out: Path, *, epoch: int, rootfs: bool = False,
                     if rootfs:
                         _add_rootfs(tar, name, path, epoch, seen)
                     else:
-                        _add(tar, name, path, epoch)
+                        _add(tar, name, path, epoch, plain, (splices or {}).get(name))
             plain.flush()
             gz.close()
         finally:
@@ -219,11 +335,13 @@ def write_tar_gz(root: Path, out: Path, *, epoch: int, rootfs: bool = False,
         os.fsync(raw.fileno())
     if times is not None:
         times.pack, times.gzip, times.workers = time.perf_counter() - start, gz.busy, workers
+        times.spliced = gz.spliced
     return ("sha256:" + plain.sha.hexdigest(), "sha256:" + compressed.sha.hexdigest(),
             compressed.size)
 
 
-def _add(tar: tarfile.TarFile, name: str, path: Path, epoch: int) -> None:
+def _add(tar: tarfile.TarFile, name: str, path: Path, epoch: int,
+         sink: _TarSink | None = None, splice: Splice | None = None) -> None:
     st = path.lstat()
     info = tarfile.TarInfo(name)
     info.mtime = epoch
@@ -239,6 +357,8 @@ def _add(tar: tarfile.TarFile, name: str, path: Path, epoch: int) -> None:
         info.mode = 0o755 if st.st_mode & 0o111 else 0o644
         info.size = st.st_size
         with path.open("rb") as handle:
+            if sink is not None and splice is not None and splice.size == st.st_size > 0:
+                sink.arm(name, splice, len(info.tobuf(tar.format, tar.encoding, tar.errors)))
             tar.addfile(info, handle)
     else:
         raise ValueError(f"{name}: not a file, folder or link")
@@ -310,18 +430,19 @@ class LayerCache:
         return Layer(digest=data["digest"], diff_id=data["diff_id"], size=data["size"],
                      name=name, reused=True)
 
-    def build(self, key: str, name: str, fill: Callable[[Path], None], *, epoch: int,
-              times: PackTimes | None = None) -> Layer:
-        """Stage with `fill(root)`, pack, and record the blob under `key`; `times`, when
-        given, is filled in with where the time went."""
+    def build(self, key: str, name: str, fill: Callable[[Path], Splices | None], *,
+              epoch: int, times: PackTimes | None = None) -> Layer:
+        """Stage with `fill(root)` (which may name files to splice), pack, and record the
+        blob under `key`; `times`, when given, is filled in with where the time went."""
         with self.store.temp_dir() as staging, self.store.temp_file() as tmp:
             root = staging / "root"
             root.mkdir()
             start = time.perf_counter()
-            fill(root)
+            splices = fill(root)
             if times is not None:
                 times.unpack = time.perf_counter() - start
-            diff_id, blob_digest, size = write_tar_gz(root, tmp, epoch=epoch, times=times)
+            diff_id, blob_digest, size = write_tar_gz(root, tmp, epoch=epoch, times=times,
+                                                      splices=splices)
             self.store.commit(tmp, self.store.blob_path(blob_digest))
         layer = Layer(digest=blob_digest, diff_id=diff_id, size=size, name=name)
         stamp = _stamp(self.store.blob_path(blob_digest).stat())  # hashed as it was written

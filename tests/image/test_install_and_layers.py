@@ -6,17 +6,20 @@ import gzip
 import hashlib
 import io
 import os
+import subprocess
 import tarfile
 import threading
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 
+from envbuild.errors import CheckFailed
 from envbuild.image import layers
 from envbuild.image.install import InstallLayout, WheelRefused, install_wheels, site_layout
 from envbuild.image.layers import write_tar_gz
-from tests.support.wheelfactory import DistSpec, build_wheel
+from tests.support.wheelfactory import DistSpec, build_wheel, raw_member
 
 LAYOUT = InstallLayout(interpreter="/usr/local/bin/python3.11")
 SCRIPT = "evil-1.0.data/scripts/evil-tool"
@@ -196,3 +199,125 @@ def test_layers_cached_before_site_directories_are_not_reused() -> None:
     debian = site_layout("/usr/bin/python3.11", None).document()
     assert debian["schemes"]["purelib"] == "/usr/local/lib/python3.11/dist-packages"
     assert debian != InstallLayout(interpreter="/usr/bin/python3.11").document()
+
+
+# --- Splicing: big deflated wheel members are copied into the layer, not compressed again
+
+
+def _big(seed: int = 0) -> bytes:
+    """About 2.5 MiB that deflate shrinks (text with some entropy), so a copied stream is
+    told apart from one compressed here."""
+    words = [hashlib.sha256(f"{seed}-{i}".encode()).hexdigest()[: 4 + i % 9] for i in range(4000)]
+    return "\n".join(words[(i * 7919) % 4000] for i in range(320_000)).encode()
+
+
+BIG = "bigpkg/weights.bin"
+BIG_STAGED = "usr/local/lib/python3.11/site-packages/" + BIG
+
+
+def _big_wheel(folder: Path, **files: bytes | str) -> Path:
+    return build_wheel(DistSpec(name="bigpkg", version="1.0", files={
+        "bigpkg/__init__.py": "X = 1\n", BIG: _big(), "bigpkg/small.txt": "small\n",
+        **{k.replace("__", "/"): v for k, v in files.items()}}), folder)
+
+
+def test_a_big_deflated_member_is_copied_into_the_layer_not_compressed_again(
+        tmp_path: Path) -> None:
+    wheel = _big_wheel(tmp_path)
+    root = tmp_path / "root"
+    splices = install_wheels(root, [("bigpkg", wheel)], LAYOUT)
+    assert list(splices) == [BIG_STAGED]  # small members and RECORD are compressed here
+    assert (root / BIG_STAGED).read_bytes() == _big()
+    spliced = write_tar_gz(root, tmp_path / "s.tgz", epoch=0, workers=1, splices=splices)
+    again = write_tar_gz(root, tmp_path / "s3.tgz", epoch=0, workers=3, splices=splices)
+    plain = write_tar_gz(root, tmp_path / "p.tgz", epoch=0, workers=2)
+    blob = (tmp_path / "s.tgz").read_bytes()
+    assert again == spliced and (tmp_path / "s3.tgz").read_bytes() == blob
+    # The same tar (diff_id) either way; the wheel's own deflate bytes sit in the blob.
+    assert spliced[0] == plain[0] == _sha(_plain_tar(root))
+    assert spliced[1] != plain[1]
+    assert raw_member(wheel, BIG) in blob
+    assert raw_member(wheel, BIG) not in (tmp_path / "p.tgz").read_bytes()
+    # Every reader sees one tar: Python's gzip, and gzip(1) (as Go's reader, which engines
+    # use, it reads every member of a multi-member file; the engine test pulls one).
+    assert gzip.decompress(blob) == _plain_tar(root)
+    unzipped = subprocess.run(["gzip", "-dc", str(tmp_path / "s.tgz")], capture_output=True,
+                              check=True).stdout
+    assert unzipped == _plain_tar(root)
+
+
+def test_bytes_after_a_members_deflate_stream_install_but_are_not_copied(
+        tmp_path: Path) -> None:
+    # zipfile stops at the end of the deflate stream and ignores what follows; copying such
+    # a member would put those bytes where gzip expects the trailer.
+    wheel = _big_wheel(tmp_path)
+    raw = raw_member(wheel, BIG)
+    out = io.BytesIO()
+    with zipfile.ZipFile(wheel) as old, zipfile.ZipFile(out, "w") as new:
+        for name in old.namelist():  # the big member stored as raw + junk, relabelled below
+            new.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)),
+                         raw + b"JUNK" if name == BIG else old.read(name))
+    patched = bytearray(out.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(patched))) as zf:
+        local = zf.getinfo(BIG).header_offset
+    central = _central_entry(bytes(patched), BIG)
+    crc, size = zlib.crc32(_big()).to_bytes(4, "little"), len(_big()).to_bytes(4, "little")
+    for at, method, crc_at, size_at in ((local, 8, 14, 22), (central, 10, 16, 24)):
+        patched[at + method:at + method + 2] = (8).to_bytes(2, "little")  # deflate
+        patched[at + crc_at:at + crc_at + 4] = crc
+        patched[at + size_at:at + size_at + 4] = size
+    rebuilt = tmp_path / "out" / wheel.name
+    rebuilt.parent.mkdir()
+    rebuilt.write_bytes(bytes(patched))
+    with zipfile.ZipFile(rebuilt) as zf:
+        assert zf.read(BIG) == _big()  # zipfile reads it, ignoring the junk
+    root = tmp_path / "root"
+    assert install_wheels(root, [("bigpkg", rebuilt)], LAYOUT) == {}
+    assert (root / BIG_STAGED).read_bytes() == _big()
+
+
+def _central_entry(data: bytes, name: str) -> int:
+    """The offset of `name`'s central directory header."""
+    at = data.index(b"PK\x01\x02")
+    while True:
+        name_length = int.from_bytes(data[at + 28:at + 30], "little")
+        if data[at + 46:at + 46 + name_length] == name.encode():
+            return at
+        at = data.index(b"PK\x01\x02", at + 4)
+
+
+def test_a_big_member_whose_deflate_stream_is_damaged_is_refused(tmp_path: Path) -> None:
+    wheel = _big_wheel(tmp_path)
+    raw = raw_member(wheel, BIG)
+    data = wheel.read_bytes()
+    at = data.index(raw) + len(raw) // 2
+    wheel.write_bytes(data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:])
+    with pytest.raises(WheelRefused) as caught:
+        install_wheels(tmp_path / "root", [("bigpkg", wheel)], LAYOUT)
+    assert caught.value.message.startswith("bigpkg: bigpkg-1.0-py3-none-any.whl ")
+    assert BIG in caught.value.message
+
+
+def test_a_wheel_holding_a_name_twice_is_refused(tmp_path: Path) -> None:
+    wheel = _big_wheel(tmp_path)
+    with zipfile.ZipFile(wheel, "a") as zf, pytest.warns(UserWarning, match="Duplicate"):
+        zf.writestr("bigpkg/small.txt", "other\n")
+    with pytest.raises(WheelRefused, match=r"holds bigpkg/small\.txt twice"):
+        install_wheels(tmp_path / "root", [("bigpkg", wheel)], LAYOUT)
+
+
+def test_data_and_script_members_are_never_copied(tmp_path: Path) -> None:
+    wheel = _big_wheel(tmp_path, **{"bigpkg-1.0.data__data__share__big.bin": _big(1)})
+    root = tmp_path / "root"
+    assert list(install_wheels(root, [("bigpkg", wheel)], LAYOUT)) == [BIG_STAGED]
+    assert (root / "usr/local/share/big.bin").read_bytes() == _big(1)
+
+
+def test_a_staged_file_changed_before_packing_fails_the_layer(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    splices = install_wheels(root, [("bigpkg", _big_wheel(tmp_path))], LAYOUT)
+    data = bytearray((root / BIG_STAGED).read_bytes())
+    data[100] ^= 1
+    (root / BIG_STAGED).write_bytes(bytes(data))  # same size, other bytes
+    with pytest.raises(CheckFailed, match=f"layer file {BIG_STAGED} is not what its wheel"):
+        write_tar_gz(root, tmp_path / "out.tgz", epoch=0, splices=splices)

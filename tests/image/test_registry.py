@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ from envbuild.image.registry.interface import parse_reference
 from tests.helpers import run_cli
 from tests.image.project import ALPHA, CPU, NVIDIA, Project
 from tests.image.services import docker_client, pushed_base, registry_address
-from tests.support.wheelfactory import DistSpec
+from tests.support.wheelfactory import DistSpec, raw_member
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.registry
@@ -232,4 +233,41 @@ def test_packages_sit_in_a_site_directory_so_pth_files_run(project: Project,
     verdict = client.containers.run(
         tag, ["python3", "-I", "/opt/envbuild/runtime", "verify", "--no-hardware", "--json"],
         network_mode="none", remove=True).decode()
+    assert json.loads(verdict)["ok"] is True, verdict
+
+
+# A package with a file big enough to be spliced: its layer is a multi-member gzip whose
+# big member is the wheel's own deflate stream (envbuild/image/layers.py).
+WEIGHTS = DistSpec(name="weights", version="1.0", files={
+    "weights/__init__.py": "",
+    "weights/table.bin": b"".join(f"{i:08d} {i * 2654435761 % 2**32:010d}\n".encode()
+                                  for i in range(150_000))})
+
+
+def test_a_layer_with_a_copied_wheel_stream_is_pulled_and_verified_by_the_engine(
+        project: Project, tmp_path: Path) -> None:
+    project.targets = {"cpu": {**CPU, "packages": [*CPU["packages"], WEIGHTS]}}
+    repository = setup(project)
+    client: Any = docker_client()
+    out = tmp_path / "layout"
+    code, document, err = push(project, "--output", f"oci:{out}")
+    assert code == 0, err
+    target = document["targets"]["cpu"]
+    (wheel,) = project.wheel_dir.glob("weights-1.0-*.whl")
+    copied = raw_member(wheel, "weights/table.bin")
+    assert [b for b in (out / "blobs/sha256").iterdir() if copied in b.read_bytes()]
+    # The engine pulls it from the registry (Go's gzip reader), unpacks every member, and
+    # the image's own verifier checks every installed file against its RECORD.
+    reference = f"{repository}@{target['digest']}"
+    client.images.pull(reference)
+    expected = hashlib.sha256(WEIGHTS.files["weights/table.bin"]).hexdigest()  # type: ignore[arg-type]
+    script = ("import hashlib, weights, os; "
+              "print(hashlib.sha256(open(os.path.dirname(weights.__file__) + '/table.bin', "
+              "'rb').read()).hexdigest())")
+    printed = client.containers.run(reference, ["python3", "-c", script], network_mode="none",
+                                    remove=True).decode().strip()
+    assert printed == expected
+    verdict = client.containers.run(
+        reference, ["python3", "/opt/envbuild/runtime", "verify", "--deep", "--no-hardware",
+                    "--json"], network_mode="none", remove=True).decode()
     assert json.loads(verdict)["ok"] is True, verdict

@@ -319,3 +319,16 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 def build_sdist(sdist_directory, config_settings=None):
     raise NotImplementedError("test sdists are built by the wheel factory, not rebuilt")
 '''
+
+
+def raw_member(wheel: Path, name: str) -> bytes:
+    """The compressed bytes of member `name` as they sit in the wheel file (after its local
+    header), e.g. to find them copied into an image layer."""
+    with zipfile.ZipFile(wheel) as zf:
+        info = zf.getinfo(name)
+    with wheel.open("rb") as handle:
+        handle.seek(info.header_offset + 26)
+        name_length = int.from_bytes(handle.read(2), "little")
+        extra_length = int.from_bytes(handle.read(2), "little")
+        handle.seek(name_length + extra_length, 1)
+        return handle.read(info.compress_size)
