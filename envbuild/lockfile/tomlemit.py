@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+# Printable ASCII but '"' and '\\': json.dumps quotes such a string and changes nothing else.
+_PLAIN = re.compile(r"^[ !#-\[\]-~]*$")
 _FIRST = ("name", "version", "lock-hash", "input-hash", "hash", "project")
 
 
@@ -27,6 +29,8 @@ def _order(keys: Sequence[str]) -> list[str]:
 
 
 def _scalar(value: Any) -> str:
+    if type(value) is str and _PLAIN.match(value):  # most values: a fast path, same text
+        return f'"{value}"'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -46,7 +50,7 @@ def _scalar(value: Any) -> str:
 
 
 def _is_table(value: Any) -> bool:
-    return isinstance(value, Mapping)
+    return type(value) is dict or isinstance(value, Mapping)  # dict first: ABC checks are slow
 
 
 def _is_table_array(value: Any) -> bool:
