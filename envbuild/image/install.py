@@ -16,8 +16,9 @@ Big deflated members (at least `layers.SPLICE_MIN` bytes) are inflated by `_Infl
 instead of zipfile: the same inflation, which also proves that the member's raw deflate
 bytes end exactly where the zip says (zipfile ignores bytes after the end), so the layer
 packer may copy those bytes into the layer instead of compressing the file again
-(`layers.Splice`). A member whose bytes run on, or that is rewritten while installed, is
-simply compressed.
+(`layers.Splice`). A member whose bytes run on, that is rewritten while installed, that
+is encrypted, or that lies under `*.data/` (scripts are rewritten, data moved), is simply
+compressed.
 """
 
 from __future__ import annotations
@@ -127,24 +128,29 @@ class _Inflating:
         self._engine = zlib.decompressobj(-15)
         self._position = 0
         self._crc = 0
+        self._raw_crc = 0  # of the raw bytes: the packer checks the copy it makes
         self.splice: Splice | None = None
 
     def read(self, size: int = -1) -> bytes:
         out = bytearray()
         while (size < 0 or len(out) < size) and not self._engine.eof:
-            if not self._tail:
-                if not self._left:
-                    raise zipfile.BadZipFile(f"{self._info.filename}: its deflate stream "
-                                             "is cut short")
+            if not self._tail and self._left:
                 self._tail = self._file.read(min(1 << 20, self._left))
                 if not self._tail:
                     raise zipfile.BadZipFile(f"{self._info.filename}: the wheel ends inside it")
                 self._left -= len(self._tail)
+                self._raw_crc = zlib.crc32(self._tail, self._raw_crc)
             try:
-                out += self._engine.decompress(self._tail, 0 if size < 0 else size - len(out))
+                # With no raw bytes left this drains what zlib still holds (a long match's
+                # tail, cut at the last limit).
+                piece = self._engine.decompress(self._tail, 0 if size < 0 else size - len(out))
             except zlib.error as error:
                 raise zipfile.BadZipFile(f"{self._info.filename}: {error}") from None
             self._tail = self._engine.unconsumed_tail
+            if not piece and not self._tail and not self._left and not self._engine.eof:
+                raise zipfile.BadZipFile(f"{self._info.filename}: its deflate stream "
+                                         "is cut short")
+            out += piece
         self._position += len(out)
         self._crc = zlib.crc32(out, self._crc)
         if self._engine.eof and self.splice is None:
@@ -157,7 +163,7 @@ class _Inflating:
         if not self._tail and not self._left and not self._engine.unused_data:
             self.splice = Splice(source=self._source, offset=self._offset,
                                  length=self._info.compress_size, size=self._position,
-                                 crc=self._crc)
+                                 crc=self._crc, raw_crc=self._raw_crc)
 
     def readline(self, size: int = -1) -> bytes:  # installer reads scripts' first lines only
         raise io.UnsupportedOperation("readline")
@@ -351,7 +357,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 def _check_members(package: str, file: str, archive: zipfile.ZipFile) -> None:
     bad, seen = [], set()
     for name in archive.namelist():
-        if name in seen:
+        if name in seen and not name.endswith("/"):  # a folder twice is harmless
             raise WheelRefused(f"{package}: {file} holds {name} twice",
                                hint="the wheel is malformed (readers disagree on which copy "
                                     "counts); it was not installed")

@@ -17,9 +17,10 @@ rely on). Two kinds of member alternate:
   compressed again. Its member is the wheel's own deflate stream, copied byte for byte,
   between a gzip header and a trailer (CRC-32, size). The install pass inflated exactly
   those bytes to write the file and checked them against RECORD (`Splice`); packing checks
-  the staged file against the same CRC-32 and size. Those bytes are fixed by the wheel's
-  locked sha256, so they are the same on every machine, and deflating them again (the
-  slowest part of building a big layer) is skipped.
+  the staged file against the same CRC-32 and size, and the copied bytes against the raw
+  CRC-32 the install pass took (a wheel changed in between fails the layer). Those bytes
+  are fixed by the wheel's locked sha256, so they are the same on every machine, and
+  deflating them again (the slowest part of building a big layer) is skipped.
 The diff_id (sha256 of the tar) is what reproducibility promises; the compressed digest
 also depends on the zlib build (zlib-ng compresses differently), which is why built layers
 are cached by their inputs and never recompressed.
@@ -69,13 +70,15 @@ _CHUNK = 1 << 20
 class Splice:
     """A staged file whose bytes are the inflation of `length` bytes of raw deflate at
     `offset` in `source` (a wheel): its install inflated them, to their end and nothing
-    after, into `size` bytes with this CRC-32, and checked them against RECORD."""
+    after, into `size` bytes with this CRC-32, and checked them against RECORD. `raw_crc`
+    is the CRC-32 of the raw bytes themselves, checked again as they are copied."""
 
     source: Path
     offset: int
     length: int
     size: int
     crc: int
+    raw_crc: int
 
 
 # staged files that may be spliced, by their name in the layer (posix, relative to its root)
@@ -188,17 +191,21 @@ class _BlockGzip:
         the next member (for what follows in the tar)."""
         self.close()
         self._out.write(_SPLICE_HEADER)
+        copied = 0
         with splice.source.open("rb") as source:
             source.seek(splice.offset)
             left = splice.length
             while left:
                 chunk = source.read(min(_CHUNK, left))
                 if not chunk:
-                    raise CheckFailed(f"{splice.source.name} ended while its member was copied "
-                                      "into a layer", hint="the wheel cache changed during "
-                                      "the build; build again")
+                    break
                 left -= len(chunk)
+                copied = zlib.crc32(chunk, copied)
                 self._out.write(chunk)
+        if left or copied != splice.raw_crc:
+            raise CheckFailed(f"{splice.source.name} changed while a member was copied into a "
+                              "layer", hint="the wheel cache changed during the build; build "
+                                            "again")
         self._out.write(_trailer(splice.crc, splice.size))
         self.spliced += splice.size
         self._begin()

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import os
+import random
 import subprocess
 import tarfile
 import threading
@@ -246,34 +247,79 @@ def test_a_big_deflated_member_is_copied_into_the_layer_not_compressed_again(
     assert unzipped == _plain_tar(root)
 
 
+def _relabelled(wheel: Path, out: Path, raw: bytes, data: bytes) -> Path:
+    """A copy of `wheel` in `out` whose member BIG is the deflate stream `raw`, labelled
+    with `data`'s CRC-32 and size (zipfile writes no such stream itself)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(wheel) as old, zipfile.ZipFile(buffer, "w") as new:
+        for name in old.namelist():  # BIG stored as `raw`, relabelled below
+            new.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)),
+                         raw if name == BIG else old.read(name))
+    patched = bytearray(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(patched))) as zf:
+        local = zf.getinfo(BIG).header_offset
+    central = _central_entry(bytes(patched), BIG)
+    crc, size = zlib.crc32(data).to_bytes(4, "little"), len(data).to_bytes(4, "little")
+    for at, method, crc_at, size_at in ((local, 8, 14, 22), (central, 10, 16, 24)):
+        patched[at + method:at + method + 2] = (8).to_bytes(2, "little")  # deflate
+        patched[at + crc_at:at + crc_at + 4] = crc
+        patched[at + size_at:at + size_at + 4] = size
+    out.mkdir(exist_ok=True)
+    (out / wheel.name).write_bytes(bytes(patched))
+    return out / wheel.name
+
+
+def _wheel_with(folder: Path, data: bytes) -> Path:
+    """The bigpkg wheel with BIG = `data` (RECORD written for it)."""
+    return build_wheel(DistSpec(name="bigpkg", version="1.0", files={
+        "bigpkg/__init__.py": "X = 1\n", BIG: data}), folder)
+
+
 def test_bytes_after_a_members_deflate_stream_install_but_are_not_copied(
         tmp_path: Path) -> None:
     # zipfile stops at the end of the deflate stream and ignores what follows; copying such
     # a member would put those bytes where gzip expects the trailer.
     wheel = _big_wheel(tmp_path)
-    raw = raw_member(wheel, BIG)
-    out = io.BytesIO()
-    with zipfile.ZipFile(wheel) as old, zipfile.ZipFile(out, "w") as new:
-        for name in old.namelist():  # the big member stored as raw + junk, relabelled below
-            new.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)),
-                         raw + b"JUNK" if name == BIG else old.read(name))
-    patched = bytearray(out.getvalue())
-    with zipfile.ZipFile(io.BytesIO(bytes(patched))) as zf:
-        local = zf.getinfo(BIG).header_offset
-    central = _central_entry(bytes(patched), BIG)
-    crc, size = zlib.crc32(_big()).to_bytes(4, "little"), len(_big()).to_bytes(4, "little")
-    for at, method, crc_at, size_at in ((local, 8, 14, 22), (central, 10, 16, 24)):
-        patched[at + method:at + method + 2] = (8).to_bytes(2, "little")  # deflate
-        patched[at + crc_at:at + crc_at + 4] = crc
-        patched[at + size_at:at + size_at + 4] = size
-    rebuilt = tmp_path / "out" / wheel.name
-    rebuilt.parent.mkdir()
-    rebuilt.write_bytes(bytes(patched))
+    rebuilt = _relabelled(wheel, tmp_path / "out", raw_member(wheel, BIG) + b"JUNK", _big())
     with zipfile.ZipFile(rebuilt) as zf:
         assert zf.read(BIG) == _big()  # zipfile reads it, ignoring the junk
     root = tmp_path / "root"
     assert install_wheels(root, [("bigpkg", rebuilt)], LAYOUT) == {}
     assert (root / BIG_STAGED).read_bytes() == _big()
+
+
+def test_a_stream_whose_last_output_comes_after_its_last_raw_byte_installs(
+        tmp_path: Path) -> None:
+    # zlib can take a stream's last raw byte while still holding decoded output (a long
+    # match cut at a read's limit). installer reads 64 KiB at a time, so a file whose size
+    # is such an `m` past a multiple of 64 KiB ends with a read that only drains zlib. The
+    # tail is deflated on its own after a full flush, so its `m` holds inside the file too.
+    rng = random.Random(1)
+    for _ in range(1000):
+        tail = (rng.randbytes(rng.randint(1, 3000)) + bytes([rng.randint(0, 255)])
+                * rng.randint(1, 2000) + rng.randbytes(rng.randint(0, 3))
+                + b"xyz" * rng.randint(0, 300))
+        engine = zlib.compressobj(9, zlib.DEFLATED, -15)
+        deflated = engine.compress(tail) + engine.flush()
+        held = [m for m in range(1, 300) if _held_after_last_byte(deflated, len(tail) - m)]
+        if held:
+            break
+    assert held, "no tail found that makes zlib hold output after its last raw byte"
+    prefix = rng.randbytes(17 * 65536 + held[0] - len(tail))
+    engine = zlib.compressobj(6, zlib.DEFLATED, -15)
+    raw = (engine.compress(prefix) + engine.flush(zlib.Z_FULL_FLUSH) + engine.compress(tail)
+           + engine.flush())
+    data = prefix + tail
+    wheel = _relabelled(_wheel_with(tmp_path, data), tmp_path / "out", raw, data)
+    root = tmp_path / "root"
+    assert list(install_wheels(root, [("bigpkg", wheel)], LAYOUT)) == [BIG_STAGED]
+    assert (root / BIG_STAGED).read_bytes() == data
+
+
+def _held_after_last_byte(deflated: bytes, limit: int) -> bool:
+    engine = zlib.decompressobj(-15)
+    engine.decompress(deflated, limit)
+    return engine.unconsumed_tail == b"" and not engine.eof
 
 
 def _central_entry(data: bytes, name: str) -> int:
@@ -306,11 +352,32 @@ def test_a_wheel_holding_a_name_twice_is_refused(tmp_path: Path) -> None:
         install_wheels(tmp_path / "root", [("bigpkg", wheel)], LAYOUT)
 
 
+def test_a_folder_entry_twice_is_harmless(tmp_path: Path) -> None:
+    wheel = _big_wheel(tmp_path)
+    with zipfile.ZipFile(wheel, "a") as zf, pytest.warns(UserWarning, match="Duplicate"):
+        zf.writestr("bigpkg/sub/", b"")
+        zf.writestr("bigpkg/sub/", b"")
+    install_wheels(tmp_path / "root", [("bigpkg", wheel)], LAYOUT)
+    assert (tmp_path / "root" / BIG_STAGED).exists()
+
+
 def test_data_and_script_members_are_never_copied(tmp_path: Path) -> None:
     wheel = _big_wheel(tmp_path, **{"bigpkg-1.0.data__data__share__big.bin": _big(1)})
     root = tmp_path / "root"
     assert list(install_wheels(root, [("bigpkg", wheel)], LAYOUT)) == [BIG_STAGED]
     assert (root / "usr/local/share/big.bin").read_bytes() == _big(1)
+
+
+def test_a_wheel_changed_before_packing_fails_the_layer(tmp_path: Path) -> None:
+    wheel = _big_wheel(tmp_path)
+    root = tmp_path / "root"
+    splices = install_wheels(root, [("bigpkg", wheel)], LAYOUT)
+    data = bytearray(wheel.read_bytes())
+    at = bytes(data).index(raw_member(wheel, BIG)) + 1000
+    data[at] ^= 1
+    wheel.write_bytes(bytes(data))  # same size, one raw byte of BIG's stream changed
+    with pytest.raises(CheckFailed, match="changed while a member was copied"):
+        write_tar_gz(root, tmp_path / "out.tgz", epoch=0, splices=splices)
 
 
 def test_a_staged_file_changed_before_packing_fails_the_layer(tmp_path: Path) -> None:
