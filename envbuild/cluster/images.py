@@ -115,16 +115,21 @@ def stale_image(manifest_path: Path, lock: Lock, lock_path: Path, target: str,
             f"{now} now; run `envbuild image --push --target {target}`", True)
 
 
-def unpacked_size(blobs: Iterable[Path]) -> int:
-    """The sum of the layers' uncompressed sizes, read from each gzip member's trailer.
+def unpacked_size(layers: Iterable[tuple[int | None, Path]]) -> int:
+    """The sum of the layers' uncompressed sizes: (tar bytes when known, blob) per layer.
 
-    A gzip trailer holds the size modulo 2**32 (RFC 1952 ISIZE); deflate adds at most 5
-    bytes per 64 KiB block and 1 KiB of header, so a tar is never much smaller than its
-    blob, and the smallest value above that floor is taken: exact unless a layer's tar
-    outgrows its blob by 4 GiB or more (then it is undercounted by a multiple of 4 GiB).
-    A blob that is not gzip counts as it is."""
+    envbuild knows the tar size of every layer it packs (its layers are multi-member gzip
+    files, whose last trailer holds only the last member's size). For the others (the
+    base's) it is read from the gzip trailer: ISIZE, the size modulo 2**32 (RFC 1952) of a
+    single-member file; deflate adds at most 5 bytes per 64 KiB block and 1 KiB of header,
+    so a tar is never much smaller than its blob, and the smallest value above that floor
+    is taken: exact unless a layer's tar outgrows its blob by 4 GiB or more (then it is
+    undercounted by a multiple of 4 GiB). A blob that is not gzip counts as it is."""
     total = 0
-    for blob in blobs:
+    for known, blob in layers:
+        if known is not None:
+            total += known
+            continue
         with blob.open("rb") as stream:
             magic = stream.read(2)
             size = stream.seek(0, os.SEEK_END)

@@ -115,7 +115,8 @@ def _remember_pushed(lock_path: Path, lock: Lock, result: BuildResult, pushed: l
             blobs = dict(image.entry.blobs)  # every layer's bytes, base layers included
             write_record(lock_path, name, ref=repository, digest=push.digest,
                          image_hash=image.image_hash, target_hash=lock.targets[name].hash,
-                         unpacked_bytes=unpacked_size(blobs[layer.digest] for layer in image.layers),
+                         unpacked_bytes=unpacked_size((layer.unpacked, blobs[layer.digest])
+                                                      for layer in image.layers),
                          epoch=build_epoch())  # what the build ran with: cluster recomputes with it
 
 

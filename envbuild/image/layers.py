@@ -93,6 +93,9 @@ class Layer:
     media_type: str = LAYER_MEDIA_TYPE
     name: str = ""  # what it holds, for reports
     reused: bool = False  # came from the cache (or the base) without being rebuilt
+    # Bytes of the uncompressed tar when this build packed it (cluster sizes disks with it);
+    # None for layers it did not pack (the base's): their gzip trailer is read instead.
+    unpacked: int | None = None
 
     def document(self) -> dict[str, Any]:
         return {"digest": self.digest, "diff_id": self.diff_id, "size": self.size,
@@ -309,7 +312,16 @@ def _entries(root: Path) -> list[tuple[str, Path]]:
 def write_tar_gz(root: Path, out: Path, *, epoch: int, rootfs: bool = False,
                  workers: int | None = None, times: PackTimes | None = None,
                  splices: Splices | None = None) -> tuple[str, str, int]:
-    """Pack the tree `root` into `out`; return (diff_id, digest, compressed size).
+    """Pack the tree `root` into `out`; return (diff_id, digest, compressed size)."""
+    diff_id, blob_digest, size, _ = pack_tree(root, out, epoch=epoch, rootfs=rootfs,
+                                              workers=workers, times=times, splices=splices)
+    return diff_id, blob_digest, size
+
+
+def pack_tree(root: Path, out: Path, *, epoch: int, rootfs: bool = False,
+              workers: int | None = None, times: PackTimes | None = None,
+              splices: Splices | None = None) -> tuple[str, str, int, int]:
+    """Pack the tree `root` into `out`; return (diff_id, digest, compressed size, tar size).
 
     `rootfs` packs an operating system tree instead of installed wheels: modes (setuid,
     sticky, 0640 ...) and numeric owners are kept, device nodes, fifos and sockets are left
@@ -344,7 +356,7 @@ def write_tar_gz(root: Path, out: Path, *, epoch: int, rootfs: bool = False,
         times.pack, times.gzip, times.workers = time.perf_counter() - start, gz.busy, workers
         times.spliced = gz.spliced
     return ("sha256:" + plain.sha.hexdigest(), "sha256:" + compressed.sha.hexdigest(),
-            compressed.size)
+            compressed.size, plain.size)
 
 
 def _add(tar: tarfile.TarFile, name: str, path: Path, epoch: int,
@@ -434,8 +446,10 @@ class LayerCache:
             self._record(key, {**data, "checked": stamp})
         else:
             self.store.touch(record)
+        unpacked = data.get("unpacked")
         return Layer(digest=data["digest"], diff_id=data["diff_id"], size=data["size"],
-                     name=name, reused=True)
+                     name=name, reused=True,
+                     unpacked=unpacked if type(unpacked) is int and unpacked >= 0 else None)
 
     def build(self, key: str, name: str, fill: Callable[[Path], Splices | None], *,
               epoch: int, times: PackTimes | None = None) -> Layer:
@@ -448,13 +462,14 @@ class LayerCache:
             splices = fill(root)
             if times is not None:
                 times.unpack = time.perf_counter() - start
-            diff_id, blob_digest, size = write_tar_gz(root, tmp, epoch=epoch, times=times,
-                                                      splices=splices)
+            diff_id, blob_digest, size, unpacked = pack_tree(root, tmp, epoch=epoch,
+                                                             times=times, splices=splices)
             self.store.commit(tmp, self.store.blob_path(blob_digest))
-        layer = Layer(digest=blob_digest, diff_id=diff_id, size=size, name=name)
+        layer = Layer(digest=blob_digest, diff_id=diff_id, size=size, name=name,
+                      unpacked=unpacked)
         stamp = _stamp(self.store.blob_path(blob_digest).stat())  # hashed as it was written
         self._record(key, {"digest": blob_digest, "diff_id": diff_id, "size": size,
-                           "checked": stamp})
+                           "checked": stamp, "unpacked": unpacked})
         return layer
 
     def build_packed(self, key: str, name: str,

@@ -53,7 +53,10 @@ def test_unpacked_size_sums_the_gzip_trailers(tmp_path: Path) -> None:
     plain = tmp_path / "plain.tar"  # an uncompressed layer counts as it is
     plain.write_bytes(b"\0" * 10_240)
     assert noise.stat().st_size > 300_000
-    assert unpacked_size([text, noise, plain]) == 600_000 + 300_000 + 10_240
+    assert unpacked_size([(None, text), (None, noise), (None, plain)]) == \
+        600_000 + 300_000 + 10_240
+    # A size the build knows (its own layers: multi-member gzip) is taken as it is.
+    assert unpacked_size([(123_456, text), (None, plain)]) == 123_456 + 10_240
 
 
 def test_the_unpacked_size_is_recorded_and_read_back(tmp_path: Path) -> None:

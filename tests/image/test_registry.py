@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from envbuild.cluster.images import record_path
 from envbuild.image.registry.distribution import open_registry
 from envbuild.image.registry.interface import parse_reference
 from tests.helpers import run_cli
@@ -256,6 +258,13 @@ def test_a_layer_with_a_copied_wheel_stream_is_pulled_and_verified_by_the_engine
     (wheel,) = project.wheel_dir.glob("weights-1.0-*.whl")
     copied = raw_member(wheel, "weights/table.bin")
     assert [b for b in (out / "blobs/sha256").iterdir() if copied in b.read_bytes()]
+    # The size recorded for `envbuild cluster`'s disks is the layers' tars, every member
+    # counted (a gzip trailer holds only its own member's size).
+    manifest = json.loads((out / "blobs/sha256" / target["digest"][7:]).read_bytes())
+    tars = sum(len(gzip.decompress((out / "blobs/sha256" / layer["digest"][7:]).read_bytes()))
+               for layer in manifest["layers"])
+    recorded = json.loads(record_path(project.lock).read_text())["targets"]["cpu"]
+    assert recorded["unpacked_bytes"] == tars
     # The engine pulls it from the registry (Go's gzip reader), unpacks every member, and
     # the image's own verifier checks every installed file against its RECORD.
     reference = f"{repository}@{target['digest']}"
