@@ -59,11 +59,17 @@ def write_error(path: Path, error: OSError) -> EnvbuildError:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on `path` (created if missing) while in the block."""
+def exclusive_lock(path: Path, *, folder: bool = False) -> Iterator[None]:
+    """Hold an exclusive advisory lock on `path` (created if missing) while in the block.
+    `folder`: `path` is a folder, locked as it is, so no lock file is left beside a user's
+    files (where it would be committed)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if folder:
+            path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
         raise write_error(path, error) from None
     try:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the network side loads only when a target is resolved
     from envbuild.conda.lock import CondaLocked
     from envbuild.indexclient import UrlMemo
     from envbuild.resolvers.interface import ResolvedPackage
-from envbuild.fileio import exclusive_lock, write_atomic
+from envbuild.fileio import exclusive_lock, write_atomic, write_error
 from envbuild.inputfiles import read_input_bytes
 from envbuild.lockfile import codec, reader
 from envbuild.lockfile.hashes import seal, seal_target
@@ -74,8 +74,14 @@ def lock(options: LockOptions, progress: Progress) -> LockResult:
         raise InputError(f"unknown target{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
                          hint=f"targets in {options.manifest_path.name}: {', '.join(manifest.targets)}")
     lock_path = options.lock_path
-    with exclusive_lock(lock_path.parent / f".{lock_path.name}.flock"):
-        examined = reader.read(lock_path) if lock_path.exists() else None
+    # The lock's folder is what is locked: two `envbuild lock` runs there wait for each
+    # other, and no lock file is left in the project (users commit what they find there).
+    with exclusive_lock(lock_path.parent, folder=True):
+        try:
+            exists = lock_path.exists()
+        except OSError as error:  # a name the file system cannot hold: where it is written
+            raise write_error(lock_path, error) from None
+        examined = reader.read(lock_path) if exists else None
         previous = examined.lock if examined else None
         forced = options.upgrade or bool(options.upgrade_packages)
         if examined is not None and not forced and not manifest.datasets \

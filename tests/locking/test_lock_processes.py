@@ -90,3 +90,14 @@ def test_a_run_killed_mid_write_leaves_the_old_lock_intact(eb_env: dict[str, str
     for name in leftovers:  # a killed writer may leave its temp file, never a torn lock
         (tmp_path / name).unlink()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_locking_leaves_no_file_beside_the_lock(eb_env: dict[str, str], tmp_path: Path) -> None:
+    # Runs wait for each other by locking the lock's folder, not a lock file that users
+    # would find in their project and commit.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "envbuild.toml").write_text(MANIFEST)
+    done = envbuild(["lock"], eb_env, project)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in project.iterdir()) == ["envbuild.lock", "envbuild.toml"]
