@@ -87,15 +87,18 @@ def inspect(manifest_path: Path, lock_path: Path | None, target: str | None,
 
     The image is the one `envbuild image --push` recorded beside the lock; the document is
     read from the registry through its referrers, every digest checked, and compared with
-    what the lock gives: exit 1 when any byte differs."""
+    what the lock gives for that image: exit 1 when any byte differs. A provenance made from
+    an older lock that builds the same image passes, with a note naming that lock."""
     from envbuild.lockfile import load
     from envbuild.supplychain.attest import inspect as inspect_core
 
     if kind is None:
         raise click.UsageError("give --sbom or --provenance")
     resolved = resolve_lock_path(manifest_path, lock_path)
-    data = inspect_core(load(resolved), resolved, target, kind)
-    click.echo(data.decode("utf-8"), nl=False)
+    inspected = inspect_core(load(resolved), resolved, target, kind)
+    for note in inspected.notes:
+        info(f"note: {note}")
+    click.echo(inspected.data.decode("utf-8"), nl=False)
 
 
 @image.command("rebuild-check", epilog="""\b
