@@ -252,3 +252,15 @@ def test_inspect_without_a_push_record_says_to_push(project: Project) -> None:
     assert (code, out) == (2, "")
     assert err == ('error: target "cpu" has no pushed image recorded in images.json\n'
                    "hint: run `envbuild image --push --target cpu` first\n")
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    ((), "error: give --sbom or --provenance\n"),
+    (("--sbom", "--provenance"),
+     "error: give --sbom or --provenance, not both: each prints one document\n"
+     "hint: run inspect once for each\n")])
+def test_inspect_wants_exactly_one_document(project: Project, flags: tuple[str, ...],
+                                            message: str) -> None:
+    result = run_cli(["image", "inspect", "-f", str(project.manifest), "--target", "cpu",
+                      *flags])
+    assert (result.code, result.out, result.err) == (2, "", message)
