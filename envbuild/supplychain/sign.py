@@ -28,7 +28,13 @@ from envbuild.canonical import canonical_bytes
 from envbuild.errors import CheckFailed, InputError
 from envbuild.image.config import MANIFEST
 from envbuild.image.registry.distribution import open_registry
-from envbuild.image.registry.interface import INDEX_TYPES, Reference, Registry, parse_reference
+from envbuild.image.registry.interface import (
+    INDEX_TYPES,
+    NotFound,
+    Reference,
+    Registry,
+    parse_reference,
+)
 from envbuild.inputfiles import read_input_bytes
 from envbuild.lockfile.model import Lock
 from envbuild.scrub import escape
@@ -242,11 +248,8 @@ def sign_reference(ref: Reference, signer: CryptoSigner) -> Signed:
                               "image of a target with --target T")
     registry = open_registry(ref)
     try:
-        fetched = registry.get_manifest(ref)  # checked against ref.digest
-        if fetched.media_type in INDEX_TYPES:
-            raise InputError(f"{ref} is an image index; its attestations hang on each "
-                             "platform's image", hint="sign each target with --target T")
-        return sign(registry, ref, ref.digest, len(fetched.data), signer)
+        data = _image_manifest(registry, ref, "sign each target with --target T")
+        return sign(registry, ref, ref.digest, len(data), signer)
     finally:
         registry.close()
 
@@ -257,10 +260,32 @@ def verify_reference(ref: Reference, key: SSlibKey) -> Signed:
     try:
         digest = ref.digest or registry.manifest_digest(ref)
         if digest is None:
-            raise CheckFailed(f"{ref}: no such image in the registry")
-        return verify(registry, ref.with_digest(digest), digest, key)
+            raise InputError(f"{ref}: no such image in the registry", hint=_NO_SUCH)
+        pinned = ref.with_digest(digest)
+        try:
+            registry.get_manifest(pinned)
+        except NotFound:
+            raise InputError(f"{pinned}: no such image in the registry", hint=_NO_SUCH) from None
+        return verify(registry, pinned, digest, key)
     finally:
         registry.close()
+
+
+_NO_SUCH = ("check the repository, tag and digest; `envbuild image --push` prints each "
+            "pushed image's digest")
+
+
+def _image_manifest(registry: Registry, ref: Reference, what_instead: str) -> bytes:
+    """The bytes of the image manifest `ref` pins (checked against its digest); InputError
+    (exit 2) when the registry has none, or it is an index."""
+    try:
+        fetched = registry.get_manifest(ref)
+    except NotFound:
+        raise InputError(f"{ref}: no such image in the registry", hint=_NO_SUCH) from None
+    if fetched.media_type in INDEX_TYPES:
+        raise InputError(f"{ref} is an image index; its attestations hang on each "
+                         "platform's image", hint=what_instead)
+    return fetched.data
 
 
 def recorded_image(lock: Lock, lock_path: Path, target: str | None) -> Reference:

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import stat
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from envbuild.supplychain.referrers import artifact_manifest, attach, fallback_t
 from envbuild.supplychain.sign import SIGNATURE_TYPE, load_public_key
 from tests.helpers import run_cli
 from tests.image.project import Project
+from tests.image.services import registry_address
 from tests.supplychain.test_attestations import fetch, push, setup
 
 HINT_CHANGED = "hint: it was changed in the registry after signing\n"
@@ -227,3 +229,23 @@ def test_an_unreachable_registry_is_exit_3(tmp_path: Path) -> None:
     assert (result.code, result.out) == (3, "")
     assert result.err == ("error: cannot reach registry 127.0.0.1:1: [Errno 111] Connection "
                           "refused\nhint: check that it is up and the address is right\n")
+
+
+NO_SUCH_HINT = ("hint: check the repository, tag and digest; `envbuild image --push` prints "
+                "each pushed image's digest\n")
+
+
+@pytest.mark.registry
+def test_a_missing_image_is_bad_input_for_sign_and_verify(tmp_path: Path) -> None:
+    key = new_key(tmp_path)
+    repository = f"{registry_address()}/test/absent-{uuid.uuid4().hex[:8]}"
+    missing = f"{repository}@sha256:{'0' * 64}"
+    for result in (run_cli(["image", "sign", "--key", str(key), missing]),
+                   run_cli(["image", "verify-sig", "--key", f"{key}.pub", missing])):
+        assert (result.code, result.out) == (2, "")
+        assert result.err == f"error: {missing}: no such image in the registry\n" + NO_SUCH_HINT
+    result = run_cli(["image", "verify-sig", "--key", f"{key}.pub", f"{repository}:v1"])
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (f"error: {repository}:v1: no such image in the registry\n"
+                          + NO_SUCH_HINT)
+
