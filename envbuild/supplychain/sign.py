@@ -248,7 +248,8 @@ def sign_reference(ref: Reference, signer: CryptoSigner) -> Signed:
                               "image of a target with --target T")
     registry = open_registry(ref)
     try:
-        data = _image_manifest(registry, ref, "sign each target with --target T")
+        data = _image_manifest(registry, ref, "sign each target with --target T, or one "
+                                              "platform's image by digest:")
         return sign(registry, ref, ref.digest, len(data), signer)
     finally:
         registry.close()
@@ -262,10 +263,7 @@ def verify_reference(ref: Reference, key: SSlibKey) -> Signed:
         if digest is None:
             raise InputError(f"{ref}: no such image in the registry", hint=_NO_SUCH)
         pinned = ref.with_digest(digest)
-        try:
-            registry.get_manifest(pinned)
-        except NotFound:
-            raise InputError(f"{pinned}: no such image in the registry", hint=_NO_SUCH) from None
+        _image_manifest(registry, pinned, "verify each platform's image by digest:")
         return verify(registry, pinned, digest, key)
     finally:
         registry.close()
@@ -277,15 +275,24 @@ _NO_SUCH = ("check the repository, tag and digest; `envbuild image --push` print
 
 def _image_manifest(registry: Registry, ref: Reference, what_instead: str) -> bytes:
     """The bytes of the image manifest `ref` pins (checked against its digest); InputError
-    (exit 2) when the registry has none, or it is an index."""
+    (exit 2) when the registry has none, or it is an index, whose platforms' manifests carry
+    the attestations and signatures: they are named in the hint."""
     try:
         fetched = registry.get_manifest(ref)
     except NotFound:
         raise InputError(f"{ref}: no such image in the registry", hint=_NO_SUCH) from None
-    if fetched.media_type in INDEX_TYPES:
-        raise InputError(f"{ref} is an image index; its attestations hang on each "
-                         "platform's image", hint=what_instead)
-    return fetched.data
+    if fetched.media_type not in INDEX_TYPES:
+        return fetched.data
+    try:
+        entries = [(m.get("platform") or {}, str(m["digest"]))
+                   for m in json.loads(fetched.data)["manifests"]]
+        listed = ", ".join(f"{p.get('os', '?')}/{p.get('architecture', '?')} "
+                           f"{ref.registry}/{ref.repository}@{digest}" for p, digest in entries)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        listed = "(its manifest list is unreadable)"
+    raise InputError(f"{ref} is an image index; the SBOM, provenance and signature hang on "
+                     "each platform's image manifest",
+                     hint=f"{what_instead} {listed}")
 
 
 def recorded_image(lock: Lock, lock_path: Path, target: str | None) -> Reference:

@@ -19,7 +19,7 @@ from envbuild.supplychain import PROVENANCE_TYPE, SBOM_TYPE
 from envbuild.supplychain.referrers import artifact_manifest, attach, fallback_tag, find, read
 from envbuild.supplychain.sign import SIGNATURE_TYPE, load_public_key
 from tests.helpers import run_cli
-from tests.image.project import Project
+from tests.image.project import ARM64, CPU, Project
 from tests.image.services import registry_address
 from tests.supplychain.test_attestations import fetch, push, setup
 
@@ -249,3 +249,34 @@ def test_a_missing_image_is_bad_input_for_sign_and_verify(tmp_path: Path) -> Non
     assert result.err == (f"error: {repository}:v1: no such image in the registry\n"
                           + NO_SUCH_HINT)
 
+
+@pytest.mark.registry
+def test_verifying_an_index_names_its_platform_images(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project.targets = {"amd": CPU, "arm": ARM64}
+    repository = f"{registry_address()}/test/sign-{uuid.uuid4().hex[:8]}"
+    project.image = f'\n[image]\nrepository = "{repository}"\n'  # no arm64 base here
+    project.write()
+    document = push(project)
+    (pushed,) = document["pushed"]
+    key = new_key(tmp_path)
+    signed = run_cli(["image", "sign", "--key", str(key), "-f", str(project.manifest),
+                      "--target", "amd"])
+    assert signed.code == 0, signed.err
+    amd, arm = (document["targets"][n]["digest"] for n in ("amd", "arm"))
+    platforms = f"linux/amd64 {repository}@{amd}, linux/arm64 {repository}@{arm}"
+    for ref in (pushed["reference"], f"{repository}@{pushed['digest']}"):
+        code, out, err = verify(key, ref)
+        pinned = f"{ref}@{pushed['digest']}" if "@" not in ref else ref
+        assert (code, out) == (2, "")
+        assert err == (f"error: {pinned} is an image index; the SBOM, provenance and signature "
+                       "hang on each platform's image manifest\nhint: verify each platform's "
+                       f"image by digest: {platforms}\n")
+    signing = run_cli(["image", "sign", "--key", str(key), f"{repository}@{pushed['digest']}"])
+    assert (signing.code, signing.out) == (2, "")
+    assert signing.err == (f"error: {repository}@{pushed['digest']} is an image index; the "
+                           "SBOM, provenance and signature hang on each platform's image "
+                           "manifest\nhint: sign each target with --target T, or one "
+                           f"platform's image by digest: {platforms}\n")
+    code, _, err = verify(key, f"{repository}@{amd}")
+    assert (code, err) == (0, "")
