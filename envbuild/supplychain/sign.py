@@ -63,6 +63,12 @@ class Signed:
 def generate_key(path: Path) -> str:
     """Write a new ed25519 private key to `path` (0600, PEM PKCS#8, never overwritten) and
     its public key to `path`.pub; return the key id. No key material is returned."""
+    if not path.parent.is_dir():
+        # Not made here: a key's folder wants the owner's choice of place and mode.
+        raise InputError(f"{escape(str(path))}: the folder {escape(str(path.parent))} does "
+                         "not exist", hint=f"create it first (mkdir -m 700 -p "
+                                           f"{escape(str(path.parent))}), or name a file in "
+                                           "an existing folder")
     signer = CryptoSigner.generate_ed25519()
     public = Path(f"{path}.pub")
     for target in (path, public):

@@ -280,3 +280,13 @@ def test_verifying_an_index_names_its_platform_images(
                            f"platform's image by digest: {platforms}\n")
     code, _, err = verify(key, f"{repository}@{amd}")
     assert (code, err) == (0, "")
+
+
+def test_a_key_in_a_missing_folder_says_to_create_it(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "signing.key"
+    result = run_cli(["image", "sign", "--generate-key", str(path)])
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (f"error: {path}: the folder {path.parent} does not exist\n"
+                          f"hint: create it first (mkdir -m 700 -p {path.parent}), or name a "
+                          "file in an existing folder\n")
+    assert not path.parent.exists()
