@@ -201,6 +201,6 @@ def _check(lock: Lock, subject: Subject, kind: str, data: bytes, where: str) -> 
                   min(len(data), len(expected)))
         raise CheckFailed(f"{where}: the attached {kind} is not what the lock and the push "
                           f"record give (first difference at byte {at})",
-                          hint="it was changed in the registry, or the lock changed since "
-                               "the push; push again or investigate")
+                          hint="it was changed in the registry, or the target changed since "
+                               "the push; push again (which replaces it) or investigate")
     return note

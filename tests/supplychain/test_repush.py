@@ -18,7 +18,7 @@ from envbuild.supplychain import PROVENANCE_TYPE, SBOM_TYPE
 from envbuild.supplychain.referrers import fallback_tag
 from envbuild.supplychain.sign import SIGNATURE_TYPE
 from tests.image.project import Project
-from tests.supplychain.test_attestations import fetch, inspect, push, setup
+from tests.supplychain.test_attestations import fetch, git_commit, inspect, push, setup
 from tests.supplychain.test_sign import new_key, sign, swap_attestation, verify
 from tests.support.locks import sealed, write_lock
 
@@ -60,11 +60,13 @@ def test_a_dataset_change_leaves_the_attestations_valid(
 def test_pushing_again_after_a_dataset_change_keeps_one_of_each_and_the_signature(
         project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repository = setup(project, monkeypatch)
+    first = git_commit(project.folder)
     (pushed,) = push(project)["pushed"]
     key = new_key(tmp_path)
     assert sign(project, key)[0] == 0
     attached = listed(repository, pushed["digest"])
     change_a_dataset(project)
+    assert git_commit(project.folder) != first  # the source commit changed too
     (again,) = push(project)["pushed"]
     assert again["digest"] == pushed["digest"]
     assert sorted(again["referrers"]) == sorted(d for t, d in attached if t != SIGNATURE_TYPE)
