@@ -78,24 +78,33 @@ Examples:
 @manifest_options
 @click.option("-t", "--target", default=None, metavar="T",
               help="The target whose pushed image to inspect (default: the only one).")
-@click.option("--sbom", "kind", flag_value="sbom", help="Print the CycloneDX SBOM.")
-@click.option("--provenance", "kind", flag_value="provenance",
+@click.option("--sbom", is_flag=True, help="Print the CycloneDX SBOM.")
+@click.option("--provenance", is_flag=True,
               help="Print the in-toto SLSA provenance statement.")
 def inspect(manifest_path: Path, lock_path: Path | None, target: str | None,
-            kind: str | None) -> None:
+            sbom: bool, provenance: bool) -> None:
     """Print an attestation attached to a pushed image, checked.
 
     The image is the one `envbuild image --push` recorded beside the lock; the document is
     read from the registry through its referrers, every digest checked, and compared with
-    what the lock gives: exit 1 when any byte differs."""
+    what the lock gives for that image: exit 1 when any byte differs. A provenance made from
+    an older lock that builds the same image passes, with a note naming that lock."""
+    from envbuild.errors import InputError
     from envbuild.lockfile import load
     from envbuild.supplychain.attest import inspect as inspect_core
 
-    if kind is None:
-        raise click.UsageError("give --sbom or --provenance")
+    # Two flags, not one shared value: click would let the last of both win silently.
+    if sbom and provenance:
+        raise InputError("give --sbom or --provenance, not both: each prints one document",
+                         hint="run inspect once for each")
+    if not sbom and not provenance:
+        raise InputError("give --sbom or --provenance")
+    kind = "sbom" if sbom else "provenance"
     resolved = resolve_lock_path(manifest_path, lock_path)
-    data = inspect_core(load(resolved), resolved, target, kind)
-    click.echo(data.decode("utf-8"), nl=False)
+    inspected = inspect_core(load(resolved), resolved, target, kind)
+    for note in inspected.notes:
+        info(f"note: {note}")
+    click.echo(inspected.data.decode("utf-8"), nl=False)
 
 
 @image.command("rebuild-check", epilog="""\b

@@ -2,8 +2,15 @@
 
 A check regenerates the documents from the local lock and the push record beside it and
 compares bytes: they are reproducible, so any changed byte in the registry shows, not only
-a digest that does not match its bytes. The builder version and the source commit are the
-two facts a lock cannot confirm; they are taken from the statement being checked.
+a digest that does not match its bytes. The builder version, the source commit and the lock
+and input hashes are the facts the local lock cannot confirm (an older lock that builds the
+same image made them); they are taken from the statement being checked, so a change to
+another target or a dataset never makes an image's attestations wrong.
+
+Policy at push: an image keeps one SBOM and one provenance. A document already attached
+that the check passes is kept, not replaced by one made from the newer lock (so a signature
+over it stays valid); only a missing or failing one is attached anew, as the only one of its
+kind in the referrers tag's index.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from envbuild.image.config import MANIFEST
 from envbuild.image.registry.distribution import open_registry
 from envbuild.image.registry.interface import (
     INDEX_TYPES,
+    NotFound,
     Reference,
     Registry,
     parse_reference,
@@ -31,7 +39,7 @@ from . import PROVENANCE_TYPE, SBOM_TYPE, Subject
 
 if TYPE_CHECKING:
     from envbuild.cluster.images import PinnedImage
-from .provenance import provenance_bytes, recorded_build, source_commit
+from .provenance import provenance_bytes, recorded_build, recorded_lock, source_commit
 from .referrers import attach, find, read
 from .sbom import sbom_bytes
 
@@ -46,6 +54,14 @@ class Attestation:
     data: bytes
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Inspected:
+    """A checked attached document, and what the reader should know about it."""
+
+    data: bytes
+    notes: tuple[str, ...] = ()  # e.g. it was made from an older lock that builds this image
+
+
 def attestations(lock: Lock, subject: Subject, *, builder_version: str = __version__,
                  commit: str | None) -> tuple[Attestation, ...]:
     """Both documents of one image, in a fixed order."""
@@ -56,8 +72,9 @@ def attestations(lock: Lock, subject: Subject, *, builder_version: str = __versi
 
 
 def attacher(lock: Lock, project_dir: Path, epoch: int) -> Attacher:
-    """What push calls per pushed image: attach both documents, return the referrers'
-    manifest digests. The source commit is looked up once, here."""
+    """What push calls per pushed image: see that it has one SBOM and one provenance that
+    pass the check (keeping those attached already), return the referrers' manifest
+    digests. The source commit is looked up once, here."""
     commit = source_commit(project_dir)
 
     def attach_all(registry: Registry, repository: Reference,
@@ -66,10 +83,29 @@ def attacher(lock: Lock, project_dir: Path, epoch: int) -> Attacher:
                           epoch=epoch)
         descriptor = {"mediaType": MANIFEST, "digest": image.digest,
                       "size": len(image.entry.manifest)}
-        return tuple(attach(registry, repository, descriptor, a.artifact_type, a.data)
+        # Attaching what is attached already is idempotent; `sole` takes any other document
+        # of the kind off the referrers tag's index.
+        return tuple(attach(registry, repository, descriptor, a.artifact_type,
+                            _kept(registry, repository, lock, subject, a) or a.data, sole=True)
                      for a in attestations(lock, subject, commit=commit))
 
     return attach_all
+
+
+def _kept(registry: Registry, repository: Reference, lock: Lock, subject: Subject,
+          made: Attestation) -> bytes | None:
+    """The attached document of `made`'s kind to keep: `made` itself when attached, else the
+    first that passes the check; None when none does."""
+    where = f"{repository}@{subject.digest}"
+    passing: list[bytes] = []
+    for descriptor in find(registry, repository, subject.digest, made.artifact_type):
+        try:
+            data = read(registry, repository, descriptor, subject.digest, made.artifact_type)
+            _check(lock, subject, made.kind, data, where)
+        except (CheckFailed, NotFound):  # changed or gone: replaced below
+            continue
+        passing.append(data)
+    return made.data if made.data in passing else next(iter(passing), None)
 
 
 def pushed_target(lock: Lock, lock_path: Path, target: str | None) -> tuple[str, PinnedImage]:
@@ -93,8 +129,9 @@ def pushed_target(lock: Lock, lock_path: Path, target: str | None) -> tuple[str,
     return target, record[target][0]
 
 
-def inspect(lock: Lock, lock_path: Path, target: str | None, kind: str) -> bytes:
-    """The `kind` document attached to the target's pushed image, checked (CheckFailed)."""
+def inspect(lock: Lock, lock_path: Path, target: str | None, kind: str) -> Inspected:
+    """The `kind` document attached to the target's pushed image, checked (CheckFailed)
+    against what the local lock gives for that image."""
     target, pinned = pushed_target(lock, lock_path, target)
     if pinned.image_hash is None:
         raise InputError(f'target "{target}": the push record names no image hash',
@@ -115,9 +152,8 @@ def inspect(lock: Lock, lock_path: Path, target: str | None, kind: str) -> bytes
         documents = [read(registry, repository, d, digest, KINDS[kind]) for d in found]
     finally:
         registry.close()
-    for data in documents:
-        _check(lock, subject, kind, data, where)
-    return documents[0]
+    notes = [note for data in documents if (note := _check(lock, subject, kind, data, where))]
+    return Inspected(data=documents[0], notes=tuple(dict.fromkeys(notes)))
 
 
 def _image_digest(registry: Registry, repository: Reference, recorded: str,
@@ -142,19 +178,29 @@ def _image_digest(registry: Registry, repository: Reference, recorded: str,
     return matches[0]
 
 
-def _check(lock: Lock, subject: Subject, kind: str, data: bytes, where: str) -> None:
+def _check(lock: Lock, subject: Subject, kind: str, data: bytes, where: str) -> str | None:
+    """CheckFailed unless `data` is the `kind` document of `subject` as the lock gives it;
+    a note when it was made from an older lock that builds the same image."""
+    note = None
     if kind == "sbom":
         expected = sbom_bytes(lock, subject)
     else:
         try:
             version, commit = recorded_build(data)
+            lock_hash, input_hash = recorded_lock(data)
         except ValueError as error:
             raise CheckFailed(f"{where}: the attached provenance is {error}") from None
-        expected = provenance_bytes(lock, subject, builder_version=version, commit=commit)
+        expected = provenance_bytes(lock, subject, builder_version=version, commit=commit,
+                                    lock_hashes=(lock_hash, input_hash))
+        if lock_hash != lock.lock_hash:
+            note = (f"{where}: the provenance was made from the lock {lock_hash}, an older "
+                    f"lock that builds the same {subject.target} image (the lock is now "
+                    f"{lock.lock_hash})")
     if data != expected:
         at = next((i for i, (a, b) in enumerate(zip(data, expected, strict=False)) if a != b),
                   min(len(data), len(expected)))
         raise CheckFailed(f"{where}: the attached {kind} is not what the lock and the push "
                           f"record give (first difference at byte {at})",
-                          hint="it was changed in the registry, or the lock changed since "
-                               "the push; push again or investigate")
+                          hint="it was changed in the registry, or the target changed since "
+                               "the push; push again (which replaces it) or investigate")
+    return note

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from envbuild.canonical import is_hash
 from envbuild.lockfile.model import Lock
 
 from . import Subject
@@ -38,11 +39,15 @@ def source_commit(project_dir: Path) -> str | None:
 
 
 def provenance_bytes(lock: Lock, subject: Subject, *, builder_version: str,
-                     commit: str | None) -> bytes:
-    """The statement about `subject`; `commit` is the project's git commit, if any."""
+                     commit: str | None, lock_hashes: tuple[str, str] | None = None) -> bytes:
+    """The statement about `subject`; `commit` is the project's git commit, if any.
+    `lock_hashes` (lock hash, input hash) stand in for `lock`'s own: a check of a statement
+    made from an older lock that builds the same image regenerates it with the hashes it
+    records."""
     target = lock.targets[subject.target]
+    lock_hash, input_hash = lock_hashes or (lock.lock_hash, lock.input_hash)
     dependencies: list[dict[str, Any]] = [
-        {"name": "lock", "digest": _digest_set(lock.lock_hash)}]
+        {"name": "lock", "digest": _digest_set(lock_hash)}]
     if target.base is not None and target.base_digest is not None:
         dependencies.append({"name": "base", "uri": target.base.split("@", 1)[0],
                              "digest": _digest_set(target.base_digest)})
@@ -58,9 +63,9 @@ def provenance_bytes(lock: Lock, subject: Subject, *, builder_version: str,
             "buildDefinition": {
                 "buildType": BUILD_TYPE,
                 "externalParameters": {
-                    "target": subject.target, "lockHash": lock.lock_hash,
+                    "target": subject.target, "lockHash": lock_hash,
                     "targetHash": target.hash, "imageHash": subject.image_hash,
-                    "inputHash": lock.input_hash, "baseDigest": target.base_digest},
+                    "inputHash": input_hash, "baseDigest": target.base_digest},
                 "internalParameters": {"sourceDateEpoch": subject.epoch},
                 "resolvedDependencies": dependencies},
             "runDetails": {
@@ -85,6 +90,19 @@ def recorded_build(data: bytes) -> tuple[str, str | None]:
             not all(isinstance(s, str) for s in sources):
         raise ValueError("not an envbuild provenance statement (builder or source)")
     return version, (sources[0] if sources else None)
+
+
+def recorded_lock(data: bytes) -> tuple[str, str]:
+    """(lock hash, input hash) a statement records: the lock it was made from, which may be
+    older than the local one and still build the same image. ValueError when malformed."""
+    try:
+        parameters = json.loads(data)["predicate"]["buildDefinition"]["externalParameters"]
+        lock_hash, input_hash = parameters["lockHash"], parameters["inputHash"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"not an envbuild provenance statement ({error})") from None
+    if not all(isinstance(h, str) and is_hash(h) for h in (lock_hash, input_hash)):
+        raise ValueError("not an envbuild provenance statement (lockHash or inputHash)")
+    return lock_hash, input_hash
 
 
 def _digest_set(text: str) -> dict[str, str]:

@@ -7,6 +7,9 @@ A registry with the referrers API indexes it by itself; one without (it answers 
 `sha256-<hex of the subject>` holds an image index listing the referrers, updated here.
 Updating that tag is read-modify-write: two pushers attaching to one image at once can drop
 each other's entry (the OCI spec's known limit of the fallback); a re-push puts it back.
+`sole=True` makes the new referrer the only one of its artifact type in that index (a
+registry's own referrers API lists every artifact manifest whose subject is the image, and
+none can be taken off it short of deleting the manifest).
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ def artifact_manifest(subject: dict[str, Any], artifact_type: str, payload: byte
 
 
 def attach(registry: Registry, repository: Reference, subject: dict[str, Any],
-           artifact_type: str, payload: bytes) -> str:
-    """Push `payload` as a referrer of `subject` (idempotent); return its manifest digest."""
+           artifact_type: str, payload: bytes, *, sole: bool = False) -> str:
+    """Push `payload` as a referrer of `subject` (idempotent); return its manifest digest.
+    `sole`: list no other referrer of this artifact type in the referrers tag's index."""
     name = repository.repository
     for blob in (EMPTY, payload):
         if not registry.has_blob(name, sha256(blob)):
@@ -57,7 +61,7 @@ def attach(registry: Registry, repository: Reference, subject: dict[str, Any],
     if registry.referrers(name, subject["digest"]) is None:
         _add_to_fallback(registry, repository, subject["digest"], {
             "mediaType": MANIFEST, "digest": digest, "size": len(manifest),
-            "artifactType": artifact_type})
+            "artifactType": artifact_type}, sole=sole)
     return digest
 
 
@@ -118,12 +122,15 @@ def _fallback_index(registry: Registry, repository: Reference,
 
 
 def _add_to_fallback(registry: Registry, repository: Reference, subject_digest: str,
-                     descriptor: dict[str, Any]) -> None:
+                     descriptor: dict[str, Any], *, sole: bool) -> None:
     listed = _fallback_index(registry, repository, subject_digest)
-    if any(d.get("digest") == descriptor["digest"] for d in listed):
-        return
+    kept = [d for d in listed if d.get("digest") != descriptor["digest"] and
+            not (sole and d.get("artifactType") == descriptor["artifactType"])]
+    if len(kept) + 1 == len(listed) and \
+            any(d.get("digest") == descriptor["digest"] for d in listed):
+        return  # listed already, and nothing to take off
     index = canonical_bytes({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                             "manifests": sorted([*listed, descriptor],
+                             "manifests": sorted([*kept, descriptor],
                                                  key=lambda d: str(d.get("digest")))})
     registry.put_manifest(repository.with_tag(fallback_tag(subject_digest)), OCI_INDEX, index)
 

@@ -1,5 +1,9 @@
 """A CycloneDX 1.6 SBOM of one target's image, byte-reproducible.
 
+It holds only facts of the image: the target's packages, the base by digest, the target and
+image hashes. Not the lock hash nor the datasets (no image holds a dataset): a change to
+another target or a dataset leaves the image, and so its SBOM, as they were.
+
 The library stamps a random serial number, random bom-refs and the wall clock by default;
 each is set here from the lock and SOURCE_DATE_EPOCH instead, and the JSON is re-serialised
 with sorted keys, so the bytes are a function of the lock, the image and the epoch only.
@@ -26,20 +30,21 @@ _ALGORITHMS = {"sha256": HashAlgorithm.SHA_256, "blake3": HashAlgorithm.BLAKE3}
 
 
 def serial_number(lock: Lock, subject: Subject) -> uuid.UUID:
-    """One serial per (lock, target, image): a rebuild of the same image keeps it."""
+    """One serial per (target, image): a rebuild of the same image keeps it, whatever else
+    of the lock changed."""
+    target = lock.targets[subject.target]
     return uuid.uuid5(uuid.NAMESPACE_URL,
-                      f"envbuild:{lock.lock_hash}:{subject.target}:{subject.image_hash}")
+                      f"envbuild:{subject.target}:{target.hash}:{subject.image_hash}")
 
 
 def sbom_bytes(lock: Lock, subject: Subject) -> bytes:
-    """The SBOM of `subject`: every locked package, the base by digest, the datasets."""
+    """The SBOM of `subject`: every locked package of its target, the base by digest."""
     target = lock.targets[subject.target]
     image = Component(type=ComponentType.CONTAINER, name=f"{lock.name}/{subject.target}",
                       version=subject.digest, bom_ref=BomRef("image"),
                       hashes=[_hash(subject.digest)],
                       properties=[Property(name="envbuild:image-hash", value=subject.image_hash),
-                                  Property(name="envbuild:target-hash", value=target.hash),
-                                  Property(name="envbuild:lock-hash", value=lock.lock_hash)])
+                                  Property(name="envbuild:target-hash", value=target.hash)])
     bom = Bom(serial_number=serial_number(lock, subject),
               metadata=BomMetaData(timestamp=datetime.fromtimestamp(subject.epoch, tz=UTC),
                                    component=image))
@@ -63,11 +68,6 @@ def sbom_bytes(lock: Lock, subject: Subject) -> bytes:
             type=ComponentType.CONTAINER, name=name, version=target.base_digest,
             bom_ref=BomRef("base-image"), hashes=[_hash(target.base_digest)],
             properties=[Property(name="envbuild:role", value="base image")]))
-    for name, dataset in sorted(lock.datasets.items()):
-        bom.components.add(Component(
-            type=ComponentType.DATA, name=name, bom_ref=BomRef(f"dataset:{name}"),
-            hashes=[_hash(str(dataset["digest"]))],
-            properties=[Property(name="envbuild:role", value="dataset")]))
     bom.register_dependency(image, list(bom.components))
     document = json.loads(JsonV1Dot6(bom).output_as_string())
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()

@@ -28,7 +28,13 @@ from envbuild.canonical import canonical_bytes
 from envbuild.errors import CheckFailed, InputError
 from envbuild.image.config import MANIFEST
 from envbuild.image.registry.distribution import open_registry
-from envbuild.image.registry.interface import INDEX_TYPES, Reference, Registry, parse_reference
+from envbuild.image.registry.interface import (
+    INDEX_TYPES,
+    NotFound,
+    Reference,
+    Registry,
+    parse_reference,
+)
 from envbuild.inputfiles import read_input_bytes
 from envbuild.lockfile.model import Lock
 from envbuild.scrub import escape
@@ -57,6 +63,12 @@ class Signed:
 def generate_key(path: Path) -> str:
     """Write a new ed25519 private key to `path` (0600, PEM PKCS#8, never overwritten) and
     its public key to `path`.pub; return the key id. No key material is returned."""
+    if not path.parent.is_dir():
+        # Not made here: a key's folder wants the owner's choice of place and mode.
+        raise InputError(f"{escape(str(path))}: the folder {escape(str(path.parent))} does "
+                         "not exist", hint=f"create it first (mkdir -m 700 -p "
+                                           f"{escape(str(path.parent))}), or name a file in "
+                                           "an existing folder")
     signer = CryptoSigner.generate_ed25519()
     public = Path(f"{path}.pub")
     for target in (path, public):
@@ -242,11 +254,9 @@ def sign_reference(ref: Reference, signer: CryptoSigner) -> Signed:
                               "image of a target with --target T")
     registry = open_registry(ref)
     try:
-        fetched = registry.get_manifest(ref)  # checked against ref.digest
-        if fetched.media_type in INDEX_TYPES:
-            raise InputError(f"{ref} is an image index; its attestations hang on each "
-                             "platform's image", hint="sign each target with --target T")
-        return sign(registry, ref, ref.digest, len(fetched.data), signer)
+        data = _image_manifest(registry, ref, "sign each target with --target T, or one "
+                                              "platform's image by digest:")
+        return sign(registry, ref, ref.digest, len(data), signer)
     finally:
         registry.close()
 
@@ -257,10 +267,38 @@ def verify_reference(ref: Reference, key: SSlibKey) -> Signed:
     try:
         digest = ref.digest or registry.manifest_digest(ref)
         if digest is None:
-            raise CheckFailed(f"{ref}: no such image in the registry")
-        return verify(registry, ref.with_digest(digest), digest, key)
+            raise InputError(f"{ref}: no such image in the registry", hint=_NO_SUCH)
+        pinned = ref.with_digest(digest)
+        _image_manifest(registry, pinned, "verify each platform's image by digest:")
+        return verify(registry, pinned, digest, key)
     finally:
         registry.close()
+
+
+_NO_SUCH = ("check the repository, tag and digest; `envbuild image --push` prints each "
+            "pushed image's digest")
+
+
+def _image_manifest(registry: Registry, ref: Reference, what_instead: str) -> bytes:
+    """The bytes of the image manifest `ref` pins (checked against its digest); InputError
+    (exit 2) when the registry has none, or it is an index, whose platforms' manifests carry
+    the attestations and signatures: they are named in the hint."""
+    try:
+        fetched = registry.get_manifest(ref)
+    except NotFound:
+        raise InputError(f"{ref}: no such image in the registry", hint=_NO_SUCH) from None
+    if fetched.media_type not in INDEX_TYPES:
+        return fetched.data
+    try:
+        entries = [(m.get("platform") or {}, str(m["digest"]))
+                   for m in json.loads(fetched.data)["manifests"]]
+        listed = ", ".join(f"{p.get('os', '?')}/{p.get('architecture', '?')} "
+                           f"{ref.registry}/{ref.repository}@{digest}" for p, digest in entries)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        listed = "(its manifest list is unreadable)"
+    raise InputError(f"{ref} is an image index; the SBOM, provenance and signature hang on "
+                     "each platform's image manifest",
+                     hint=f"{what_instead} {listed}")
 
 
 def recorded_image(lock: Lock, lock_path: Path, target: str | None) -> Reference:

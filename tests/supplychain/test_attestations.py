@@ -86,7 +86,8 @@ def validate(sbom: bytes, provenance: bytes) -> None:
 def git_commit(folder: Path) -> str:
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "project"]):
+    init = [] if (folder / ".git").exists() else [["init", "-q"]]
+    for args in [*init, ["add", "-A"], ["commit", "-q", "-m", "project"]]:
         subprocess.run(["git", "-C", str(folder), *args], check=True, env=env)
     return subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], check=True,
                           capture_output=True, text=True).stdout.strip()
@@ -243,8 +244,8 @@ def test_inspect_detects_a_one_byte_change_in_the_registry(
     assert (code, out) == (1, "")
     assert err == (f"error: {repository}@{pushed['digest']}: the attached {kind} is not what "
                    f"the lock and the push record give (first difference at byte {at})\n"
-                   "hint: it was changed in the registry, or the lock changed since the push; "
-                   "push again or investigate\n")
+                   "hint: it was changed in the registry, or the target changed since the "
+                   "push; push again (which replaces it) or investigate\n")
 
 
 def test_inspect_without_a_push_record_says_to_push(project: Project) -> None:
@@ -252,3 +253,15 @@ def test_inspect_without_a_push_record_says_to_push(project: Project) -> None:
     assert (code, out) == (2, "")
     assert err == ('error: target "cpu" has no pushed image recorded in images.json\n'
                    "hint: run `envbuild image --push --target cpu` first\n")
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    ((), "error: give --sbom or --provenance\n"),
+    (("--sbom", "--provenance"),
+     "error: give --sbom or --provenance, not both: each prints one document\n"
+     "hint: run inspect once for each\n")])
+def test_inspect_wants_exactly_one_document(project: Project, flags: tuple[str, ...],
+                                            message: str) -> None:
+    result = run_cli(["image", "inspect", "-f", str(project.manifest), "--target", "cpu",
+                      *flags])
+    assert (result.code, result.out, result.err) == (2, "", message)

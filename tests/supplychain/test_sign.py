@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import stat
+import uuid
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from envbuild.supplychain import PROVENANCE_TYPE, SBOM_TYPE
 from envbuild.supplychain.referrers import artifact_manifest, attach, fallback_tag, find, read
 from envbuild.supplychain.sign import SIGNATURE_TYPE, load_public_key
 from tests.helpers import run_cli
-from tests.image.project import Project
+from tests.image.project import ARM64, CPU, Project
+from tests.image.services import registry_address
 from tests.supplychain.test_attestations import fetch, push, setup
 
 HINT_CHANGED = "hint: it was changed in the registry after signing\n"
@@ -227,3 +229,64 @@ def test_an_unreachable_registry_is_exit_3(tmp_path: Path) -> None:
     assert (result.code, result.out) == (3, "")
     assert result.err == ("error: cannot reach registry 127.0.0.1:1: [Errno 111] Connection "
                           "refused\nhint: check that it is up and the address is right\n")
+
+
+NO_SUCH_HINT = ("hint: check the repository, tag and digest; `envbuild image --push` prints "
+                "each pushed image's digest\n")
+
+
+@pytest.mark.registry
+def test_a_missing_image_is_bad_input_for_sign_and_verify(tmp_path: Path) -> None:
+    key = new_key(tmp_path)
+    repository = f"{registry_address()}/test/absent-{uuid.uuid4().hex[:8]}"
+    missing = f"{repository}@sha256:{'0' * 64}"
+    for result in (run_cli(["image", "sign", "--key", str(key), missing]),
+                   run_cli(["image", "verify-sig", "--key", f"{key}.pub", missing])):
+        assert (result.code, result.out) == (2, "")
+        assert result.err == f"error: {missing}: no such image in the registry\n" + NO_SUCH_HINT
+    result = run_cli(["image", "verify-sig", "--key", f"{key}.pub", f"{repository}:v1"])
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (f"error: {repository}:v1: no such image in the registry\n"
+                          + NO_SUCH_HINT)
+
+
+@pytest.mark.registry
+def test_verifying_an_index_names_its_platform_images(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project.targets = {"amd": CPU, "arm": ARM64}
+    repository = f"{registry_address()}/test/sign-{uuid.uuid4().hex[:8]}"
+    project.image = f'\n[image]\nrepository = "{repository}"\n'  # no arm64 base here
+    project.write()
+    document = push(project)
+    (pushed,) = document["pushed"]
+    key = new_key(tmp_path)
+    signed = run_cli(["image", "sign", "--key", str(key), "-f", str(project.manifest),
+                      "--target", "amd"])
+    assert signed.code == 0, signed.err
+    amd, arm = (document["targets"][n]["digest"] for n in ("amd", "arm"))
+    platforms = f"linux/amd64 {repository}@{amd}, linux/arm64 {repository}@{arm}"
+    for ref in (pushed["reference"], f"{repository}@{pushed['digest']}"):
+        code, out, err = verify(key, ref)
+        pinned = f"{ref}@{pushed['digest']}" if "@" not in ref else ref
+        assert (code, out) == (2, "")
+        assert err == (f"error: {pinned} is an image index; the SBOM, provenance and signature "
+                       "hang on each platform's image manifest\nhint: verify each platform's "
+                       f"image by digest: {platforms}\n")
+    signing = run_cli(["image", "sign", "--key", str(key), f"{repository}@{pushed['digest']}"])
+    assert (signing.code, signing.out) == (2, "")
+    assert signing.err == (f"error: {repository}@{pushed['digest']} is an image index; the "
+                           "SBOM, provenance and signature hang on each platform's image "
+                           "manifest\nhint: sign each target with --target T, or one "
+                           f"platform's image by digest: {platforms}\n")
+    code, _, err = verify(key, f"{repository}@{amd}")
+    assert (code, err) == (0, "")
+
+
+def test_a_key_in_a_missing_folder_says_to_create_it(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "signing.key"
+    result = run_cli(["image", "sign", "--generate-key", str(path)])
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (f"error: {path}: the folder {path.parent} does not exist\n"
+                          f"hint: create it first (mkdir -m 700 -p {path.parent}), or name a "
+                          "file in an existing folder\n")
+    assert not path.parent.exists()
