@@ -79,7 +79,8 @@ def render_plan_table(plan: Plan) -> list[str]:
            + ("" if plan.base_lock_found else ", which has no lock: every target is new"), "",
            "| target | image | by | old | new |", "| --- | --- | --- | --- | --- |"]
     for t in plan.targets:
-        out.append(f"| {_code(t.name)} | {t.status} | {t.basis} hash | {_short(t.old)} | {_short(t.new)} |")
+        basis = "no image, target" if t.basis == "none" else t.basis
+        out.append(f"| {_code(t.name)} | {t.status} | {basis} hash | {_short(t.old)} | {_short(t.new)} |")
     out.append("")
     rebuilt = plan.rebuilt
     out.append("**Images rebuilt:** " + (", ".join(_code(n) for n in rebuilt) if rebuilt else "none"))

@@ -28,14 +28,16 @@ STATUSES = ("added", "changed", "removed", "unchanged")
 class TargetPlan:
     name: str
     status: str  # one of STATUSES
-    basis: str  # "image": judged by image hash; "target": by target hash (see `note`)
+    # "image": judged by image hash; "target": by target hash (see `note`); "none": by
+    # target hash, and no image is built for the target's platform
+    basis: str
     old: str | None  # the hash on the base side (None: no such target there)
     new: str | None
     note: str = ""  # why the basis is the target hash, or the base was not trusted
 
     @property
     def rebuild(self) -> bool:
-        return self.status in ("added", "changed")
+        return self.status in ("added", "changed") and self.basis != "none"
 
     def document(self) -> dict[str, Any]:
         return {"status": self.status, "basis": self.basis, "old": self.old, "new": self.new,
@@ -117,13 +119,17 @@ def _hashes(manifest_path: Path, lock: Lock, epoch: int) -> dict[str, tuple[str,
         manifest = None
         unreadable = f"manifest does not load ({error.message.splitlines()[0]})"
     with_base = {n for n in lock.targets if manifest is not None and n in manifest.targets
-                 and manifest.base_for(manifest.targets[n]) is not None}
+                 and manifest.base_for(manifest.targets[n]) is not None
+                 and _imaged(lock.targets[n].platform)}
     planned = planned_image_hashes(manifest_path, lock, dict.fromkeys(sorted(with_base), epoch)) \
         if with_base else {}
     out: dict[str, tuple[str, str, str]] = {}
     for name, target in lock.targets.items():
         image = planned.get(name)
-        if isinstance(image, str):
+        if not _imaged(target.platform):
+            out[name] = ("none", target.hash, f"no image: {target.platform} (images are built "
+                         "for linux/amd64 and linux/arm64 only)")
+        elif isinstance(image, str):
             out[name] = ("image", image, "")
         elif isinstance(image, EnvbuildError):
             out[name] = ("target", target.hash,
@@ -133,6 +139,16 @@ def _hashes(manifest_path: Path, lock: Lock, epoch: int) -> dict[str, tuple[str,
         else:
             out[name] = ("target", target.hash, "no [image] base for this target")
     return out
+
+
+def _imaged(platform: str) -> bool:
+    from envbuild.image.config import architecture
+
+    try:
+        architecture(platform)
+    except KeyError:
+        return False
+    return True
 
 
 def _judge(name: str, old: tuple[str, str, str] | None, new: tuple[str, str, str] | None,
@@ -145,6 +161,10 @@ def _judge(name: str, old: tuple[str, str, str] | None, new: tuple[str, str, str
     if not trusted:
         return TargetPlan(name=name, status="changed", basis=new[0], old=old[1], new=new[1],
                           note="the base lock does not prove: its hashes are not trusted")
+    if new[0] == "none":  # no image either way: the target hash says what changed
+        status = "unchanged" if old[1] == new[1] else "changed"
+        return TargetPlan(name=name, status=status, basis="none", old=old[1], new=new[1],
+                          note=new[2])
     if old[0] != new[0]:
         # One side has an image hash, the other only a target hash: they cannot be
         # compared, so the image is rebuilt to be safe.

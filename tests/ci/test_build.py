@@ -176,3 +176,14 @@ def test_needs_push_and_a_known_target(fresh: Repo) -> None:
                       "--push", "127.0.0.1:1/x/y", "--target", "nope"])
     assert result.code == 2
     assert "error: no target nope in the lock" in result.err
+
+
+def test_a_target_no_image_is_built_for_is_reported_not_built(fresh: Repo, repository: str) -> None:
+    fresh.edit("[datasets.val]", '[targets.mac]\nplatform = "darwin/arm64"\n[datasets.val]')
+    fresh.commit("add a mac target")
+    document = _build(fresh, repository)
+    assert sorted(document["built"]) == ["cpu", "tools"]  # missing from the registry
+    assert document["no_image"] == ["mac"] and document["failed"] == {}
+    text = run_cli(["ci", "build", "-f", str(fresh.manifest), "--base", "HEAD~1", "--push", repository])
+    assert text.code == 0, text.err
+    assert text.out.splitlines()[-2:] == ["unchanged, not built: cpu tools", "no image (platform): mac"]

@@ -121,3 +121,21 @@ def test_a_base_lock_that_does_not_prove_is_reported_and_not_trusted(repo: Repo)
     markdown = run_cli(repo.plan("--base", "HEAD", "--format", "markdown")).out
     assert markdown.splitlines()[2] == ("> **Warning:** the base lock does not prove (its content "
                                         "does not match its hashes); its hashes are not trusted.")
+
+
+MAC = '[targets.mac]\nplatform = "darwin/arm64"\n'
+NO_IMAGE = "no image: darwin/arm64 (images are built for linux/amd64 and linux/arm64 only)"
+
+
+def test_a_target_no_image_is_built_for_is_reported_and_never_rebuilt(repo: Repo) -> None:
+    repo.edit("[datasets.val]", MAC + "[datasets.val]")
+    repo.commit("add a mac target")
+    document = json.loads(run_cli([*repo.plan("--base", "HEAD~1", "--json")]).out)
+    assert document["rebuild"] == []
+    assert document["targets"]["mac"]["status"] == "added"
+    assert document["targets"]["mac"]["basis"] == "none"
+    assert document["targets"]["mac"]["note"] == NO_IMAGE
+    text = run_cli(repo.plan("--base", "HEAD~1"))
+    assert text.out.splitlines()[1:] == [
+        "cpu: unchanged by image hash", f"mac: added by target hash, no image  ({NO_IMAGE})",
+        "tools: unchanged by image hash", "rebuild: none"]
