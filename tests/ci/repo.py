@@ -25,10 +25,10 @@ class Repo:
     def manifest(self) -> Path:
         return self.folder / "envbuild.toml"
 
-    def git(self, *args: str) -> str:
+    def git(self, *args: str, input_text: str | None = None) -> str:
         done = subprocess.run(["git", "-C", str(self.folder), "-c", "user.name=t",
                                "-c", "user.email=t@t", *args],
-                              check=True, capture_output=True, text=True)
+                              check=True, capture_output=True, text=True, input=input_text)
         return done.stdout.strip()
 
     def edit(self, old: str, new: str) -> None:

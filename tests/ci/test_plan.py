@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,34 @@ def test_a_target_no_image_is_built_for_is_reported_and_never_rebuilt(repo: Repo
     assert text.out.splitlines()[1:] == [
         "cpu: unchanged by image hash", f"mac: added by target hash, no image  ({NO_IMAGE})",
         "tools: unchanged by image hash", "rebuild: none"]
+
+
+def test_a_base_commit_with_an_empty_tree_plans_every_target_added(repo: Repo) -> None:
+    empty_tree = repo.git("mktree", input_text="")
+    empty = repo.git("commit-tree", empty_tree, "-m", "orphan root")
+    assert _statuses(repo, empty) == {"cpu": "added", "tools": "added"}
+
+
+def test_outside_a_git_repository_says_so(repo: Repo, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    shutil.copytree(repo.folder, plain, ignore=shutil.ignore_patterns(".git"))
+    for command in (["plan"], ["build", "--push", "127.0.0.1:1/x/y"]):
+        result = run_cli(["ci", *command, "-f", str(plain / "envbuild.toml")])
+        assert result.code == 2
+        assert result.err.splitlines()[:2] == [
+            f"error: {plain}: not inside a git repository",
+            "hint: CI plans compare with a git ref: run inside the repository"]
+
+
+def test_a_shallow_clone_says_how_to_fetch_the_base(repo: Repo, tmp_path: Path) -> None:
+    (repo.folder / "README.md").write_text("docs\n")
+    repo.commit("docs")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo.folder}", str(clone)],
+                   check=True)
+    result = run_cli(["ci", "plan", "-f", str(clone / "envbuild.toml"), "--base", "HEAD~1"])
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        'error: --base "HEAD~1" names no commit in this repository',
+        "hint: this is a shallow clone, without the history the base is in: fetch it "
+        "(actions/checkout with fetch-depth: 0, GIT_DEPTH: 0 on GitLab, or git fetch --unshallow)"]
