@@ -107,3 +107,13 @@ def tree_at(folder: Path, commit: str) -> Iterator[Path]:
         if proc.returncode != 0 or broken:
             raise InputError(f"cannot read the tree of {commit[:12]}: {error or broken}")
         yield scratch
+
+
+def has_file(folder: Path, commit: str, path: Path) -> bool:
+    """Whether `commit` (a full hex commit) has the file `path` (inside the repository)."""
+    top = toplevel(folder)
+    try:
+        relative = path.resolve().relative_to(top).as_posix()
+    except ValueError:
+        return False
+    return _git(top, "cat-file", "-e", f"{commit}:{relative}").returncode == 0

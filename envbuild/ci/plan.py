@@ -90,7 +90,7 @@ def make_plan(manifest_path: Path, lock_path: Path, base: str | None) -> Plan:
     new_hashes = _hashes(manifest_path, new.lock, epoch)
     with tree_at(folder, ref.commit) as tree:
         found = (tree / lock_rel).is_file()
-        old = read_lock(tree / lock_rel) if found else _empty(new)
+        old = read_lock(tree / lock_rel) if found else empty_side(new)
         old_manifest = tree / manifest_rel
         old_hashes = _hashes(old_manifest, old.lock, epoch) if found and old_manifest.is_file() else {}
     trusted = not old.failures
@@ -100,7 +100,7 @@ def make_plan(manifest_path: Path, lock_path: Path, base: str | None) -> Plan:
     return Plan(base=ref, base_lock_found=found, targets=tuple(plans), diff=diff(old, new))
 
 
-def _empty(new: Examined) -> Examined:
+def empty_side(new: Examined) -> Examined:
     """The base side when the base commit has no lock: no target, nothing to prove."""
     from dataclasses import replace
 
