@@ -47,7 +47,9 @@ def render_diff(result: LockDiff, plan: Plan | None, *, base_label: str) -> str:
     if plan is not None:
         out += render_plan_table(plan)
     if not result.differs:
-        out += ["The locks are identical.", ""]
+        rebuilt = plan is not None and plan.rebuilt
+        out += ["The locks are identical" + ("; the images rebuilt change through their other "
+                                             "inputs (see the notes)." if rebuilt else "."), ""]
     for change in result.lock_fields:
         out.append(f"- lock `{escape(change.path)}`: {_code(change.old)} -> {_code(change.new)}")
     if result.lock_fields:

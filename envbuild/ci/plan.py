@@ -10,7 +10,7 @@ through the one lock reader; a base lock that does not prove is reported and not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,17 +93,49 @@ def make_plan(manifest_path: Path, lock_path: Path, base: str | None) -> Plan:
         old = read_lock(tree / lock_rel) if found else empty_side(new)
         old_manifest = tree / manifest_rel
         old_hashes = _hashes(old_manifest, old.lock, epoch) if found and old_manifest.is_file() else {}
-    trusted = not old.failures
-    plans = []
-    for name in sorted(set(old.lock.targets) | set(new.lock.targets)):
-        plans.append(_judge(name, old_hashes.get(name), new_hashes.get(name), trusted))
-    return Plan(base=ref, base_lock_found=found, targets=tuple(plans), diff=diff(old, new))
+        trusted = not old.failures
+        plans = [_judge(name, old_hashes.get(name), new_hashes.get(name), trusted)
+                 for name in sorted(set(old.lock.targets) | set(new.lock.targets))]
+        lock_diff = diff(old, new)
+        same_lock = [i for i, t in enumerate(plans) if t.status == "changed" and t.basis == "image"
+                     and not t.note and _lock_same(lock_diff, t.name)]
+        if same_lock:  # say why an image changes when its lock did not
+            why = _other_inputs(manifest_path, old_manifest)
+            for i in same_lock:
+                plans[i] = replace(plans[i], note=why)
+    return Plan(base=ref, base_lock_found=found, targets=tuple(plans), diff=lock_diff)
+
+
+def _lock_same(lock_diff: LockDiff, name: str) -> bool:
+    d = next((d for d in lock_diff.targets if d.name == name), None)
+    return d is None or d.status == "same"
+
+
+def _other_inputs(manifest_path: Path, old_manifest: Path) -> str:
+    """Why an image hash changed with the same locked target: the copied files that differ
+    (added, removed, edited or made executable), else the other inputs it covers."""
+    new_files, old_files = _copied(manifest_path), _copied(old_manifest)
+    changed = sorted(d for d in set(new_files) | set(old_files) if new_files.get(d) != old_files.get(d))
+    if not changed:
+        return "the lock is the same; the [image] settings, base or build inputs changed"
+    shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+    return f"the lock is the same; copied files changed: {shown}"
+
+
+def _copied(manifest_path: Path) -> dict[str, tuple[str, bool]]:
+    """The `[image] copy` files beside a manifest: destination -> (sha256, executable)."""
+    from envbuild.image.plan import project_files
+    from envbuild.image.settings import load_image_settings
+
+    try:
+        copy = load_image_settings(manifest_path).copy if manifest_path.is_file() else ()
+    except EnvbuildError:
+        return {}
+    return {f.dest: (f.sha256, f.executable) for f in project_files(manifest_path.parent, copy)}
 
 
 def empty_side(new: Examined) -> Examined:
     """The base side when the base commit has no lock: no target, nothing to prove."""
-    from dataclasses import replace
-
     return Examined(lock=replace(new.lock, targets={}, datasets={}), failures=())
 
 

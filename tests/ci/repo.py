@@ -48,9 +48,13 @@ class Repo:
         return ["ci", "plan", "-f", str(self.manifest), *args]
 
 
-def make_repo(folder: Path, manifest: str = MANIFEST) -> Repo:
-    """The first commit: two targets on a tiny OCI base, one dataset; branch `main`."""
+def make_repo(folder: Path, manifest: str = MANIFEST, files: dict[str, str] | None = None) -> Repo:
+    """The first commit: two targets on a tiny OCI base, one dataset, and `files` (relative
+    path -> text); branch `main`."""
     folder.mkdir()
+    for relative, text in (files or {}).items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(text)
     tiny_base(folder / "base")
     (folder / "data").mkdir()
     (folder / "data" / "a.txt").write_text("alpha\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci.repo import Repo, make_repo
+from tests.ci.repo import MANIFEST, Repo, make_repo
 from tests.helpers import run_cli
 
 
@@ -172,3 +172,37 @@ def test_a_shallow_clone_says_how_to_fetch_the_base(repo: Repo, tmp_path: Path) 
         'error: --base "HEAD~1" names no commit in this repository',
         "hint: this is a shallow clone, without the history the base is in: fetch it "
         "(actions/checkout with fetch-depth: 0, GIT_DEPTH: 0 on GitLab, or git fetch --unshallow)"]
+
+
+COPYING = MANIFEST.replace('base = "oci:base"\n', 'base = "oci:base"\ncopy = ["src/"]\n')
+SOURCES = {"src/train.py": "print('train')\n", ".gitignore": "src/*.env\n"}
+
+
+@pytest.fixture
+def copying(eb_env: dict[str, str], tmp_path: Path) -> Repo:
+    """Images copy src/; git ignores src/*.env."""
+    return make_repo(tmp_path / "copying", COPYING, SOURCES)
+
+
+def test_an_edited_copied_file_is_named_as_the_reason(copying: Repo) -> None:
+    (copying.folder / "src" / "train.py").write_text("print('train harder')\n")
+    document = json.loads(run_cli([*copying.plan("--base", "HEAD", "--json")]).out)
+    assert document["rebuild"] == ["cpu", "tools"]
+    reason = "the lock is the same; copied files changed: src/train.py"
+    assert {n: (t["status"], t["note"]) for n, t in document["targets"].items()} == {
+        "cpu": ("changed", reason), "tools": ("changed", reason)}
+    markdown = run_cli(["diff", "-f", str(copying.manifest), "--format", "markdown"])
+    assert markdown.code == 0, markdown.err
+    lines = markdown.out.splitlines()
+    assert "The locks are identical; the images rebuilt change through their other inputs " \
+           "(see the notes)." in lines
+    assert f"- `cpu`: {reason}" in lines
+
+
+def test_a_git_ignored_file_in_a_copied_folder_changes_no_image(copying: Repo) -> None:
+    """A clean checkout (CI's) never has it: the working side skips it as the base side
+    (read from git) does, and a local image is the one CI builds."""
+    (copying.folder / "src" / "local.env").write_text("TOKEN=secret\n")
+    assert _statuses(copying, "HEAD") == {"cpu": "unchanged", "tools": "unchanged"}
+    (copying.folder / "src" / "new.py").write_text("print('new')\n")  # untracked, not ignored
+    assert _statuses(copying, "HEAD") == {"cpu": "changed", "tools": "changed"}
