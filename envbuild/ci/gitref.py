@@ -49,11 +49,13 @@ def commit_of(folder: Path, ref: str) -> str | None:
 def resolve_base(folder: Path, ref: str | None) -> BaseRef:
     """The commit to compare with: `ref` when given, else the merge base of HEAD with the
     default branch (the first of DEFAULT_BRANCHES that exists). Raises InputError (exit 2)."""
+    toplevel(folder)  # outside a repository, say so before looking for any ref
     if ref is not None:
         commit = commit_of(folder, ref)
         if commit is None:
             raise InputError(f'--base "{ref}" names no commit in this repository',
-                             hint="give a branch, tag or commit: git rev-parse --verify REF")
+                             hint=_shallow_hint(folder) or
+                             "give a branch, tag or commit: git rev-parse --verify REF")
         return BaseRef(ref=ref, commit=commit, how="given")
     for branch in DEFAULT_BRANCHES:
         if commit_of(folder, branch) is None:
@@ -64,7 +66,17 @@ def resolve_base(folder: Path, ref: str | None) -> BaseRef:
             return BaseRef(ref=f"merge-base HEAD {branch}", commit=commit, how=branch)
     raise InputError("no default branch to take a merge base with "
                      f"(looked for {', '.join(DEFAULT_BRANCHES)})",
-                     hint="pass --base REF (a branch, tag or commit)")
+                     hint=_shallow_hint(folder) or "pass --base REF (a branch, tag or commit)")
+
+
+def _shallow_hint(folder: Path) -> str | None:
+    """In a shallow clone (CI checkouts fetch one commit by default) the base is simply not
+    there: say how to fetch it, not that the ref is wrong."""
+    done = _git(folder, "rev-parse", "--is-shallow-repository")
+    if done.stdout.decode().strip() != "true":
+        return None
+    return ("this is a shallow clone, without the history the base is in: fetch it "
+            "(actions/checkout with fetch-depth: 0, GIT_DEPTH: 0 on GitLab, or git fetch --unshallow)")
 
 
 @contextmanager
@@ -76,6 +88,11 @@ def tree_at(folder: Path, commit: str) -> Iterator[Path]:
 
     top = toplevel(folder)
     with scratch_dir("ci-base") as scratch:
+        if not _git(top, "ls-tree", "--name-only", commit).stdout.strip():
+            # An empty tree (an orphan branch's first commit): git archive writes no tar
+            # at all, and the base simply has no files, as a commit without a lock has none.
+            yield scratch
+            return
         # Streamed: a repository with large committed files is never held in memory.
         with subprocess.Popen(["git", "archive", "--format=tar", commit], cwd=top,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
@@ -90,3 +107,13 @@ def tree_at(folder: Path, commit: str) -> Iterator[Path]:
         if proc.returncode != 0 or broken:
             raise InputError(f"cannot read the tree of {commit[:12]}: {error or broken}")
         yield scratch
+
+
+def has_file(folder: Path, commit: str, path: Path) -> bool:
+    """Whether `commit` (a full hex commit) has the file `path` (inside the repository)."""
+    top = toplevel(folder)
+    try:
+        relative = path.resolve().relative_to(top).as_posix()
+    except ValueError:
+        return False
+    return _git(top, "cat-file", "-e", f"{commit}:{relative}").returncode == 0

@@ -47,7 +47,9 @@ def render_diff(result: LockDiff, plan: Plan | None, *, base_label: str) -> str:
     if plan is not None:
         out += render_plan_table(plan)
     if not result.differs:
-        out += ["The locks are identical.", ""]
+        rebuilt = plan is not None and plan.rebuilt
+        out += ["The locks are identical" + ("; the images rebuilt change through their other "
+                                             "inputs (see the notes)." if rebuilt else "."), ""]
     for change in result.lock_fields:
         out.append(f"- lock `{escape(change.path)}`: {_code(change.old)} -> {_code(change.new)}")
     if result.lock_fields:
@@ -79,7 +81,8 @@ def render_plan_table(plan: Plan) -> list[str]:
            + ("" if plan.base_lock_found else ", which has no lock: every target is new"), "",
            "| target | image | by | old | new |", "| --- | --- | --- | --- | --- |"]
     for t in plan.targets:
-        out.append(f"| {_code(t.name)} | {t.status} | {t.basis} hash | {_short(t.old)} | {_short(t.new)} |")
+        basis = "no image, target" if t.basis == "none" else t.basis
+        out.append(f"| {_code(t.name)} | {t.status} | {basis} hash | {_short(t.old)} | {_short(t.new)} |")
     out.append("")
     rebuilt = plan.rebuilt
     out.append("**Images rebuilt:** " + (", ".join(_code(n) for n in rebuilt) if rebuilt else "none"))

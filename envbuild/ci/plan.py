@@ -10,7 +10,7 @@ through the one lock reader; a base lock that does not prove is reported and not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,16 @@ STATUSES = ("added", "changed", "removed", "unchanged")
 class TargetPlan:
     name: str
     status: str  # one of STATUSES
-    basis: str  # "image": judged by image hash; "target": by target hash (see `note`)
+    # "image": judged by image hash; "target": by target hash (see `note`); "none": by
+    # target hash, and no image is built for the target's platform
+    basis: str
     old: str | None  # the hash on the base side (None: no such target there)
     new: str | None
     note: str = ""  # why the basis is the target hash, or the base was not trusted
 
     @property
     def rebuild(self) -> bool:
-        return self.status in ("added", "changed")
+        return self.status in ("added", "changed") and self.basis != "none"
 
     def document(self) -> dict[str, Any]:
         return {"status": self.status, "basis": self.basis, "old": self.old, "new": self.new,
@@ -88,20 +90,52 @@ def make_plan(manifest_path: Path, lock_path: Path, base: str | None) -> Plan:
     new_hashes = _hashes(manifest_path, new.lock, epoch)
     with tree_at(folder, ref.commit) as tree:
         found = (tree / lock_rel).is_file()
-        old = read_lock(tree / lock_rel) if found else _empty(new)
+        old = read_lock(tree / lock_rel) if found else empty_side(new)
         old_manifest = tree / manifest_rel
         old_hashes = _hashes(old_manifest, old.lock, epoch) if found and old_manifest.is_file() else {}
-    trusted = not old.failures
-    plans = []
-    for name in sorted(set(old.lock.targets) | set(new.lock.targets)):
-        plans.append(_judge(name, old_hashes.get(name), new_hashes.get(name), trusted))
-    return Plan(base=ref, base_lock_found=found, targets=tuple(plans), diff=diff(old, new))
+        trusted = not old.failures
+        plans = [_judge(name, old_hashes.get(name), new_hashes.get(name), trusted)
+                 for name in sorted(set(old.lock.targets) | set(new.lock.targets))]
+        lock_diff = diff(old, new)
+        same_lock = [i for i, t in enumerate(plans) if t.status == "changed" and t.basis == "image"
+                     and not t.note and _lock_same(lock_diff, t.name)]
+        if same_lock:  # say why an image changes when its lock did not
+            why = _other_inputs(manifest_path, old_manifest)
+            for i in same_lock:
+                plans[i] = replace(plans[i], note=why)
+    return Plan(base=ref, base_lock_found=found, targets=tuple(plans), diff=lock_diff)
 
 
-def _empty(new: Examined) -> Examined:
+def _lock_same(lock_diff: LockDiff, name: str) -> bool:
+    d = next((d for d in lock_diff.targets if d.name == name), None)
+    return d is None or d.status == "same"
+
+
+def _other_inputs(manifest_path: Path, old_manifest: Path) -> str:
+    """Why an image hash changed with the same locked target: the copied files that differ
+    (added, removed, edited or made executable), else the other inputs it covers."""
+    new_files, old_files = _copied(manifest_path), _copied(old_manifest)
+    changed = sorted(d for d in set(new_files) | set(old_files) if new_files.get(d) != old_files.get(d))
+    if not changed:
+        return "the lock is the same; the [image] settings, base or build inputs changed"
+    shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+    return f"the lock is the same; copied files changed: {shown}"
+
+
+def _copied(manifest_path: Path) -> dict[str, tuple[str, bool]]:
+    """The `[image] copy` files beside a manifest: destination -> (sha256, executable)."""
+    from envbuild.image.plan import project_files
+    from envbuild.image.settings import load_image_settings
+
+    try:
+        copy = load_image_settings(manifest_path).copy if manifest_path.is_file() else ()
+    except EnvbuildError:
+        return {}
+    return {f.dest: (f.sha256, f.executable) for f in project_files(manifest_path.parent, copy)}
+
+
+def empty_side(new: Examined) -> Examined:
     """The base side when the base commit has no lock: no target, nothing to prove."""
-    from dataclasses import replace
-
     return Examined(lock=replace(new.lock, targets={}, datasets={}), failures=())
 
 
@@ -117,13 +151,17 @@ def _hashes(manifest_path: Path, lock: Lock, epoch: int) -> dict[str, tuple[str,
         manifest = None
         unreadable = f"manifest does not load ({error.message.splitlines()[0]})"
     with_base = {n for n in lock.targets if manifest is not None and n in manifest.targets
-                 and manifest.base_for(manifest.targets[n]) is not None}
+                 and manifest.base_for(manifest.targets[n]) is not None
+                 and _imaged(lock.targets[n].platform)}
     planned = planned_image_hashes(manifest_path, lock, dict.fromkeys(sorted(with_base), epoch)) \
         if with_base else {}
     out: dict[str, tuple[str, str, str]] = {}
     for name, target in lock.targets.items():
         image = planned.get(name)
-        if isinstance(image, str):
+        if not _imaged(target.platform):
+            out[name] = ("none", target.hash, f"no image: {target.platform} (images are built "
+                         "for linux/amd64 and linux/arm64 only)")
+        elif isinstance(image, str):
             out[name] = ("image", image, "")
         elif isinstance(image, EnvbuildError):
             out[name] = ("target", target.hash,
@@ -133,6 +171,16 @@ def _hashes(manifest_path: Path, lock: Lock, epoch: int) -> dict[str, tuple[str,
         else:
             out[name] = ("target", target.hash, "no [image] base for this target")
     return out
+
+
+def _imaged(platform: str) -> bool:
+    from envbuild.image.config import architecture
+
+    try:
+        architecture(platform)
+    except KeyError:
+        return False
+    return True
 
 
 def _judge(name: str, old: tuple[str, str, str] | None, new: tuple[str, str, str] | None,
@@ -145,6 +193,10 @@ def _judge(name: str, old: tuple[str, str, str] | None, new: tuple[str, str, str
     if not trusted:
         return TargetPlan(name=name, status="changed", basis=new[0], old=old[1], new=new[1],
                           note="the base lock does not prove: its hashes are not trusted")
+    if new[0] == "none":  # no image either way: the target hash says what changed
+        status = "unchanged" if old[1] == new[1] else "changed"
+        return TargetPlan(name=name, status=status, basis="none", old=old[1], new=new[1],
+                          note=new[2])
     if old[0] != new[0]:
         # One side has an image hash, the other only a target hash: they cannot be
         # compared, so the image is rebuilt to be safe.

@@ -26,10 +26,11 @@ Examples:
 @json_option
 def build(manifest_path: Path, lock_path: Path | None, base: str | None, push: str | None,
           targets: tuple[str, ...], cache_dir: Path | None, as_json: bool) -> None:
-    """Build and push the images of the changed and added targets only; a target whose
-    tag already names its digest is not sent again."""
+    """Build and push the images of the changed and added targets, and of unchanged ones
+    whose tag the registry lacks; a target whose tag already names its digest is not sent
+    again, and one whose tag names another digest fails."""
     from envbuild.ci.build import CiBuildOptions, ci_build
-    from envbuild.errors import InputError
+    from envbuild.errors import EnvbuildError, InputError
     from envbuild.scrub import escape
 
     if push is None:
@@ -40,12 +41,23 @@ def build(manifest_path: Path, lock_path: Path | None, base: str | None, push: s
         base=base, push=push, targets=targets, cache_dir=cache_dir), info)
     if as_json:
         emit_json(report.document())
-        return
-    rows = [("target", "digest", "state", "seconds")]
-    rows += [(b.name, b.digest, "pushed" if b.pushed else "already present", f"{b.seconds:.1f}")
-             for b in report.built]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        click.echo(escape("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()))
-    if report.skipped:
-        click.echo(escape("unchanged, not built: " + " ".join(report.skipped)))
+    else:
+        rows = [("target", "digest", "state", "seconds")]
+        rows += [(b.name, b.digest, b.state, f"{b.seconds:.1f}") for b in report.built]
+        rows += [(f.name, "-", "failed", "-") for f in report.failed]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for row in rows:
+            click.echo(escape("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+                              .rstrip()))
+        if report.skipped:
+            click.echo(escape("unchanged, not built: " + " ".join(report.skipped)))
+        if report.no_image:
+            click.echo(escape("no image (platform): " + " ".join(report.no_image)))
+    if report.failed:
+        first = report.failed[0].error
+        if len(report.failed) > 1:  # the boundary names the first; the others here
+            for failed in report.failed[1:]:
+                info(f"error: target {failed.name}: {failed.error.message}")
+        error = EnvbuildError(f"target {report.failed[0].name}: {first.message}", hint=first.hint)
+        error.exit_code = first.exit_code  # the first failure's kind decides the exit
+        raise error

@@ -48,5 +48,6 @@ def plan(manifest_path: Path, lock_path: Path | None, base: str | None, fmt: str
         click.echo(escape(f"!! base lock does not prove: {failure}"))
     for t in result.targets:
         note = f"  ({t.note})" if t.note else ""
-        click.echo(escape(f"{t.name}: {t.status} by {t.basis} hash{note}"))
+        basis = "target hash, no image" if t.basis == "none" else f"{t.basis} hash"
+        click.echo(escape(f"{t.name}: {t.status} by {basis}{note}"))
     click.echo("rebuild: " + (escape(" ".join(result.rebuilt)) if result.rebuilt else "none"))

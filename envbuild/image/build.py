@@ -17,6 +17,7 @@ from envbuild.image.store import Store
 if TYPE_CHECKING:
     from envbuild.errors import EnvbuildError
     from envbuild.image.push import Pushed
+    from envbuild.image.registry.interface import Reference
     from envbuild.lockfile.model import Lock
     from envbuild.manifest.model import Manifest
 
@@ -70,7 +71,7 @@ class ImageReport:
 def image_command(options: ImageOptions, progress: Callable[[str], None]) -> ImageReport:
     """Build, then publish (`push`) and/or load; the core of `envbuild image`."""
     from envbuild.image.load import load_images
-    from envbuild.image.push import push_result, repository_ref, tag_for
+    from envbuild.image.push import repository_ref, tag_for
     from envbuild.image.settings import load_image_settings
     from envbuild.lockfile import load
 
@@ -86,14 +87,7 @@ def image_command(options: ImageOptions, progress: Callable[[str], None]) -> Ima
     store = Store(options.cache_dir)
     pushed: list[Pushed] = []
     if repository is not None:
-        # A registry base on the same registry lends its layers by mount.
-        base = next((t.base for _, t in sorted(lock.targets.items())
-                     if t.base is not None and not t.base.startswith("oci:")), None)
-        from envbuild.supplychain.attest import attacher
-
-        pushed = push_result(result, lock, repository, store, progress, base=base,
-                             attach=attacher(lock, options.manifest_path.parent, build_epoch()))
-        _remember_pushed(options.lock_path, lock, result, pushed)
+        pushed = publish(options, result, repository, progress)
     loaded: list[str] = []
     if options.load:
         name = str(repository) if repository else \
@@ -101,6 +95,24 @@ def image_command(options: ImageOptions, progress: Callable[[str], None]) -> Ima
         loaded = load_images([(f"{name}:{tag_for(t.image_hash)}", t)
                               for _, t in sorted(result.targets.items())], store)
     return ImageReport(build=result, pushed=tuple(pushed), loaded=tuple(loaded))
+
+
+def publish(options: ImageOptions, result: BuildResult, repository: Reference,
+            progress: Callable[[str], None]) -> list[Pushed]:
+    """Push what was built, attach its attestations (also to an image already there) and
+    record each pushed digest beside the lock: what `--push` does after the build."""
+    from envbuild.image.push import push_result
+    from envbuild.lockfile import load
+    from envbuild.supplychain.attest import attacher
+
+    lock = load(options.lock_path)
+    # A registry base on the same registry lends its layers by mount.
+    base = next((t.base for _, t in sorted(lock.targets.items())
+                 if t.base is not None and not t.base.startswith("oci:")), None)
+    pushed = push_result(result, lock, repository, Store(options.cache_dir), progress, base=base,
+                         attach=attacher(lock, options.manifest_path.parent, build_epoch()))
+    _remember_pushed(options.lock_path, lock, result, pushed)
+    return pushed
 
 
 def _remember_pushed(lock_path: Path, lock: Lock, result: BuildResult, pushed: list[Pushed]) -> None:

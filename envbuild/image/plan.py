@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,30 @@ def project_files(project_dir: Path, copy: tuple[str, ...]) -> list[ProjectFile]
                     _add(found, path.relative_to(project_dir).as_posix(), path)
         else:
             _add(found, Path(item).as_posix(), source)
-    return [found[k] for k in sorted(found)]
+    ignored = git_ignored(project_dir, sorted(found))
+    return [found[k] for k in sorted(found) if k not in ignored]
+
+
+def git_ignored(project_dir: Path, paths: list[str]) -> set[str]:
+    """Those of `paths` (relative to `project_dir`) that git ignores there. A clean checkout,
+    CI's, has none of them: copying them would make the image built here differ from the
+    one built from the same commit (and could ship a local secret). Outside a git work tree,
+    or when the project folder itself is ignored (a copy extracted under an ignored cache
+    folder), nothing is ignored."""
+    if not paths:
+        return set()
+
+    def check(*args: str, data: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["git", "check-ignore", *args], cwd=project_dir, input=data,
+                              capture_output=True, check=False)
+
+    try:
+        if check("-q", ".").returncode != 1:  # 0: the folder is ignored; 128: no work tree
+            return set()
+        done = check("--stdin", "-z", data=b"".join(p.encode() + b"\0" for p in paths))
+    except OSError:  # no git at all: nothing can be ignored
+        return set()
+    return {p.decode() for p in done.stdout.split(b"\0") if p} if done.returncode == 0 else set()
 
 
 def _add(found: dict[str, ProjectFile], dest: str, path: Path) -> None:

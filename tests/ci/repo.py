@@ -25,10 +25,10 @@ class Repo:
     def manifest(self) -> Path:
         return self.folder / "envbuild.toml"
 
-    def git(self, *args: str) -> str:
+    def git(self, *args: str, input_text: str | None = None) -> str:
         done = subprocess.run(["git", "-C", str(self.folder), "-c", "user.name=t",
                                "-c", "user.email=t@t", *args],
-                              check=True, capture_output=True, text=True)
+                              check=True, capture_output=True, text=True, input=input_text)
         return done.stdout.strip()
 
     def edit(self, old: str, new: str) -> None:
@@ -48,9 +48,13 @@ class Repo:
         return ["ci", "plan", "-f", str(self.manifest), *args]
 
 
-def make_repo(folder: Path, manifest: str = MANIFEST) -> Repo:
-    """The first commit: two targets on a tiny OCI base, one dataset; branch `main`."""
+def make_repo(folder: Path, manifest: str = MANIFEST, files: dict[str, str] | None = None) -> Repo:
+    """The first commit: two targets on a tiny OCI base, one dataset, and `files` (relative
+    path -> text); branch `main`."""
     folder.mkdir()
+    for relative, text in (files or {}).items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(text)
     tiny_base(folder / "base")
     (folder / "data").mkdir()
     (folder / "data" / "a.txt").write_text("alpha\n")

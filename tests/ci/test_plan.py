@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.ci.repo import Repo, make_repo
+from tests.ci.repo import MANIFEST, Repo, make_repo
 from tests.helpers import run_cli
 
 
@@ -121,3 +123,86 @@ def test_a_base_lock_that_does_not_prove_is_reported_and_not_trusted(repo: Repo)
     markdown = run_cli(repo.plan("--base", "HEAD", "--format", "markdown")).out
     assert markdown.splitlines()[2] == ("> **Warning:** the base lock does not prove (its content "
                                         "does not match its hashes); its hashes are not trusted.")
+
+
+MAC = '[targets.mac]\nplatform = "darwin/arm64"\n'
+NO_IMAGE = "no image: darwin/arm64 (images are built for linux/amd64 and linux/arm64 only)"
+
+
+def test_a_target_no_image_is_built_for_is_reported_and_never_rebuilt(repo: Repo) -> None:
+    repo.edit("[datasets.val]", MAC + "[datasets.val]")
+    repo.commit("add a mac target")
+    document = json.loads(run_cli([*repo.plan("--base", "HEAD~1", "--json")]).out)
+    assert document["rebuild"] == []
+    assert document["targets"]["mac"]["status"] == "added"
+    assert document["targets"]["mac"]["basis"] == "none"
+    assert document["targets"]["mac"]["note"] == NO_IMAGE
+    text = run_cli(repo.plan("--base", "HEAD~1"))
+    assert text.out.splitlines()[1:] == [
+        "cpu: unchanged by image hash", f"mac: added by target hash, no image  ({NO_IMAGE})",
+        "tools: unchanged by image hash", "rebuild: none"]
+
+
+def test_a_base_commit_with_an_empty_tree_plans_every_target_added(repo: Repo) -> None:
+    empty_tree = repo.git("mktree", input_text="")
+    empty = repo.git("commit-tree", empty_tree, "-m", "orphan root")
+    assert _statuses(repo, empty) == {"cpu": "added", "tools": "added"}
+
+
+def test_outside_a_git_repository_says_so(repo: Repo, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    shutil.copytree(repo.folder, plain, ignore=shutil.ignore_patterns(".git"))
+    for command in (["plan"], ["build", "--push", "127.0.0.1:1/x/y"]):
+        result = run_cli(["ci", *command, "-f", str(plain / "envbuild.toml")])
+        assert result.code == 2
+        assert result.err.splitlines()[:2] == [
+            f"error: {plain}: not inside a git repository",
+            "hint: CI plans compare with a git ref: run inside the repository"]
+
+
+def test_a_shallow_clone_says_how_to_fetch_the_base(repo: Repo, tmp_path: Path) -> None:
+    (repo.folder / "README.md").write_text("docs\n")
+    repo.commit("docs")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo.folder}", str(clone)],
+                   check=True)
+    result = run_cli(["ci", "plan", "-f", str(clone / "envbuild.toml"), "--base", "HEAD~1"])
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        'error: --base "HEAD~1" names no commit in this repository',
+        "hint: this is a shallow clone, without the history the base is in: fetch it "
+        "(actions/checkout with fetch-depth: 0, GIT_DEPTH: 0 on GitLab, or git fetch --unshallow)"]
+
+
+COPYING = MANIFEST.replace('base = "oci:base"\n', 'base = "oci:base"\ncopy = ["src/"]\n')
+SOURCES = {"src/train.py": "print('train')\n", ".gitignore": "src/*.env\n"}
+
+
+@pytest.fixture
+def copying(eb_env: dict[str, str], tmp_path: Path) -> Repo:
+    """Images copy src/; git ignores src/*.env."""
+    return make_repo(tmp_path / "copying", COPYING, SOURCES)
+
+
+def test_an_edited_copied_file_is_named_as_the_reason(copying: Repo) -> None:
+    (copying.folder / "src" / "train.py").write_text("print('train harder')\n")
+    document = json.loads(run_cli([*copying.plan("--base", "HEAD", "--json")]).out)
+    assert document["rebuild"] == ["cpu", "tools"]
+    reason = "the lock is the same; copied files changed: src/train.py"
+    assert {n: (t["status"], t["note"]) for n, t in document["targets"].items()} == {
+        "cpu": ("changed", reason), "tools": ("changed", reason)}
+    markdown = run_cli(["diff", "-f", str(copying.manifest), "--format", "markdown"])
+    assert markdown.code == 0, markdown.err
+    lines = markdown.out.splitlines()
+    assert "The locks are identical; the images rebuilt change through their other inputs " \
+           "(see the notes)." in lines
+    assert f"- `cpu`: {reason}" in lines
+
+
+def test_a_git_ignored_file_in_a_copied_folder_changes_no_image(copying: Repo) -> None:
+    """A clean checkout (CI's) never has it: the working side skips it as the base side
+    (read from git) does, and a local image is the one CI builds."""
+    (copying.folder / "src" / "local.env").write_text("TOKEN=secret\n")
+    assert _statuses(copying, "HEAD") == {"cpu": "unchanged", "tools": "unchanged"}
+    (copying.folder / "src" / "new.py").write_text("print('new')\n")  # untracked, not ignored
+    assert _statuses(copying, "HEAD") == {"cpu": "changed", "tools": "changed"}

@@ -90,3 +90,43 @@ def test_markdown_folds_long_lists_and_shows_hardware_and_datasets(
     assert "- `runtime-wheel:cuda-runtime` removed" in lines
     assert "**Images rebuilt:** `gpu`" in lines
     assert lines[-1].startswith("| `val` | changed | `blake3:")
+
+
+def test_json_has_the_image_plan_the_markdown_shows(repo: Repo) -> None:
+    data = json.loads(run_cli(_diff(repo, "--base", "v1", "--json")).out)
+    plan = json.loads(run_cli(["ci", "plan", "-f", str(repo.manifest), "--base", "v1", "--json"]).out)
+    assert data["images"]["rebuild"] == ["cpu"]
+    assert data["images"]["base"] == plan["base"]
+    assert data["images"]["targets"]["cpu"] == {
+        k: v for k, v in plan["targets"]["cpu"].items() if k != "diff"}
+    two_files = json.loads(run_cli(["diff", str(repo.folder / "envbuild.lock"),
+                                    str(repo.folder / "envbuild.lock"), "--json"]).out)
+    assert two_files["images"] is None  # no git base: no plan
+
+
+def test_a_base_without_a_lock_shows_every_target_added(repo: Repo) -> None:
+    (repo.folder / "envbuild.lock").rename(repo.folder / "kept.lock")
+    repo.git("rm", "-q", "--cached", "envbuild.lock")
+    repo.git("commit", "-qm", "no lock yet")
+    (repo.folder / "kept.lock").rename(repo.folder / "envbuild.lock")
+    result = run_cli(_diff(repo, "--base", "HEAD", "--json"))
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert {n: t["status"] for n, t in data["targets"].items()} == {"cpu": "added", "tools": "added"}
+    assert data["images"]["rebuild"] == ["cpu", "tools"]
+    assert data["images"]["base_lock"] == "absent"
+    text = run_cli(_diff(repo, "--base", "HEAD"))
+    assert "target cpu: added" in text.out.splitlines()
+
+
+def test_f_and_lock_name_the_manifest_and_the_working_lock(repo: Repo, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no envbuild.lock here: the options name it
+    by_manifest = run_cli(["diff", "-f", str(repo.manifest), "--base", "v1", "--json"])
+    assert by_manifest.code == 0, by_manifest.err
+    assert json.loads(by_manifest.out)["targets"]["cpu"]["added"] == ["filelock 3.16.1"]
+    by_lock = run_cli(["diff", "--lock", str(repo.folder / "envbuild.lock"), "--base", "v1", "--json"])
+    assert json.loads(by_lock.out)["images"]["rebuild"] == ["cpu"]
+    both = run_cli(["diff", str(repo.folder / "envbuild.lock"), "--lock", "x.lock"])
+    assert both.code == 2
+    assert "--lock names the working lock: give it or a lock argument, not both" in both.err
