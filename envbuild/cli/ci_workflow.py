@@ -43,7 +43,9 @@ def workflow(github: bool, gitlab: bool, output: Path | None, branch: str, pytho
     from envbuild.ci.workflow import WorkflowOptions, github_workflow
     from envbuild.fileio import write_atomic
 
-    if github == gitlab:
+    if github and gitlab:
+        raise click.UsageError("--github and --gitlab exclude each other: write one workflow per run")
+    if not github and not gitlab:
         raise click.UsageError("say which CI to write for: --github or --gitlab")
     options = WorkflowOptions(envbuild_version=envbuild_version, branch=branch, python=python,
                               runner=runner)

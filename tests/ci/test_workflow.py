@@ -171,6 +171,11 @@ def test_a_version_that_is_not_one_is_refused() -> None:
 
 def test_without_a_ci_kind_it_says_which_to_choose() -> None:
     result = _run([])
-    assert result.code == 2
+    assert (result.code, result.out) == (2, "")
     assert "Error: say which CI to write for: --github or --gitlab\n" in result.err
-    assert _run(["--github", "--gitlab"]).code == 2
+
+
+def test_both_ci_kinds_at_once_are_refused_as_exclusive() -> None:
+    result = _run(["--github", "--gitlab"])
+    assert (result.code, result.out) == (2, "")
+    assert "Error: --github and --gitlab exclude each other: write one workflow per run\n" in result.err
