@@ -59,6 +59,8 @@ PASSWORD_SECRET = "ENVBUILD_REGISTRY_PASSWORD"
 _SELECT = ".rebuild"  # `ci plan --json`: the changed and added targets, by image hash
 
 _PYTHON = re.compile(r"3\.[0-9]{1,2}")
+# What PEP 440 spells with, and nothing packaging forgives around it (it strips whitespace).
+_VERSION = re.compile(r"[0-9][0-9A-Za-z.+!-]{0,63}")
 # A branch name as it may appear unquoted in YAML and in a glob: no spaces, quotes, globs
 # or `${{`; git allows more, but a default branch with those is not worth the escaping.
 _BRANCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
@@ -98,21 +100,34 @@ def github_workflow(options: WorkflowOptions) -> str:
 
 
 def check_options(options: WorkflowOptions) -> None:
-    """InputError naming every option value that cannot go into a workflow unquoted."""
-    problems = []
-    try:
-        Version(options.envbuild_version)
-    except InvalidVersion:
-        problems.append(f"envbuild version {escape(options.envbuild_version)!r} is not a version")
+    """InputError naming every option value that cannot go into a workflow unquoted, with a
+    hint per option saying what a valid value looks like."""
+    problems: list[tuple[str, str]] = []  # (what is wrong, what the option takes)
+    if not (_VERSION.fullmatch(options.envbuild_version) and _is_version(options.envbuild_version)):
+        problems.append((f"--envbuild-version {escape(options.envbuild_version)!r} is not a release version",
+                         "--envbuild-version takes a release version such as 0.1.0"))
     if not _BRANCH.fullmatch(options.branch):
-        problems.append(f"branch {escape(options.branch)!r} is not a plain branch name")
+        problems.append((f"--branch {escape(options.branch)!r} is not a plain branch name",
+                         "--branch takes a branch name of letters, digits, '.', '-', '_' and '/', "
+                         "such as main"))
     if not _PYTHON.fullmatch(options.python):
-        problems.append(f"python {escape(options.python)!r} is not a version like 3.12")
+        problems.append((f"--python {escape(options.python)!r} is not a Python version",
+                         "--python takes a Python minor version such as 3.12"))
     if not _RUNNER.fullmatch(options.runner):
-        problems.append(f"runner {escape(options.runner)!r} is not a runner label like ubuntu-24.04")
+        problems.append((f"--runner {escape(options.runner)!r} is not a runner label",
+                         "--runner takes a runner label of lowercase letters, digits, '.' and '-', "
+                         "such as ubuntu-24.04"))
     if problems:
-        raise InputError("; ".join(problems),
-                         hint="use letters, digits, '.', '-', '_' and '/' in branch and runner names")
+        raise InputError("; ".join(problem for problem, _ in problems),
+                         hint="; ".join(hint for _, hint in problems))
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
 
 
 def _check_job(options: WorkflowOptions) -> dict[str, Any]:

@@ -155,18 +155,49 @@ def test_options_reach_the_workflow(tmp_path: Path) -> None:
     assert job["steps"][2]["run"] == 'python -m pip install "envbuild==0.2.0"'
 
 
-def test_a_branch_that_could_inject_is_refused() -> None:
-    result = _run(["--github", "--branch", "main'; curl x"])
-    assert result.code == 2
-    assert result.out == ""
-    assert result.err == ("error: branch \"main'; curl x\" is not a plain branch name\n"
-                          "hint: use letters, digits, '.', '-', '_' and '/' in branch and runner names\n")
+# One case per option: the value that must not reach the YAML or the shell, and the refusal
+# naming that option and what a valid value looks like.
+_REFUSED = {
+    "branch": (["--branch", "main'; curl x"],
+               "error: --branch \"main'; curl x\" is not a plain branch name\n"
+               "hint: --branch takes a branch name of letters, digits, '.', '-', '_' and '/', "
+               "such as main\n"),
+    "python": (["--python", "3.12; echo"],
+               "error: --python '3.12; echo' is not a Python version\n"
+               "hint: --python takes a Python minor version such as 3.12\n"),
+    "envbuild-version": (["--envbuild-version", '0.1.0"; x'],
+                         "error: --envbuild-version '0.1.0\"; x' is not a release version\n"
+                         "hint: --envbuild-version takes a release version such as 0.1.0\n"),
+    "envbuild-version-word": (["--envbuild-version", "latest"],
+                              "error: --envbuild-version 'latest' is not a release version\n"
+                              "hint: --envbuild-version takes a release version such as 0.1.0\n"),
+    # packaging reads " 1.0" and "1.0\n" as 1.0; the workflow would carry the whitespace.
+    "envbuild-version-newline": (["--envbuild-version", "0.1.0\n"],
+                                 "error: --envbuild-version '0.1.0\\n' is not a release version\n"
+                                 "hint: --envbuild-version takes a release version such as 0.1.0\n"),
+    "runner": (["--runner", "ubuntu latest"],
+               "error: --runner 'ubuntu latest' is not a runner label\n"
+               "hint: --runner takes a runner label of lowercase letters, digits, '.' and '-', "
+               "such as ubuntu-24.04\n"),
+}
 
 
-def test_a_version_that_is_not_one_is_refused() -> None:
-    result = _run(["--github", "--envbuild-version", "latest"])
-    assert result.code == 2
-    assert result.err.splitlines()[0] == "error: envbuild version 'latest' is not a version"
+@pytest.mark.parametrize("case", sorted(_REFUSED))
+def test_a_value_that_could_inject_is_refused_with_a_hint_about_its_option(case: str) -> None:
+    args, expected = _REFUSED[case]
+    for kind in ("--github", "--gitlab"):
+        result = _run([kind, *args])
+        assert (result.code, result.out, result.err) == (2, "", expected)
+
+
+def test_every_bad_value_is_named_at_once_each_with_its_hint() -> None:
+    result = _run(["--github", "--python", "3.12; echo", "--runner", "ubuntu latest"])
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (
+        "error: --python '3.12; echo' is not a Python version; "
+        "--runner 'ubuntu latest' is not a runner label\n"
+        "hint: --python takes a Python minor version such as 3.12; --runner takes a runner label "
+        "of lowercase letters, digits, '.' and '-', such as ubuntu-24.04\n")
 
 
 def test_without_a_ci_kind_it_says_which_to_choose() -> None:
