@@ -8,8 +8,9 @@ pipeline with one job per changed or added target, and a `build` job triggers it
 
 The child pipeline is written as JSON (valid YAML) by a short Python script run in the plan
 job, so target names reach it only as JSON strings, never spliced into shell. Registry
-credentials are CI/CD variables (mark them masked and protected); the envbuild release is
-pinned in every install, and every job's image by digest (JOB_IMAGES), as the GitHub
+credentials are CI/CD variables (mark them masked and protected); every job installs envbuild
+as the GitHub workflow does (`install_command`: by hash from a requirements file, unless
+`from_index` was chosen), and runs in an image pinned by digest (JOB_IMAGES), as the GitHub
 workflow pins its actions by commit.
 """
 
@@ -18,12 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from envbuild import __version__
 from envbuild.ci.workflow import (
     PASSWORD_SECRET,
     REGISTRY_VARIABLE,
     USERNAME_SECRET,
     WorkflowOptions,
     check_options,
+    install_command,
 )
 from envbuild.cluster.yamlemit import dump
 from envbuild.errors import InputError
@@ -90,7 +93,7 @@ def gitlab_pipeline(options: WorkflowOptions) -> str:
         raise InputError(f"no GitLab job image is pinned for python {options.python}",
                          hint=f"use --python {' or '.join(sorted(JOB_IMAGES))}")
     image = pinned.ref
-    install = f'python -m pip install "envbuild=={options.envbuild_version}"'
+    install = install_command(options)  # no single quote: it travels single-quoted below
     document: dict[str, Any] = {
         "workflow": {"rules": [_ON_MERGE_REQUEST, _ON_DEFAULT_BRANCH]},
         "stages": ["check", "plan", "build"],
@@ -131,7 +134,7 @@ def gitlab_pipeline(options: WorkflowOptions) -> str:
                         "strategy": "depend"},
         },
     }
-    header = (f"# Written by `envbuild ci workflow --gitlab` (envbuild {options.envbuild_version}).\n"
+    header = (f"# Written by `envbuild ci workflow --gitlab` (envbuild {__version__}).\n"
               "# Regenerate it rather than editing it. Needs the CI/CD variables\n"
               f"# {REGISTRY_VARIABLE} (registry host), {USERNAME_SECRET} and {PASSWORD_SECRET}\n"
               "# (masked and protected).\n")

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import click
 
-from envbuild import __version__
 from envbuild.cli._boundary import info
 
 
 @click.command(epilog="""\b
 Examples:
-  envbuild ci workflow --github -o .github/workflows/envbuild.yml
-  envbuild ci workflow --github --branch trunk --python 3.13
-  envbuild ci workflow --gitlab -o .gitlab-ci.yml""")
+  envbuild ci workflow --github --requirements ci/envbuild-requirements.txt \\
+      -o .github/workflows/envbuild.yml
+  envbuild ci workflow --gitlab --requirements ci/envbuild-requirements.txt -o .gitlab-ci.yml
+  envbuild ci workflow --github --from-index --envbuild-version 0.1.0   # your own index""")
 @click.option("--github", "github", is_flag=True, help="Write a GitHub Actions workflow.")
 @click.option("--gitlab", "gitlab", is_flag=True,
               help="Write a GitLab CI pipeline (builds fan out through a child pipeline).")
@@ -28,16 +28,26 @@ Examples:
 @click.option("--runner", default="ubuntu-24.04", show_default=True,
               help="The GitHub runner label (GitLab jobs run in python:<version>-bookworm, "
                    "pinned by digest).")
-@click.option("--envbuild-version", default=__version__, show_default=True,
-              help="The envbuild release the jobs install (pinned with ==).")
+@click.option("--requirements", "requirements", metavar="PATH", default=None,
+              help="A requirements file in the repository (path from its root) pinning envbuild "
+                   "and every dependency with --hash; the jobs run "
+                   "`pip install --require-hashes -r PATH`.")
+@click.option("--from-index", "from_index", is_flag=True,
+              help="Instead, install envbuild==--envbuild-version, unhashed, from the index the "
+                   "runners are configured with (envbuild is not on the default index).")
+@click.option("--envbuild-version", default=None, metavar="VERSION",
+              help="The release --from-index installs.")
 def workflow(github: bool, gitlab: bool, output: Path | None, branch: str, python: str, runner: str,
-             envbuild_version: str) -> None:
+             requirements: str | None, from_index: bool, envbuild_version: str | None) -> None:
     """Write a CI workflow: on pull requests, `lock --check` and the plan as the job summary;
     on the default branch, one `ci build --target T --push` job per changed target.
 
     GitHub: every action is pinned by commit SHA, permissions are read-only, and registry
     credentials come from secrets of the `envbuild-registry` environment. GitLab: the plan
     is a merge-request artifact and the builds a child pipeline made from the plan.
+
+    envbuild is not on the default index: say where the jobs install it from, with
+    --requirements (hash-pinned, recommended) or --from-index --envbuild-version.
     """
     from envbuild.ci.gitlab import gitlab_pipeline
     from envbuild.ci.workflow import WorkflowOptions, github_workflow
@@ -47,7 +57,8 @@ def workflow(github: bool, gitlab: bool, output: Path | None, branch: str, pytho
         raise click.UsageError("--github and --gitlab exclude each other: write one workflow per run")
     if not github and not gitlab:
         raise click.UsageError("say which CI to write for: --github or --gitlab")
-    options = WorkflowOptions(envbuild_version=envbuild_version, branch=branch, python=python,
+    options = WorkflowOptions(requirements=requirements, from_index=from_index,
+                              envbuild_version=envbuild_version, branch=branch, python=python,
                               runner=runner)
     text = github_workflow(options) if github else gitlab_pipeline(options)
     if output is None:

@@ -14,13 +14,12 @@ from typing import Any
 
 import pytest
 
-from envbuild import __version__
 from envbuild.ci.gitlab import JOB_IMAGES
-from tests.ci.test_workflow import _run, _tool
+from tests.ci.test_workflow import INSTALL, SOURCE, _run, _tool
 
 yaml = pytest.importorskip("yaml", reason="PyYAML reads the pipeline back")
 
-_INSTALL = f'python -m pip install "envbuild=={__version__}"'
+_INSTALL = INSTALL
 _BASE = "1" * 40
 _IMAGE = JOB_IMAGES["3.12"].ref  # --python's default
 _PINNED = re.compile(r"python:3\.1[0-9]-bookworm@sha256:[0-9a-f]{64}")
@@ -29,7 +28,7 @@ _PINNED = re.compile(r"python:3\.1[0-9]-bookworm@sha256:[0-9a-f]{64}")
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Path:
     path = tmp_path / ".gitlab-ci.yml"
-    result = _run(["--gitlab", "-o", str(path)])
+    result = _run(["--gitlab", *SOURCE, "-o", str(path)])
     assert (result.code, result.err) == (0, f"wrote {path}\n")
     return path
 
@@ -60,7 +59,19 @@ def _child(pipeline: Path, folder: Path, plan: dict[str, Any]) -> dict[str, Any]
 
 def test_the_pipeline_passes_gitlabs_schema_and_is_deterministic(pipeline: Path) -> None:
     _schema_check(pipeline)
-    assert _run(["--gitlab"]).out == pipeline.read_text()
+    assert _run(["--gitlab", *SOURCE]).out == pipeline.read_text()
+
+
+def test_from_index_installs_the_named_release_in_every_job(tmp_path: Path) -> None:
+    path = tmp_path / ".gitlab-ci.yml"
+    result = _run(["--gitlab", "--from-index", "--envbuild-version", "0.2.0", "-o", str(path)])
+    assert (result.code, result.err) == (0, f"wrote {path}\n")
+    _schema_check(path)
+    install = 'python -m pip install "envbuild==0.2.0"'
+    document = yaml.safe_load(path.read_text())
+    assert document["lock-check"]["script"][0] == document["plan"]["script"][0] == install
+    child = _child(path, tmp_path, {"rebuild": ["cpu"], "targets": {}})
+    assert child["build cpu"]["script"][0] == install
 
 
 def test_merge_requests_check_the_lock_and_attach_the_plan(pipeline: Path) -> None:
@@ -119,7 +130,7 @@ def test_every_job_image_is_pinned_by_digest(pipeline: Path, tmp_path: Path) -> 
 
 
 def test_the_pin_follows_the_python_asked_for(tmp_path: Path) -> None:
-    result = _run(["--gitlab", "--python", "3.11"])
+    result = _run(["--gitlab", *SOURCE, "--python", "3.11"])
     assert result.code == 0
     document = yaml.safe_load(result.out)
     assert document["default"]["image"] == JOB_IMAGES["3.11"].ref
@@ -135,7 +146,7 @@ def test_the_pin_table_names_each_version_by_its_own_tag_and_a_digest() -> None:
 
 
 def test_a_python_without_a_pinned_image_is_refused() -> None:
-    result = _run(["--gitlab", "--python", "3.9"])
+    result = _run(["--gitlab", *SOURCE, "--python", "3.9"])
     assert (result.code, result.out) == (2, "")
     assert result.err == ("error: no GitLab job image is pinned for python 3.9\n"
                           f"hint: use --python {' or '.join(sorted(JOB_IMAGES))}\n")
