@@ -83,6 +83,10 @@ class WorkflowOptions:
     requirements: str | None = None
     from_index: bool = False
     envbuild_version: str | None = None
+    # A project in a subfolder: its manifest and lock, from the repository root, given to
+    # every envbuild step as `-f` and `--lock` (None: envbuild's own defaults).
+    manifest: str | None = None
+    lock: str | None = None
     branch: str = "main"       # the default branch: pushes there build
     python: str = "3.12"
     runner: str = "ubuntu-24.04"  # a fixed image rather than `-latest`, which moves
@@ -118,6 +122,11 @@ def check_options(options: WorkflowOptions) -> None:
             _VERSION.fullmatch(options.envbuild_version) and _is_version(options.envbuild_version)):
         problems.append((f"--envbuild-version {escape(options.envbuild_version)!r} is not a release version",
                          "--envbuild-version takes a release version such as 0.1.0"))
+    for option, path, example in (("--file", options.manifest, "ml/envbuild.toml"),
+                                  ("--lock", options.lock, "ml/envbuild.lock")):
+        problem = None if path is None else repo_path_problem(path, option, example)
+        if problem:
+            problems.append(problem)
     if not _BRANCH.fullmatch(options.branch):
         problems.append((f"--branch {escape(options.branch)!r} is not a plain branch name",
                          "--branch takes a branch name of letters, digits, '.', '-', '_' and '/', "
@@ -134,6 +143,14 @@ def check_options(options: WorkflowOptions) -> None:
                          hint="; ".join(hint for _, hint in problems))
 
 
+def envbuild_command(options: WorkflowOptions, command: str, arguments: str) -> str:
+    """`envbuild COMMAND [-f M] [--lock L] ARGUMENTS`, with the project's files if it names
+    them (options already checked: the paths need no quoting beyond double quotes)."""
+    files = "".join([f' -f "{options.manifest}"' if options.manifest else "",
+                     f' --lock "{options.lock}"' if options.lock else ""])
+    return f"envbuild {command}{files} {arguments}"
+
+
 def install_command(options: WorkflowOptions) -> str:
     """The shell command that installs envbuild in a job (options already checked)."""
     if options.requirements is not None:
@@ -142,7 +159,7 @@ def install_command(options: WorkflowOptions) -> str:
     return f'python -m pip install "envbuild=={options.envbuild_version}"'
 
 
-def repo_path_problem(value: str, option: str) -> tuple[str, str] | None:
+def repo_path_problem(value: str, option: str, example: str) -> tuple[str, str] | None:
     """Why `value` is not a plain relative path inside the repository (with the hint for
     `option`), or None: it goes unescaped into YAML and, double-quoted, into shell."""
     parts = value.split("/")
@@ -150,7 +167,7 @@ def repo_path_problem(value: str, option: str) -> tuple[str, str] | None:
                                         for p in parts):
         return (f"{option} {escape(value)!r} is not a plain relative path inside the repository",
                 f"{option} takes a path from the repository root, folders of letters, digits, "
-                "'.', '-' and '_' joined by '/', such as ci/envbuild-requirements.txt")
+                f"'.', '-' and '_' joined by '/', such as {example}")
     return None
 
 
@@ -161,7 +178,8 @@ def _install_problems(options: WorkflowOptions) -> list[tuple[str, str]]:
     if options.requirements is not None and options.from_index:
         return [("--requirements and --from-index exclude each other", hashed)]
     if options.requirements is not None:
-        problem = repo_path_problem(options.requirements, "--requirements")
+        problem = repo_path_problem(options.requirements, "--requirements",
+                                    "ci/envbuild-requirements.txt")
         if options.envbuild_version is not None:
             return [("--envbuild-version applies to --from-index; the requirements file pins envbuild",
                      "pin envbuild in the requirements file, with its --hash"),
@@ -193,11 +211,12 @@ def _check_job(options: WorkflowOptions) -> dict[str, Any]:
         "permissions": {"contents": "read"},
         "steps": [*_setup(options), {
             "name": "Check that the lock matches the manifest",
-            "run": "envbuild lock --check",
+            "run": envbuild_command(options, "lock", "--check"),
         }, {
             "name": "Write the plan to the job summary",
             "env": {"BASE_SHA": "${{ github.event.pull_request.base.sha }}"},
-            "run": 'envbuild ci plan --base "$BASE_SHA" --format markdown >> "$GITHUB_STEP_SUMMARY"',
+            "run": envbuild_command(options, "ci plan",
+                                    '--base "$BASE_SHA" --format markdown >> "$GITHUB_STEP_SUMMARY"'),
         }],
     }
 
@@ -216,13 +235,14 @@ def _plan_job(options: WorkflowOptions) -> dict[str, Any]:
             "id": "plan",
             "env": {"BEFORE": "${{ github.event.before }}"},
             # A branch's first push has no `before` (all zeros): compare with the parent.
-            "run": ("set -euo pipefail\n"
-                    'base="$BEFORE"\n'
-                    'if [ -z "${base//0/}" ]; then base="$(git rev-parse HEAD^)"; fi\n'
-                    'envbuild ci plan --base "$base" --json > "$RUNNER_TEMP/plan.json"\n'
-                    f"targets=\"$(jq -c '{_SELECT}' \"$RUNNER_TEMP/plan.json\")\"\n"
-                    'echo "base=$base" >> "$GITHUB_OUTPUT"\n'
-                    'echo "targets=$targets" >> "$GITHUB_OUTPUT"\n'),
+            "run": "".join(f"{line}\n" for line in [
+                "set -euo pipefail",
+                'base="$BEFORE"',
+                'if [ -z "${base//0/}" ]; then base="$(git rev-parse HEAD^)"; fi',
+                envbuild_command(options, "ci plan", '--base "$base" --json > "$RUNNER_TEMP/plan.json"'),
+                f"targets=\"$(jq -c '{_SELECT}' \"$RUNNER_TEMP/plan.json\")\"",
+                'echo "base=$base" >> "$GITHUB_OUTPUT"',
+                'echo "targets=$targets" >> "$GITHUB_OUTPUT"']),
         }],
     }
 
@@ -248,7 +268,7 @@ def _build_job(options: WorkflowOptions) -> dict[str, Any]:
         }, {
             "name": "Build and push the image",
             "env": {"TARGET": "${{ matrix.target }}", "BASE": "${{ needs.plan.outputs.base }}"},
-            "run": 'envbuild ci build --base "$BASE" --target "$TARGET" --push',
+            "run": envbuild_command(options, "ci build", '--base "$BASE" --target "$TARGET" --push'),
         }],
     }
 

@@ -14,12 +14,19 @@ Examples:
   envbuild ci workflow --github --requirements ci/envbuild-requirements.txt \\
       -o .github/workflows/envbuild.yml
   envbuild ci workflow --gitlab --requirements ci/envbuild-requirements.txt -o .gitlab-ci.yml
-  envbuild ci workflow --github --from-index --envbuild-version 0.1.0   # your own index""")
+  envbuild ci workflow --github --from-index --envbuild-version 0.1.0   # your own index
+  envbuild ci workflow --github --requirements ci/envbuild.txt -f ml/envbuild.toml""")
 @click.option("--github", "github", is_flag=True, help="Write a GitHub Actions workflow.")
 @click.option("--gitlab", "gitlab", is_flag=True,
               help="Write a GitLab CI pipeline (builds fan out through a child pipeline).")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write here (atomically) instead of standard output.")
+@click.option("-f", "--file", "manifest", metavar="PATH", default=None,
+              help="The manifest of a project in a subfolder, from the repository root; every "
+                   "envbuild step gets `-f PATH` [default: envbuild.toml].")
+@click.option("--lock", "lock", metavar="PATH", default=None,
+              help="Its lock, from the repository root [default: envbuild.lock beside the "
+                   "manifest].")
 @click.option("--branch", default="main", show_default=True,
               help="The default branch: pull requests into it are planned, pushes to it build "
                    "(GitLab reads $CI_DEFAULT_BRANCH).")
@@ -37,8 +44,9 @@ Examples:
                    "runners are configured with (envbuild is not on the default index).")
 @click.option("--envbuild-version", default=None, metavar="VERSION",
               help="The release --from-index installs.")
-def workflow(github: bool, gitlab: bool, output: Path | None, branch: str, python: str, runner: str,
-             requirements: str | None, from_index: bool, envbuild_version: str | None) -> None:
+def workflow(github: bool, gitlab: bool, output: Path | None, manifest: str | None,
+             lock: str | None, branch: str, python: str, runner: str, requirements: str | None,
+             from_index: bool, envbuild_version: str | None) -> None:
     """Write a CI workflow: on pull requests, `lock --check` and the plan as the job summary;
     on the default branch, one `ci build --target T --push` job per changed target.
 
@@ -58,7 +66,8 @@ def workflow(github: bool, gitlab: bool, output: Path | None, branch: str, pytho
     if not github and not gitlab:
         raise click.UsageError("say which CI to write for: --github or --gitlab")
     options = WorkflowOptions(requirements=requirements, from_index=from_index,
-                              envbuild_version=envbuild_version, branch=branch, python=python,
+                              envbuild_version=envbuild_version, manifest=manifest, lock=lock,
+                              branch=branch, python=python,
                               runner=runner)
     text = github_workflow(options) if github else gitlab_pipeline(options)
     if output is None:

@@ -15,11 +15,20 @@ from typing import Any
 import pytest
 
 from envbuild.ci.gitlab import JOB_IMAGES
-from tests.ci.test_workflow import INSTALL, SOURCE, _run, _tool
+from tests.ci.test_workflow import (
+    INSTALL,
+    SOURCE,
+    SUBFOLDER,
+    SUBFOLDER_FILES,
+    _run,
+    _tool,
+    envbuild_calls,
+)
 
 yaml = pytest.importorskip("yaml", reason="PyYAML reads the pipeline back")
 
 _INSTALL = INSTALL
+_BUILD = 'envbuild ci build --base "$BASE" --target "$TARGET" --push'
 _BASE = "1" * 40
 _IMAGE = JOB_IMAGES["3.12"].ref  # --python's default
 _PINNED = re.compile(r"python:3\.1[0-9]-bookworm@sha256:[0-9a-f]{64}")
@@ -95,7 +104,7 @@ def test_the_child_pipeline_has_one_build_job_per_changed_or_added_target(
     assert job["variables"] == {"TARGET": "cpu", "BASE": _BASE, "GIT_DEPTH": "0"}
     assert job["image"] == _IMAGE
     assert job["script"][0] == _INSTALL
-    assert job["script"][-1] == 'envbuild ci build --base "$BASE" --target "$TARGET" --push'
+    assert job["script"][-1] == _BUILD
     home = tmp_path / "home"
     env = {**os.environ, "HOME": str(home), "ENVBUILD_REGISTRY": "registry.example:5000",
            "ENVBUILD_REGISTRY_USERNAME": "bot", "ENVBUILD_REGISTRY_PASSWORD": "p'\"$x",
@@ -110,6 +119,21 @@ def test_a_plan_with_nothing_changed_gives_a_child_pipeline_that_builds_nothing(
     child = _child(pipeline, tmp_path, {"rebuild": [], "targets": {"cpu": {"status": "unchanged"}}})
     assert child == {"nothing to build": {"image": _IMAGE,
                                           "script": ["echo no image changed"]}}
+
+
+def test_a_project_in_a_subfolder_reaches_every_envbuild_command(tmp_path: Path) -> None:
+    path = tmp_path / ".gitlab-ci.yml"
+    result = _run(["--gitlab", *SOURCE, *SUBFOLDER, "-o", str(path)])
+    assert (result.code, result.err) == (0, f"wrote {path}\n")
+    _schema_check(path)
+    document = yaml.safe_load(path.read_text())
+    child = _child(path, tmp_path, {"rebuild": ["cpu"], "targets": {}})
+    scripts = [*document["lock-check"]["script"], *document["plan"]["script"],
+               *child["build cpu"]["script"]]
+    calls = envbuild_calls(scripts, tmp_path)
+    assert [name for name, _ in calls] == ["lock", "ci plan", "ci plan", "ci build"]
+    assert [(p["manifest_path"], p["lock_path"]) for _, p in calls] == [SUBFOLDER_FILES] * 4
+    assert calls[-1][1]["targets"] == ("cpu",)
 
 
 def test_the_builds_run_as_a_child_pipeline_of_the_plan(pipeline: Path) -> None:
@@ -134,7 +158,8 @@ def test_the_pin_follows_the_python_asked_for(tmp_path: Path) -> None:
     assert result.code == 0
     document = yaml.safe_load(result.out)
     assert document["default"]["image"] == JOB_IMAGES["3.11"].ref
-    assert document["plan"]["script"][-1].endswith(f'"{JOB_IMAGES["3.11"].ref}" \'{_INSTALL}\'')
+    assert document["plan"]["script"][-1].endswith(
+        f'"{JOB_IMAGES["3.11"].ref}" \'{_INSTALL}\' \'{_BUILD}\'')
 
 
 def test_the_pin_table_names_each_version_by_its_own_tag_and_a_digest() -> None:

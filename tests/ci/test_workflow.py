@@ -71,6 +71,46 @@ def written(tmp_path: Path) -> Path:
     return path
 
 
+SUBFOLDER = ["-f", "ml/envbuild.toml", "--lock", "ml/locks/envbuild.lock"]
+SUBFOLDER_FILES = (Path("ml/envbuild.toml"), Path("ml/locks/envbuild.lock"))
+
+
+@pytest.fixture
+def subfolder(tmp_path: Path) -> Path:
+    path = tmp_path / ".github" / "workflows" / "subfolder.yml"
+    result = _run(["--github", *SOURCE, *SUBFOLDER, "-o", str(path)])
+    assert (result.code, result.err) == (0, f"wrote {path}\n")
+    return path
+
+
+def envbuild_calls(scripts: list[str], folder: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Every envbuild command line in `scripts`, run by sh with `envbuild` a function that
+    records its arguments, then parsed by envbuild's own CLI: (command, its parameters)."""
+    from envbuild.cli import cli
+
+    record = folder / "envbuild-arguments"
+    env = {"PATH": os.environ["PATH"], "RECORD": str(record), "RUNNER_TEMP": str(folder),
+           "GITHUB_STEP_SUMMARY": str(folder / "summary.md"), "BASE_SHA": "1" * 40,
+           "CI_MERGE_REQUEST_DIFF_BASE_SHA": "1" * 40, "base": "2" * 40, "BASE": "3" * 40,
+           "TARGET": "cpu"}
+    calls = []
+    for line in [line for script in scripts for line in script.splitlines()
+                 if line.startswith("envbuild ")]:
+        subprocess.run(["sh", "-c", f'envbuild() {{ printf "%s\\0" "$@" > "$RECORD"; }}\n{line}'],
+                       cwd=folder, env=env, check=True)
+        argv = record.read_text().split("\0")[:-1]
+        command: click.Command = cli
+        names = []
+        while isinstance(command, click.Group):
+            names.append(argv.pop(0))
+            found = command.get_command(click.Context(command), names[-1])
+            assert found is not None, names
+            command = found
+        with command.make_context(" ".join(names), argv) as context:
+            calls.append((" ".join(names), dict(context.params)))
+    return calls
+
+
 @pytest.fixture
 def from_index(tmp_path: Path) -> Path:
     path = tmp_path / ".github" / "workflows" / "from-index.yml"
@@ -87,18 +127,19 @@ def _load(path: Path) -> dict[Any, Any]:
 
 @pytest.mark.parametrize("schema", ["vendor.github-workflows", "custom.github-workflows-require-timeout"])
 def test_the_workflow_passes_githubs_workflow_schema(written: Path, from_index: Path,
-                                                     schema: str) -> None:
+                                                     subfolder: Path, schema: str) -> None:
     tool = _tool("check-jsonschema")
     if tool is None:
         pytest.skip("check-jsonschema is not installed (pip install check-jsonschema)")
-    done = subprocess.run([tool, "--builtin-schema", schema, str(written), str(from_index)],
+    done = subprocess.run([tool, "--builtin-schema", schema, str(written), str(from_index),
+                           str(subfolder)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok -- validation done" in done.stdout
 
 
 @pytest.mark.parametrize("persona", ["regular", "pedantic", "auditor"])
-def test_zizmor_finds_nothing(written: Path, from_index: Path, persona: str) -> None:
+def test_zizmor_finds_nothing(written: Path, from_index: Path, subfolder: Path, persona: str) -> None:
     tool = _tool("zizmor")
     if tool is None:
         pytest.skip("zizmor is not installed (pip install zizmor)")
@@ -176,6 +217,28 @@ def test_options_reach_the_workflow(tmp_path: Path) -> None:
     assert job["steps"][2]["run"] == INSTALL
 
 
+def _scripts(path: Path) -> list[str]:
+    return [step["run"] for job in _load(path)["jobs"].values() for step in job["steps"]
+            if "run" in step]
+
+
+def test_every_envbuild_step_is_a_command_line_envbuild_parses(written: Path, tmp_path: Path) -> None:
+    calls = envbuild_calls(_scripts(written), tmp_path)
+    assert [name for name, _ in calls] == ["lock", "ci plan", "ci plan", "ci build"]
+    assert [(p["manifest_path"], p["lock_path"]) for _, p in calls] == [(Path("envbuild.toml"), None)] * 4
+    (_, check), (_, summary), (_, plan), (_, build) = calls
+    assert check["check_only"] is True
+    assert (summary["base"], summary["fmt"]) == ("1" * 40, "markdown")
+    assert (plan["base"], plan["as_json"]) == ("2" * 40, True)
+    assert (build["base"], build["targets"], build["push"]) == ("3" * 40, ("cpu",), "")
+
+
+def test_a_project_in_a_subfolder_reaches_every_envbuild_step(subfolder: Path, tmp_path: Path) -> None:
+    calls = envbuild_calls(_scripts(subfolder), tmp_path)
+    assert [name for name, _ in calls] == ["lock", "ci plan", "ci plan", "ci build"]
+    assert [(p["manifest_path"], p["lock_path"]) for _, p in calls] == [SUBFOLDER_FILES] * 4
+
+
 def test_from_index_installs_the_named_release_only_when_asked(from_index: Path) -> None:
     for job in _load(from_index)["jobs"].values():
         assert job["steps"][2]["run"] == 'python -m pip install "envbuild==0.2.0"'
@@ -186,10 +249,10 @@ _BAD_PATHS = ["/etc/req.txt", "../req.txt", "ci/../../req.txt", "./", "ci//req.t
               "", "-r.txt", "ci/req s.txt", 'ci/a"b.txt', "ci/$HOME.txt", "ci/a\nb.txt"]
 
 
-def _bad_path(option: str, path: str) -> str:
+def _bad_path(option: str, path: str, example: str = "ci/envbuild-requirements.txt") -> str:
     return (f"error: {option} {path!r} is not a plain relative path inside the repository\n"
             f"hint: {option} takes a path from the repository root, folders of letters, digits, "
-            "'.', '-' and '_' joined by '/', such as ci/envbuild-requirements.txt\n")
+            f"'.', '-' and '_' joined by '/', such as {example}\n")
 
 
 # One case per option: the value that must not reach the YAML or the shell, and the refusal
@@ -228,6 +291,10 @@ _REFUSED = {
                                     "hint: pin envbuild in the requirements file, with its --hash\n"),
     **{f"requirements {path!r}": (["--requirements", path], _bad_path("--requirements", path))
        for path in _BAD_PATHS},
+    "file": ([*SOURCE, "-f", "../envbuild.toml"],
+             _bad_path("--file", "../envbuild.toml", "ml/envbuild.toml")),
+    "lock": ([*SOURCE, "--lock", "/etc/envbuild.lock"],
+             _bad_path("--lock", "/etc/envbuild.lock", "ml/envbuild.lock")),
     "runner": ([*SOURCE, "--runner", "ubuntu latest"],
                "error: --runner 'ubuntu latest' is not a runner label\n"
                "hint: --runner takes a runner label of lowercase letters, digits, '.' and '-', "
