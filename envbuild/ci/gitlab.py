@@ -8,8 +8,9 @@ pipeline with one job per changed or added target, and a `build` job triggers it
 
 The child pipeline is written as JSON (valid YAML) by a short Python script run in the plan
 job, so target names reach it only as JSON strings, never spliced into shell. Registry
-credentials are CI/CD variables (mark them masked and protected); the envbuild release is
-pinned in every install, and every job's image by digest (JOB_IMAGES), as the GitHub
+credentials are CI/CD variables (mark them masked and protected); every job installs envbuild
+as the GitHub workflow does (`install_command`: by hash from a requirements file, unless
+`from_index` was chosen), and runs in an image pinned by digest (JOB_IMAGES), as the GitHub
 workflow pins its actions by commit.
 """
 
@@ -18,12 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from envbuild import __version__
 from envbuild.ci.workflow import (
     PASSWORD_SECRET,
     REGISTRY_VARIABLE,
     USERNAME_SECRET,
     WorkflowOptions,
     check_options,
+    envbuild_command,
+    install_command,
 )
 from envbuild.cluster.yamlemit import dump
 from envbuild.errors import InputError
@@ -58,10 +62,10 @@ JOB_IMAGES = {
 CHILD_PIPELINE = "envbuild-builds.yml"
 PLAN_REPORT = "envbuild-plan.md"
 
-# argv: plan.json, base commit, image, install command. Writes the child pipeline.
+# argv: plan.json, base commit, image, install command, build command. Writes the child pipeline.
 CHILD_SCRIPT = f"""\
 import json, sys
-plan_path, base, image, install = sys.argv[1:5]
+plan_path, base, image, install, build = sys.argv[1:6]
 with open(plan_path, encoding="utf-8") as handle:
     plan = json.load(handle)
 targets = plan["rebuild"]
@@ -70,7 +74,7 @@ login = ('mkdir -p "$HOME/.docker" && python -c \\'import json, os; print(json.d
          '"password": os.environ["{PASSWORD_SECRET}"]}}}}}}))\\' > "$HOME/.docker/config.json"')
 jobs = {{f"build {{name}}": {{
     "image": image, "timeout": "2h", "variables": {{"TARGET": name, "BASE": base, "GIT_DEPTH": "0"}},
-    "script": [install, login, 'envbuild ci build --base "$BASE" --target "$TARGET" --push']}}
+    "script": [install, login, build]}}
     for name in targets}}
 # A child pipeline must have a job: say that nothing changed rather than fail.
 jobs = jobs or {{"nothing to build": {{"image": image, "script": ["echo no image changed"]}}}}
@@ -90,7 +94,9 @@ def gitlab_pipeline(options: WorkflowOptions) -> str:
         raise InputError(f"no GitLab job image is pinned for python {options.python}",
                          hint=f"use --python {' or '.join(sorted(JOB_IMAGES))}")
     image = pinned.ref
-    install = f'python -m pip install "envbuild=={options.envbuild_version}"'
+    # Neither has a single quote (options are checked): they travel single-quoted below.
+    install = install_command(options)
+    build = envbuild_command(options, "ci build", '--base "$BASE" --target "$TARGET" --push')
     document: dict[str, Any] = {
         "workflow": {"rules": [_ON_MERGE_REQUEST, _ON_DEFAULT_BRANCH]},
         "stages": ["check", "plan", "build"],
@@ -101,9 +107,10 @@ def gitlab_pipeline(options: WorkflowOptions) -> str:
             "stage": "check",
             "rules": [_ON_MERGE_REQUEST],
             "timeout": "30m",
-            "script": [install, "envbuild lock --check",
-                       f'envbuild ci plan --base "$CI_MERGE_REQUEST_DIFF_BASE_SHA" --format markdown'
-                       f" > {PLAN_REPORT}"],
+            "script": [install, envbuild_command(options, "lock", "--check"),
+                       envbuild_command(options, "ci plan",
+                                        '--base "$CI_MERGE_REQUEST_DIFF_BASE_SHA" --format markdown'
+                                        f" > {PLAN_REPORT}")],
             "artifacts": {"expose_as": "envbuild plan", "paths": [PLAN_REPORT], "when": "always"},
         },
         "plan": {
@@ -115,8 +122,8 @@ def gitlab_pipeline(options: WorkflowOptions) -> str:
                 install,
                 # A branch's first push has no before-commit (all zeros): compare with the parent.
                 'base="$CI_COMMIT_BEFORE_SHA"; case "$base" in *[!0]*) ;; *) base="$(git rev-parse HEAD^)";; esac',
-                'envbuild ci plan --base "$base" --json > plan.json',
-                f'python -c "$ENVBUILD_CHILD_SCRIPT" plan.json "$base" "{image}" \'{install}\'',
+                envbuild_command(options, "ci plan", '--base "$base" --json > plan.json'),
+                f'python -c "$ENVBUILD_CHILD_SCRIPT" plan.json "$base" "{image}" \'{install}\' \'{build}\'',
             ],
             # expand: false, or GitLab would substitute the script's own `$HOME` and `$BASE`.
             "variables": {"ENVBUILD_CHILD_SCRIPT": {"value": CHILD_SCRIPT, "expand": False}},
@@ -131,7 +138,7 @@ def gitlab_pipeline(options: WorkflowOptions) -> str:
                         "strategy": "depend"},
         },
     }
-    header = (f"# Written by `envbuild ci workflow --gitlab` (envbuild {options.envbuild_version}).\n"
+    header = (f"# Written by `envbuild ci workflow --gitlab` (envbuild {__version__}).\n"
               "# Regenerate it rather than editing it. Needs the CI/CD variables\n"
               f"# {REGISTRY_VARIABLE} (registry host), {USERNAME_SECRET} and {PASSWORD_SECRET}\n"
               "# (masked and protected).\n")

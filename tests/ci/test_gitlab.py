@@ -14,13 +14,21 @@ from typing import Any
 
 import pytest
 
-from envbuild import __version__
 from envbuild.ci.gitlab import JOB_IMAGES
-from tests.ci.test_workflow import _run, _tool
+from tests.ci.test_workflow import (
+    INSTALL,
+    SOURCE,
+    SUBFOLDER,
+    SUBFOLDER_FILES,
+    _run,
+    _tool,
+    envbuild_calls,
+)
 
 yaml = pytest.importorskip("yaml", reason="PyYAML reads the pipeline back")
 
-_INSTALL = f'python -m pip install "envbuild=={__version__}"'
+_INSTALL = INSTALL
+_BUILD = 'envbuild ci build --base "$BASE" --target "$TARGET" --push'
 _BASE = "1" * 40
 _IMAGE = JOB_IMAGES["3.12"].ref  # --python's default
 _PINNED = re.compile(r"python:3\.1[0-9]-bookworm@sha256:[0-9a-f]{64}")
@@ -29,7 +37,7 @@ _PINNED = re.compile(r"python:3\.1[0-9]-bookworm@sha256:[0-9a-f]{64}")
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Path:
     path = tmp_path / ".gitlab-ci.yml"
-    result = _run(["--gitlab", "-o", str(path)])
+    result = _run(["--gitlab", *SOURCE, "-o", str(path)])
     assert (result.code, result.err) == (0, f"wrote {path}\n")
     return path
 
@@ -60,7 +68,19 @@ def _child(pipeline: Path, folder: Path, plan: dict[str, Any]) -> dict[str, Any]
 
 def test_the_pipeline_passes_gitlabs_schema_and_is_deterministic(pipeline: Path) -> None:
     _schema_check(pipeline)
-    assert _run(["--gitlab"]).out == pipeline.read_text()
+    assert _run(["--gitlab", *SOURCE]).out == pipeline.read_text()
+
+
+def test_from_index_installs_the_named_release_in_every_job(tmp_path: Path) -> None:
+    path = tmp_path / ".gitlab-ci.yml"
+    result = _run(["--gitlab", "--from-index", "--envbuild-version", "0.2.0", "-o", str(path)])
+    assert (result.code, result.err) == (0, f"wrote {path}\n")
+    _schema_check(path)
+    install = 'python -m pip install "envbuild==0.2.0"'
+    document = yaml.safe_load(path.read_text())
+    assert document["lock-check"]["script"][0] == document["plan"]["script"][0] == install
+    child = _child(path, tmp_path, {"rebuild": ["cpu"], "targets": {}})
+    assert child["build cpu"]["script"][0] == install
 
 
 def test_merge_requests_check_the_lock_and_attach_the_plan(pipeline: Path) -> None:
@@ -84,7 +104,7 @@ def test_the_child_pipeline_has_one_build_job_per_changed_or_added_target(
     assert job["variables"] == {"TARGET": "cpu", "BASE": _BASE, "GIT_DEPTH": "0"}
     assert job["image"] == _IMAGE
     assert job["script"][0] == _INSTALL
-    assert job["script"][-1] == 'envbuild ci build --base "$BASE" --target "$TARGET" --push'
+    assert job["script"][-1] == _BUILD
     home = tmp_path / "home"
     env = {**os.environ, "HOME": str(home), "ENVBUILD_REGISTRY": "registry.example:5000",
            "ENVBUILD_REGISTRY_USERNAME": "bot", "ENVBUILD_REGISTRY_PASSWORD": "p'\"$x",
@@ -99,6 +119,21 @@ def test_a_plan_with_nothing_changed_gives_a_child_pipeline_that_builds_nothing(
     child = _child(pipeline, tmp_path, {"rebuild": [], "targets": {"cpu": {"status": "unchanged"}}})
     assert child == {"nothing to build": {"image": _IMAGE,
                                           "script": ["echo no image changed"]}}
+
+
+def test_a_project_in_a_subfolder_reaches_every_envbuild_command(tmp_path: Path) -> None:
+    path = tmp_path / ".gitlab-ci.yml"
+    result = _run(["--gitlab", *SOURCE, *SUBFOLDER, "-o", str(path)])
+    assert (result.code, result.err) == (0, f"wrote {path}\n")
+    _schema_check(path)
+    document = yaml.safe_load(path.read_text())
+    child = _child(path, tmp_path, {"rebuild": ["cpu"], "targets": {}})
+    scripts = [*document["lock-check"]["script"], *document["plan"]["script"],
+               *child["build cpu"]["script"]]
+    calls = envbuild_calls(scripts, tmp_path)
+    assert [name for name, _ in calls] == ["lock", "ci plan", "ci plan", "ci build"]
+    assert [(p["manifest_path"], p["lock_path"]) for _, p in calls] == [SUBFOLDER_FILES] * 4
+    assert calls[-1][1]["targets"] == ("cpu",)
 
 
 def test_the_builds_run_as_a_child_pipeline_of_the_plan(pipeline: Path) -> None:
@@ -119,11 +154,12 @@ def test_every_job_image_is_pinned_by_digest(pipeline: Path, tmp_path: Path) -> 
 
 
 def test_the_pin_follows_the_python_asked_for(tmp_path: Path) -> None:
-    result = _run(["--gitlab", "--python", "3.11"])
+    result = _run(["--gitlab", *SOURCE, "--python", "3.11"])
     assert result.code == 0
     document = yaml.safe_load(result.out)
     assert document["default"]["image"] == JOB_IMAGES["3.11"].ref
-    assert document["plan"]["script"][-1].endswith(f'"{JOB_IMAGES["3.11"].ref}" \'{_INSTALL}\'')
+    assert document["plan"]["script"][-1].endswith(
+        f'"{JOB_IMAGES["3.11"].ref}" \'{_INSTALL}\' \'{_BUILD}\'')
 
 
 def test_the_pin_table_names_each_version_by_its_own_tag_and_a_digest() -> None:
@@ -135,7 +171,7 @@ def test_the_pin_table_names_each_version_by_its_own_tag_and_a_digest() -> None:
 
 
 def test_a_python_without_a_pinned_image_is_refused() -> None:
-    result = _run(["--gitlab", "--python", "3.9"])
+    result = _run(["--gitlab", *SOURCE, "--python", "3.9"])
     assert (result.code, result.out) == (2, "")
     assert result.err == ("error: no GitLab job image is pinned for python 3.9\n"
                           f"hint: use --python {' or '.join(sorted(JOB_IMAGES))}\n")
