@@ -90,7 +90,10 @@ def make_plan(manifest_path: Path, lock_path: Path, base: str | None) -> Plan:
     new_hashes = _hashes(manifest_path, new.lock, epoch)
     with tree_at(folder, ref.commit) as tree:
         found = (tree / lock_rel).is_file()
-        old = read_lock(tree / lock_rel) if found else empty_side(new)
+        try:
+            old = read_lock(tree / lock_rel) if found else empty_side(new)
+        except EnvbuildError as error:  # a value the reader refuses: not trusted, as a bad hash
+            old = refused_side(new, error, str(tree / lock_rel), f"{ref.commit[:12]}:{lock_rel}")
         old_manifest = tree / manifest_rel
         old_hashes = _hashes(old_manifest, old.lock, epoch) if found and old_manifest.is_file() else {}
         trusted = not old.failures
@@ -137,6 +140,15 @@ def _copied(manifest_path: Path) -> dict[str, tuple[str, bool]]:
 def empty_side(new: Examined) -> Examined:
     """The base side when the base commit has no lock: no target, nothing to prove."""
     return Examined(lock=replace(new.lock, targets={}, datasets={}), failures=())
+
+
+def refused_side(new: Examined, error: EnvbuildError, path: str, shown: str) -> Examined:
+    """The base side when the reader refuses the base lock (a value it cannot hold): no
+    target, and a failure, so nothing of it is trusted and every target is rebuilt. The
+    scratch folder's `path` is named as `shown` (e.g. `main:envbuild.lock`)."""
+    message = error.message.splitlines()[0].replace(path, shown)
+    return Examined(lock=replace(new.lock, targets={}, datasets={}),
+                    failures=(message if message.startswith(shown) else f"{shown}: {message}",))
 
 
 def _hashes(manifest_path: Path, lock: Lock, epoch: int) -> dict[str, tuple[str, str, str]]:
@@ -188,11 +200,11 @@ def _judge(name: str, old: tuple[str, str, str] | None, new: tuple[str, str, str
     if new is None:
         assert old is not None
         return TargetPlan(name=name, status="removed", basis=old[0], old=old[1], new=None, note=old[2])
-    if old is None:
+    if old is None and trusted:
         return TargetPlan(name=name, status="added", basis=new[0], old=None, new=new[1], note=new[2])
-    if not trusted:
-        return TargetPlan(name=name, status="changed", basis=new[0], old=old[1], new=new[1],
-                          note="the base lock does not prove: its hashes are not trusted")
+    if old is None or not trusted:
+        return TargetPlan(name=name, status="changed", basis=new[0], old=old[1] if old else None,
+                          new=new[1], note="the base lock does not prove: its hashes are not trusted")
     if new[0] == "none":  # no image either way: the target hash says what changed
         status = "unchanged" if old[1] == new[1] else "changed"
         return TargetPlan(name=name, status=status, basis="none", old=old[1], new=new[1],

@@ -88,17 +88,19 @@ def _from_git(lock_path: Path, revision: str, after: Examined) -> Examined:
     """The lock as committed at `revision`; none there (a commit before the project was
     locked) is an empty lock, as `ci plan` reads such a base: every target added."""
     from envbuild.ci.gitref import commit_of, has_file
-    from envbuild.ci.plan import empty_side
+    from envbuild.ci.plan import empty_side, refused_side
     from envbuild.errors import InputError
     from envbuild.lockdiff import lock_from_git
 
     try:
         return lock_from_git(lock_path, revision)
-    except InputError:
+    except InputError as error:
         folder = lock_path.resolve().parent
         commit = commit_of(folder, revision)  # None outside a repository, too
-        if commit is None or has_file(folder, commit, lock_path):
+        if commit is None:
             raise
+        if has_file(folder, commit, lock_path):  # there, but refused: shown, not trusted
+            return refused_side(after, error, str(lock_path), f"{revision}:{lock_path.name}")
         return empty_side(after)
 
 

@@ -125,6 +125,28 @@ def test_a_base_lock_that_does_not_prove_is_reported_and_not_trusted(repo: Repo)
                                         "does not match its hashes); its hashes are not trusted.")
 
 
+def test_a_base_lock_the_reader_refuses_is_reported_and_not_trusted(repo: Repo) -> None:
+    lock = repo.folder / "envbuild.lock"
+    good = lock.read_text()
+    lock.write_text(good.replace('exclude-newer = "2024-03-01T00:00:00Z"',
+                                 'exclude-newer = "yesterday"'))  # a value no lock may hold
+    repo.git("commit", "-qam", "bad value")
+    commit = repo.git("rev-parse", "HEAD")[:12]
+    lock.write_text(good)
+    result = run_cli(repo.plan("--base", "HEAD"))
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[1].startswith(f"!! base lock does not prove: {commit}:envbuild.lock: "), lines
+    assert "ci-base" not in result.out  # the scratch folder is never named
+    note = "(the base lock does not prove: its hashes are not trusted)"
+    assert lines[-3:] == [f"cpu: changed by image hash  {note}",
+                          f"tools: changed by image hash  {note}", "rebuild: cpu tools"]
+    shown = run_cli(["diff", "--base", "HEAD", str(lock)])
+    assert shown.code == 1, shown.err  # a side that does not prove, as for a bad hash
+    assert shown.out.splitlines()[0].startswith("!! old lock does not prove")
+    assert shown.out.splitlines()[1].startswith("!!   HEAD:envbuild.lock: ")
+
+
 MAC = '[targets.mac]\nplatform = "darwin/arm64"\n'
 NO_IMAGE = "no image: darwin/arm64 (images are built for linux/amd64 and linux/arm64 only)"
 
