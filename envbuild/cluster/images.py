@@ -23,6 +23,7 @@ building it. `write_record` writes it.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -118,30 +119,25 @@ def stale_image(manifest_path: Path, lock: Lock, lock_path: Path, target: str,
 def unpacked_size(layers: Iterable[tuple[int | None, Path]]) -> int:
     """The sum of the layers' uncompressed sizes: (tar bytes when known, blob) per layer.
 
-    envbuild knows the tar size of every layer it packs (its layers are multi-member gzip
-    files, whose last trailer holds only the last member's size). For the others (the
-    base's) it is read from the gzip trailer: ISIZE, the size modulo 2**32 (RFC 1952) of a
-    single-member file; deflate adds at most 5 bytes per 64 KiB block and 1 KiB of header,
-    so a tar is never much smaller than its blob, and the smallest value above that floor
-    is taken: exact unless a layer's tar outgrows its blob by 4 GiB or more (then it is
-    undercounted by a multiple of 4 GiB). A blob that is not gzip counts as it is."""
+    envbuild knows the tar size of every layer it packs. For the others (a base's, or a
+    layer cached by an older envbuild) the blob is inflated and counted: a gzip trailer
+    holds only its own member's size modulo 2**32, and layers may have many members
+    (envbuild's own do). A blob that is not gzip counts as it is."""
     total = 0
     for known, blob in layers:
-        if known is not None:
-            total += known
-            continue
-        with blob.open("rb") as stream:
-            magic = stream.read(2)
-            size = stream.seek(0, os.SEEK_END)
-            if magic != b"\x1f\x8b" or size < 18:
-                total += size
-                continue
-            stream.seek(-4, os.SEEK_END)
-            isize = int.from_bytes(stream.read(4), "little")
-        while isize < size - size // 8192 - 1024:
-            isize += 1 << 32
-        total += isize
+        total += known if known is not None else _inflated_size(blob)
     return total
+
+
+def _inflated_size(blob: Path) -> int:
+    with blob.open("rb") as stream:
+        if stream.read(2) != b"\x1f\x8b":
+            return stream.seek(0, os.SEEK_END)
+    size = 0
+    with gzip.open(blob, "rb") as inflated:  # every member, one after another
+        while chunk := inflated.read(1 << 20):
+            size += len(chunk)
+    return size
 
 
 def write_record(lock_path: Path, target: str, *, ref: str, digest: str, image_hash: str,

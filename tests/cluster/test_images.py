@@ -45,17 +45,20 @@ def test_a_bad_record_is_an_input_error(tmp_path: Path) -> None:
     assert caught.value.message == f"{record_path(lock)}: targets.h100.digest: expected sha256:<64 hex>, got 'x'"
 
 
-def test_unpacked_size_sums_the_gzip_trailers(tmp_path: Path) -> None:
-    text = tmp_path / "text.gz"  # compresses well: the trailer alone knows its size
+def test_unpacked_size_counts_every_member_of_each_layer(tmp_path: Path) -> None:
+    text = tmp_path / "text.gz"  # compresses well
     text.write_bytes(gzip.compress(b"layer " * 100_000, mtime=0))
     noise = tmp_path / "noise.gz"  # does not compress: the blob is larger than its tar
     noise.write_bytes(gzip.compress(os.urandom(300_000), compresslevel=1, mtime=0))
     plain = tmp_path / "plain.tar"  # an uncompressed layer counts as it is
     plain.write_bytes(b"\0" * 10_240)
+    # Two members, as envbuild writes layers: the last trailer names only the last one.
+    members = tmp_path / "members.gz"
+    members.write_bytes(gzip.compress(b"a" * 500_000, mtime=0) + gzip.compress(b"b" * 10, mtime=0))
     assert noise.stat().st_size > 300_000
-    assert unpacked_size([(None, text), (None, noise), (None, plain)]) == \
-        600_000 + 300_000 + 10_240
-    # A size the build knows (its own layers: multi-member gzip) is taken as it is.
+    assert unpacked_size([(None, text), (None, noise), (None, plain), (None, members)]) == \
+        600_000 + 300_000 + 10_240 + 500_010
+    # A size the build knows (the layers it packed) is taken as it is.
     assert unpacked_size([(123_456, text), (None, plain)]) == 123_456 + 10_240
 
 
