@@ -45,7 +45,7 @@ class BuiltTarget:
     pushed: bool  # False: the registry already had this digest under the tag
     seconds: float
     why: str  # "changed" | "added" | "missing from the registry"
-    referrers: int = 0  # attestations attached (again) to the image
+    referrers: int = 0  # attestations in place on the image (attached where missing)
 
     @property
     def state(self) -> str:

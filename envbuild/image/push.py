@@ -102,7 +102,8 @@ def push_result(result: BuildResult, lock: Lock, repository: Reference, store: S
                 # Also after an unchanged push: attaching is idempotent and repairs a
                 # referrer that went missing.
                 referrers = tuple(d for i in images for d in attach(registry, repository, i))
-                progress(f"{done.reference}: {len(referrers)} attestations attached")
+                progress(f"{done.reference}: attestations in place: {len(referrers)} (SBOM and "
+                         "provenance per image, attached where missing or changed)")
                 done = dataclasses.replace(done, referrers=referrers)
             pushed.append(done)
         return pushed
