@@ -19,8 +19,10 @@ names), so regenerating it gives the same bytes.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -90,6 +92,26 @@ class WorkflowOptions:
     branch: str = "main"       # the default branch: pushes there build
     python: str = "3.12"
     runner: str = "ubuntu-24.04"  # a fixed image rather than `-latest`, which moves
+
+
+def missing_inputs(options: WorkflowOptions, top: Path) -> list[str]:
+    """Notes on the files the workflow will read from the repository root `top` that are not
+    there (or, for the requirements file, carry no hash) now: the jobs would fail on them."""
+    notes = []
+    manifest = options.manifest or "envbuild.toml"
+    lock = options.lock or posixpath.join(posixpath.dirname(manifest), "envbuild.lock")
+    for what, path in (("manifest", manifest), ("lock", lock),
+                       ("requirements file", options.requirements)):
+        if path is None:
+            continue
+        found = top / path
+        if not found.is_file():
+            notes.append(f"the {what} {path} is not in the repository at {top} (paths are from "
+                         "its root): add and commit it before the workflow runs")
+        elif what == "requirements file" and "--hash=" not in found.read_text(errors="replace"):
+            notes.append(f"{path} pins nothing by --hash: `pip install --require-hashes` in "
+                         "every job will refuse it")
+    return notes
 
 
 def github_workflow(options: WorkflowOptions) -> str:

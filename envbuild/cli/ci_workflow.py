@@ -58,7 +58,9 @@ def workflow(github: bool, gitlab: bool, output: Path | None, manifest: str | No
     --requirements (hash-pinned, recommended) or --from-index --envbuild-version.
     """
     from envbuild.ci.gitlab import gitlab_pipeline
-    from envbuild.ci.workflow import WorkflowOptions, github_workflow
+    from envbuild.ci.gitref import toplevel
+    from envbuild.ci.workflow import WorkflowOptions, github_workflow, missing_inputs
+    from envbuild.errors import InputError
     from envbuild.fileio import write_atomic
 
     if github and gitlab:
@@ -75,3 +77,9 @@ def workflow(github: bool, gitlab: bool, output: Path | None, manifest: str | No
     else:
         write_atomic(output, text.encode())
         info(f"wrote {output}")
+        try:  # written into a repository: check what it will read there
+            top: Path | None = toplevel(output.resolve().parent)
+        except InputError:
+            top = None
+        for note in missing_inputs(options, top) if top is not None else []:
+            info(f"note: {note}")

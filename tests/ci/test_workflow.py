@@ -409,3 +409,34 @@ def test_the_install_step_refuses_a_dependency_without_a_hash(written: Path, rep
     assert done.returncode == 1
     assert "Hashes are required in --require-hashes mode" in done.stderr
     assert list(site.iterdir()) == []
+
+
+def test_writing_into_a_repository_notes_the_files_its_jobs_would_miss(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "ml").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    path = repo / ".github" / "workflows" / "envbuild.yml"
+    result = _run(["--github", "--requirements", "ci/req.txt", "-f", "ml/envbuild.toml",
+                   "-o", str(path)])
+    assert result.code == 0, result.err
+    assert result.err.splitlines() == [
+        f"wrote {path}",
+        f"note: the manifest ml/envbuild.toml is not in the repository at {repo} (paths are "
+        "from its root): add and commit it before the workflow runs",
+        f"note: the lock ml/envbuild.lock is not in the repository at {repo} (paths are from "
+        "its root): add and commit it before the workflow runs",
+        f"note: the requirements file ci/req.txt is not in the repository at {repo} (paths "
+        "are from its root): add and commit it before the workflow runs"]
+    (repo / "ml/envbuild.toml").write_text("")
+    (repo / "ml/envbuild.lock").write_text("")
+    (repo / "ci").mkdir()
+    (repo / "ci/req.txt").write_text("envbuild==0.1.0\n")
+    result = _run(["--github", "--requirements", "ci/req.txt", "-f", "ml/envbuild.toml",
+                   "-o", str(path)])
+    assert result.err.splitlines()[1:] == [
+        "note: ci/req.txt pins nothing by --hash: `pip install --require-hashes` in every job "
+        "will refuse it"]
+    (repo / "ci/req.txt").write_text("envbuild==0.1.0 --hash=sha256:" + "0" * 64 + "\n")
+    result = _run(["--github", "--requirements", "ci/req.txt", "-f", "ml/envbuild.toml",
+                   "-o", str(path)])
+    assert result.err.splitlines() == [f"wrote {path}"]
