@@ -3,9 +3,10 @@
 A check regenerates the documents from the local lock and the push record beside it and
 compares bytes: they are reproducible, so any changed byte in the registry shows, not only
 a digest that does not match its bytes. The builder version, the source commit and the lock
-and input hashes are the facts the local lock cannot confirm (an older lock that builds the
-same image made them); they are taken from the statement being checked, so a change to
-another target or a dataset never makes an image's attestations wrong.
+and input hashes (and the SBOM's dataset digests) are the facts the local lock cannot
+confirm (an older lock that builds the same image made them); they are taken from the
+document being checked, so a change to another target or a dataset never makes an image's
+attestations wrong.
 
 Policy at push: an image keeps one SBOM and one provenance. A document already attached
 that the check passes is kept, not replaced by one made from the newer lock (so a signature
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from envbuild.cluster.images import PinnedImage
 from .provenance import provenance_bytes, recorded_build, recorded_lock, source_commit
 from .referrers import attach, find, read
-from .sbom import sbom_bytes
+from .sbom import lock_datasets, recorded_datasets, sbom_bytes
 
 Attacher = Callable[[Registry, Reference, TargetImage], tuple[str, ...]]
 KINDS = {"sbom": SBOM_TYPE, "provenance": PROVENANCE_TYPE}
@@ -183,7 +184,15 @@ def _check(lock: Lock, subject: Subject, kind: str, data: bytes, where: str) -> 
     a note when it was made from an older lock that builds the same image."""
     note = None
     if kind == "sbom":
-        expected = sbom_bytes(lock, subject)
+        try:
+            datasets = recorded_datasets(data)
+        except ValueError as error:
+            raise CheckFailed(f"{where}: the attached SBOM is {error}") from None
+        expected = sbom_bytes(lock, subject, datasets=datasets)
+        if datasets != lock_datasets(lock):
+            note = (f"{where}: the SBOM lists the datasets of an older lock that builds the "
+                    f"same {subject.target} image (datasets now: "
+                    f"{', '.join(f'{n} {d}' for n, d in sorted(lock_datasets(lock).items())) or 'none'})")
     else:
         try:
             version, commit = recorded_build(data)

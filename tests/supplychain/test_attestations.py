@@ -4,6 +4,7 @@ checked by `envbuild image inspect`."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -23,7 +24,7 @@ from envbuild.lockfile import load
 from envbuild.supplychain import PROVENANCE_TYPE, SBOM_TYPE, Subject
 from envbuild.supplychain.provenance import provenance_bytes
 from envbuild.supplychain.referrers import artifact_manifest, fallback_tag
-from envbuild.supplychain.sbom import sbom_bytes
+from envbuild.supplychain.sbom import recorded_datasets, sbom_bytes
 from tests.helpers import run_cli
 from tests.image.project import ARM64, CPU, Project
 from tests.image.services import pushed_base, registry_address
@@ -120,6 +121,18 @@ def test_documents_are_schema_valid_and_name_every_input(project: Project,
                           "baseDigest": None}
     assert {"name": "source", "digest": {"gitCommit": "ab" * 20}} in \
         predicate["buildDefinition"]["resolvedDependencies"]
+    # The datasets of the lock are listed, and read back as a check takes them.
+    digest = "blake3:" + "c" * 64
+    with_data = dataclasses.replace(lock, datasets={"val": {"digest": digest, "files": 1,
+                                                            "size": 1}})
+    data = sbom_bytes(with_data, subject)
+    validate(data, provenance)
+    (component,) = [c for c in json.loads(data)["components"] if c["type"] == "data"]
+    assert (component["name"], component["hashes"]) == \
+        ("val", [{"alg": "BLAKE3", "content": "c" * 64}])
+    assert recorded_datasets(data) == {"val": digest}
+    assert recorded_datasets(sbom) == {}
+    assert sbom_bytes(lock, subject, datasets={"val": digest}) == data
     # The library's random serial and bom-refs are replaced: the same inputs, the same bytes.
     assert sbom_bytes(lock, subject) == sbom
     assert provenance_bytes(lock, subject, builder_version="9.9", commit="ab" * 20) == \
@@ -189,14 +202,20 @@ def test_two_builds_give_byte_identical_attestations(
         assert sorted(d["digest"] for d in index["manifests"]) == sorted(first["referrers"])
 
 
+def push_two_platforms(project: Project, prefix: str) -> tuple[str, dict[str, Any]]:
+    """Push an amd64 and an arm64 target (one image index) to a fresh repository:
+    (repository, the push's --json document)."""
+    project.targets = {"amd": CPU, "arm": ARM64}
+    repository = f"{registry_address()}/test/{prefix}-{uuid.uuid4().hex[:8]}"
+    project.image = f'\n[image]\nrepository = "{repository}"\n'  # no arm64 base here
+    project.write()
+    return repository, push(project)
+
+
 @pytest.mark.registry
 def test_targets_pushed_as_one_index_get_attestations_per_image(
         project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    project.targets = {"amd": CPU, "arm": ARM64}
-    repository = f"{registry_address()}/test/attest-{uuid.uuid4().hex[:8]}"
-    project.image = f'\n[image]\nrepository = "{repository}"\n'  # no arm64 base here
-    project.write()
-    document = push(project)
+    _, document = push_two_platforms(project, "attest")
     (pushed,) = document["pushed"]
     assert len(pushed["referrers"]) == 4  # two documents per image manifest, none for the index
     for name in ("amd", "arm"):
