@@ -178,7 +178,7 @@ class _Inflating:
         self._file.close()
 
 
-def _raw_offset(archive: zipfile.ZipFile, source: Path, info: zipfile.ZipInfo) -> int | None:
+def _raw_offset(source: Path, info: zipfile.ZipInfo) -> int | None:
     """Where `info`'s compressed bytes start in `source`, from its local header; None when
     the header is not where the central directory says or the bytes would run past the end."""
     with source.open("rb") as handle:
@@ -280,7 +280,7 @@ class _Source(WheelFile):
     def _member(self, name: str, stream: IO[bytes]) -> _Member:
         info = self._zipfile.getinfo(name)  # names are unique (_check_members)
         if _spliceable(name, info):
-            offset = _raw_offset(self._zipfile, self.path, info)
+            offset = _raw_offset(self.path, info)
             if offset is not None:
                 return _Member(_Inflating(self.path, info, offset))
         return _Member(stream)

@@ -19,9 +19,9 @@ from envbuild.supplychain import PROVENANCE_TYPE, SBOM_TYPE
 from envbuild.supplychain.referrers import artifact_manifest, attach, fallback_tag, find, read
 from envbuild.supplychain.sign import SIGNATURE_TYPE, load_public_key
 from tests.helpers import run_cli
-from tests.image.project import ARM64, CPU, Project
+from tests.image.project import Project
 from tests.image.services import registry_address
-from tests.supplychain.test_attestations import fetch, push, setup
+from tests.supplychain.test_attestations import fetch, push, push_two_platforms, setup
 
 HINT_CHANGED = "hint: it was changed in the registry after signing\n"
 
@@ -253,11 +253,7 @@ def test_a_missing_image_is_bad_input_for_sign_and_verify(tmp_path: Path) -> Non
 @pytest.mark.registry
 def test_verifying_an_index_names_its_platform_images(
         project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    project.targets = {"amd": CPU, "arm": ARM64}
-    repository = f"{registry_address()}/test/sign-{uuid.uuid4().hex[:8]}"
-    project.image = f'\n[image]\nrepository = "{repository}"\n'  # no arm64 base here
-    project.write()
-    document = push(project)
+    repository, document = push_two_platforms(project, "sign")
     (pushed,) = document["pushed"]
     key = new_key(tmp_path)
     signed = run_cli(["image", "sign", "--key", str(key), "-f", str(project.manifest),
